@@ -1,0 +1,183 @@
+//! Interest masks ([`Events`]) and what a backend observed ([`Readiness`]),
+//! with the one translation between them.
+
+use bitflags::bitflags;
+
+bitflags! {
+    /// Interest in, or readiness for, reading and writing.
+    ///
+    /// The bit values are Python's: `READ == 1`, `WRITE == 2`. The only valid
+    /// interest masks are `READ`, `WRITE` and `READ | WRITE`; anything else is
+    /// rejected with [`Error::InvalidEvents`](crate::Error::InvalidEvents).
+    ///
+    /// ```
+    /// use selectors2_core::{Events, EVENT_READ, EVENT_WRITE};
+    ///
+    /// let both = EVENT_READ | EVENT_WRITE;
+    /// assert_eq!(both.bits(), 3);
+    /// assert!(both.is_valid_interest());
+    /// assert!(!Events::empty().is_valid_interest());
+    /// assert!(!Events::from_bits_retain(4).is_valid_interest());
+    /// ```
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+    pub struct Events: u8 {
+        /// The file descriptor is (or should be watched for being) readable.
+        const READ = 1;
+        /// The file descriptor is (or should be watched for being) writable.
+        const WRITE = 2;
+    }
+}
+
+/// Python's `selectors.EVENT_READ`.
+pub const EVENT_READ: Events = Events::READ;
+/// Python's `selectors.EVENT_WRITE`.
+pub const EVENT_WRITE: Events = Events::WRITE;
+
+impl Events {
+    /// Whether this is a mask `register` and `modify` accept: non-empty and
+    /// within `READ | WRITE`.
+    #[inline]
+    #[must_use]
+    pub const fn is_valid_interest(self) -> bool {
+        let bits = self.bits();
+        bits != 0 && bits & !Self::all().bits() == 0
+    }
+}
+
+bitflags! {
+    /// What a backend observed on a file descriptor, before it is turned into
+    /// [`Events`] by [`Readiness::to_events`].
+    ///
+    /// Backends set the bits that match their mechanism (`EPOLLIN` →
+    /// `READABLE`, `POLLNVAL` → `INVALID`, a kqueue `EV_EOF` → `HANGUP`, ...);
+    /// unknown bits are kept and count like `ERROR`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct Readiness: u8 {
+        /// Data can be read without blocking (`EPOLLIN`, `POLLIN`, `EVFILT_READ`).
+        const READABLE = 1;
+        /// Data can be written without blocking (`EPOLLOUT`, `POLLOUT`, `EVFILT_WRITE`).
+        const WRITABLE = 2;
+        /// An error condition is pending (`EPOLLERR`, `POLLERR`, `EV_ERROR`).
+        const ERROR = 4;
+        /// The peer hung up (`EPOLLHUP`, `POLLHUP`, `EV_EOF`).
+        const HANGUP = 8;
+        /// The descriptor is not open (`POLLNVAL`): the caller should unregister it.
+        const INVALID = 16;
+        /// Urgent or priority data (`EPOLLPRI`, `POLLPRI`).
+        const PRIORITY = 32;
+    }
+}
+
+impl Readiness {
+    /// Turns what a backend saw into the events a key asked for.
+    ///
+    /// This is Python's rule for epoll and poll, applied to every backend:
+    /// anything other than "writable" makes the fd count as readable, and
+    /// anything other than "readable" makes it count as writable, so an
+    /// error, a hang-up or an invalid fd wakes both readers and writers (a
+    /// reader then sees EOF or the error, instead of spinning). The result
+    /// is then masked by `interest`, so it never holds an event the key did
+    /// not ask for. It is empty only when nothing the key asked for happened.
+    ///
+    /// ```
+    /// use selectors2_core::{Events, Readiness};
+    ///
+    /// assert_eq!(Readiness::READABLE.to_events(Events::all()), Events::READ);
+    /// assert_eq!(Readiness::HANGUP.to_events(Events::all()), Events::all());
+    /// assert_eq!(Readiness::HANGUP.to_events(Events::WRITE), Events::WRITE);
+    /// assert_eq!(Readiness::WRITABLE.to_events(Events::READ), Events::empty());
+    /// ```
+    #[inline]
+    #[must_use]
+    pub const fn to_events(self, interest: Events) -> Events {
+        let bits = self.bits();
+        let mut out = 0;
+        if bits & !Self::WRITABLE.bits() != 0 {
+            out |= Events::READ.bits();
+        }
+        if bits & !Self::READABLE.bits() != 0 {
+            out |= Events::WRITE.bits();
+        }
+        Events::from_bits_truncate(out & interest.bits())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_bit_values() {
+        assert_eq!(EVENT_READ.bits(), 1);
+        assert_eq!(EVENT_WRITE.bits(), 2);
+    }
+
+    #[test]
+    fn valid_interest_is_exactly_one_two_three() {
+        for bits in 0..=u8::MAX {
+            let valid = Events::from_bits_retain(bits).is_valid_interest();
+            assert_eq!(valid, matches!(bits, 1..=3), "bits {bits}");
+        }
+    }
+
+    #[test]
+    fn to_events_table() {
+        let all = Events::all();
+        let cases = [
+            (Readiness::empty(), Events::empty()),
+            (Readiness::READABLE, Events::READ),
+            (Readiness::WRITABLE, Events::WRITE),
+            (Readiness::READABLE | Readiness::WRITABLE, all),
+            (Readiness::ERROR, all),
+            (Readiness::HANGUP, all),
+            (Readiness::INVALID, all),
+            (Readiness::PRIORITY, all),
+            (Readiness::from_bits_retain(128), all),
+        ];
+        for (r, want) in cases {
+            assert_eq!(r.to_events(all), want, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn to_events_never_exceeds_interest_and_is_never_empty_when_met() {
+        for r in 0..=u8::MAX {
+            let r = Readiness::from_bits_retain(r);
+            for i in 1..=3u8 {
+                let interest = Events::from_bits_retain(i);
+                let ev = r.to_events(interest);
+                assert!(interest.contains(ev));
+                // Python: READ if ev & !OUT, WRITE if ev & !IN.
+                let want_read = r.bits() & !Readiness::WRITABLE.bits() != 0;
+                let want_write = r.bits() & !Readiness::READABLE.bits() != 0;
+                assert_eq!(
+                    ev.contains(Events::READ),
+                    want_read && interest.contains(Events::READ)
+                );
+                assert_eq!(
+                    ev.contains(Events::WRITE),
+                    want_write && interest.contains(Events::WRITE)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn to_events_distributes_over_union() {
+        // The Selector merges duplicate reports by OR-ing readiness; that is
+        // only sound because the translation distributes over union.
+        for a in 0..64u8 {
+            for b in 0..64u8 {
+                let (ra, rb) = (
+                    Readiness::from_bits_retain(a),
+                    Readiness::from_bits_retain(b),
+                );
+                let all = Events::all();
+                assert_eq!(
+                    (ra | rb).to_events(all),
+                    ra.to_events(all) | rb.to_events(all)
+                );
+            }
+        }
+    }
+}

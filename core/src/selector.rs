@@ -1,0 +1,954 @@
+//! [`Selector`]: the key table and its state machine over a [`Backend`].
+
+use core::time::Duration;
+
+use crate::key_map::Entry;
+use crate::{Backend, Error, Events, KeyMap, RawFd, Ready, SelectorKey};
+
+/// Python's `selectors.BaseSelector`, allocation-free: register fds with an
+/// interest and some data, then [`select`](Self::select) returns the ready
+/// keys.
+///
+/// `B` is the readiness mechanism, `D` the user data kept with each key, and
+/// `N` the fixed capacity of the key table (a power of two in `2..=65536`,
+/// checked at compile time). Every operation is O(1) in the number of keys,
+/// and none allocates.
+///
+/// Every failed call leaves the table and the backend as they were.
+///
+/// ```
+/// use core::time::Duration;
+/// use selectors2_core::{EVENT_READ, EVENT_WRITE, Readiness, Ready, Selector, SimBackend};
+///
+/// let mut sel: Selector<SimBackend, &str, 64> = Selector::new(SimBackend::new());
+/// sel.register(4, EVENT_READ, "listener").unwrap();
+/// sel.register(5, EVENT_READ | EVENT_WRITE, "client").unwrap();
+///
+/// sel.backend_mut().set_readiness(4, Readiness::READABLE);
+/// sel.backend_mut().set_readiness(5, Readiness::WRITABLE);
+///
+/// let mut ready: Ready<&str, 32> = Ready::new();
+/// let n = sel.select(&mut ready, Some(Duration::from_secs(1))).unwrap();
+/// assert_eq!(n, 2);
+/// for (key, events) in &ready {
+///     match key.data {
+///         "listener" => assert_eq!(events, EVENT_READ),
+///         "client" => assert_eq!(events, EVENT_WRITE),
+///         _ => unreachable!(),
+///     }
+/// }
+///
+/// let old = sel.unregister(4).unwrap();
+/// assert_eq!(old.data, "listener");
+/// ```
+pub struct Selector<B: Backend, D, const N: usize> {
+    map: KeyMap<D, N>,
+    /// The generation handed to the last registration.
+    last_tag: u32,
+    /// Counts `select` calls, so that a key can tell whether it is already
+    /// in `Ready` (and where) without a search.
+    epoch: u32,
+    /// Where the next overflowing `select` starts picking fds (fairness).
+    cursor: RawFd,
+    backend: B,
+}
+
+impl<B: Backend, D, const N: usize> Selector<B, D, N> {
+    /// An empty selector over `backend`.
+    pub const fn new(backend: B) -> Self {
+        Selector {
+            map: KeyMap::new(),
+            last_tag: 0,
+            epoch: 0,
+            cursor: 0,
+            backend,
+        }
+    }
+
+    /// Starts watching `fd` for `events`, keeping `data` with it, and returns
+    /// the new key.
+    ///
+    /// Checks, in Python's order: `events` is `READ`, `WRITE` or both
+    /// ([`Error::InvalidEvents`]); `fd >= 0` and within the backend's limit
+    /// ([`Error::InvalidFd`]); `fd` is not registered yet
+    /// ([`Error::AlreadyRegistered`]); the table has room ([`Error::Full`]).
+    /// Then the backend registers it; if it refuses ([`Error::Backend`]),
+    /// nothing changes.
+    #[inline]
+    pub fn register(
+        &mut self,
+        fd: RawFd,
+        events: Events,
+        data: D,
+    ) -> Result<&SelectorKey<D>, Error<B::Error>> {
+        self.check(fd, events)?;
+        if self.map.contains_key(fd) {
+            return Err(already_registered(fd));
+        }
+        if self.map.len() == N {
+            return Err(full(N));
+        }
+        let tag = self.last_tag.wrapping_add(1);
+        let slot = self
+            .backend
+            .register(fd, events, tag)
+            .map_err(Error::Backend)?;
+        self.last_tag = tag;
+        let entry = Entry {
+            key: SelectorKey { fd, events, data },
+            tag,
+            slot,
+            epoch: 0,
+            pos: 0,
+        };
+        // The fd is new and there is room, so the vacant insert cannot fail;
+        // if it ever did, undo the backend registration rather than panic.
+        let backend = &mut self.backend;
+        match self.map.inner.entry(fd) {
+            heapless::index_map::Entry::Vacant(vacant) => match vacant.insert(entry) {
+                Ok(entry) => Ok(&entry.key),
+                Err(_) => Err(undo_register(backend, fd, slot, events)),
+            },
+            heapless::index_map::Entry::Occupied(_) => {
+                Err(undo_register(backend, fd, slot, events))
+            }
+        }
+    }
+
+    /// Stops watching `fd` and returns its key.
+    ///
+    /// If the backend says the fd is already gone (it was closed before
+    /// being unregistered: `EBADF`, `ENOENT`), the key is still removed and
+    /// returned, as in Python. Any other backend error leaves the key in
+    /// place.
+    #[inline]
+    pub fn unregister(&mut self, fd: RawFd) -> Result<SelectorKey<D>, Error<B::Error>> {
+        if fd < 0 {
+            return Err(invalid_fd(fd));
+        }
+        let Some(entry) = self.map.inner.get(&fd) else {
+            return Err(not_registered(fd));
+        };
+        if let Err(e) = self.backend.unregister(fd, entry.slot, entry.key.events)
+            && !self.backend.is_gone(&e)
+        {
+            return Err(Error::Backend(e));
+        }
+        match self.map.inner.swap_remove(&fd) {
+            Some(entry) => Ok(entry.key),
+            None => Err(not_registered(fd)),
+        }
+    }
+
+    /// Changes the events and data of a registered `fd`, and returns the
+    /// new key.
+    ///
+    /// Validates like [`register`](Self::register) before touching
+    /// anything, then: with new events it re-arms the backend registration;
+    /// with the same events it only replaces the data, without calling the
+    /// backend. A failed `modify` changes nothing: the old key and the old
+    /// backend registration stay.
+    #[inline]
+    pub fn modify(
+        &mut self,
+        fd: RawFd,
+        events: Events,
+        data: D,
+    ) -> Result<&SelectorKey<D>, Error<B::Error>> {
+        self.check(fd, events)?;
+        let Some(entry) = self.map.inner.get_mut(&fd) else {
+            return Err(not_registered(fd));
+        };
+        let old = entry.key.events;
+        if old != events {
+            self.backend
+                .modify(fd, entry.slot, old, events, entry.tag)
+                .map_err(Error::Backend)?;
+            entry.key.events = events;
+        }
+        entry.key.data = data;
+        Ok(&entry.key)
+    }
+
+    /// The key registered for `fd`, if any (Python raises `KeyError`; an
+    /// `Option` says the same).
+    #[inline]
+    pub fn get_key(&self, fd: RawFd) -> Option<&SelectorKey<D>> {
+        self.map.get(fd)
+    }
+
+    /// The read-only key table.
+    #[inline]
+    pub fn get_map(&self) -> &KeyMap<D, N> {
+        &self.map
+    }
+
+    /// How many keys are registered.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no key is registered.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The fixed capacity of the key table, `N`.
+    #[inline]
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// The backend.
+    #[inline]
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The backend, mutably (to drive a [`SimBackend`](crate::SimBackend),
+    /// say). Changing registrations behind the selector's back breaks its
+    /// guarantees.
+    #[inline]
+    pub fn backend_mut(&mut self) -> &mut B {
+        &mut self.backend
+    }
+
+    /// Consumes the selector and returns its backend.
+    #[inline]
+    pub fn into_backend(self) -> B {
+        self.backend
+    }
+
+    /// Waits until a registered fd is ready or `timeout` passes, then fills
+    /// `ready` with one `(key, events)` entry per ready fd and returns how
+    /// many there are.
+    ///
+    /// `ready` is cleared first. `events` is never empty and never holds an
+    /// event the key did not ask for; an error or hang-up counts as both
+    /// `READ` and `WRITE` (see [`Readiness::to_events`](crate::Readiness::to_events)).
+    /// Reports the backend makes several times for one fd merge into one
+    /// entry; reports for fds not in the table, or from an earlier
+    /// registration of the same fd number, are dropped.
+    ///
+    /// Level-triggered: an fd that stays ready is returned again. When more
+    /// fds are ready than `ready` holds, the following calls return the
+    /// others: each ready fd is returned within `ceil(ready_fds / M)` calls.
+    ///
+    /// `timeout`: `None` blocks, zero polls, a positive one waits at most
+    /// that long (rounded up to the backend's resolution).
+    #[inline]
+    pub fn select<const M: usize>(
+        &mut self,
+        ready: &mut Ready<D, M>,
+        timeout: Option<Duration>,
+    ) -> Result<usize, Error<B::Error>>
+    where
+        D: Clone,
+    {
+        ready.clear();
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.restart_epochs();
+        }
+        let epoch = self.epoch;
+        let cursor = self.cursor;
+        let map = &mut self.map.inner;
+        let mut overflow = false;
+        let result = self.backend.wait(M, timeout, |fd, tag, readiness| {
+            let Some(entry) = map.get_mut(&fd) else {
+                return;
+            };
+            if entry.tag != tag {
+                return;
+            }
+            let events = readiness.to_events(entry.key.events);
+            if events.is_empty() {
+                return;
+            }
+            if entry.epoch == epoch {
+                merge(ready, entry, events, overflow);
+                return;
+            }
+            entry.epoch = epoch;
+            if overflow || ready.entries.is_full() {
+                if !overflow {
+                    overflow = true;
+                    sort_by_distance(ready, cursor);
+                }
+                admit_fairly(ready, &entry.key, events, cursor);
+                return;
+            }
+            entry.pos = ready.entries.len() as u32;
+            // Cannot fail: not full.
+            let _ = ready.entries.push((entry.key.clone(), events));
+        });
+        if let Err(e) = result {
+            ready.clear();
+            return Err(Error::Backend(e));
+        }
+        if overflow && let Some((last, _)) = ready.entries.last() {
+            self.cursor = last.fd.wrapping_add(1);
+        }
+        Ok(ready.len())
+    }
+
+    #[cold]
+    fn restart_epochs(&mut self) {
+        for (_, entry) in self.map.inner.iter_mut() {
+            entry.epoch = 0;
+        }
+        self.epoch = 1;
+    }
+
+    /// The one place that checks an interest mask and an fd.
+    #[inline]
+    fn check(&self, fd: RawFd, events: Events) -> Result<(), Error<B::Error>> {
+        if !events.is_valid_interest() {
+            return Err(invalid_events(events));
+        }
+        if fd < 0 || self.backend.fd_limit().is_some_and(|limit| fd >= limit) {
+            return Err(invalid_fd(fd));
+        }
+        Ok(())
+    }
+}
+
+/// Cyclic distance from the fairness cursor: the overflowing `select` keeps
+/// the `M` ready fds closest after the cursor, then moves the cursor past
+/// the last one kept, so successive calls sweep the whole ready set.
+#[inline]
+fn distance(cursor: RawFd, fd: RawFd) -> u32 {
+    (fd as u32).wrapping_sub(cursor as u32)
+}
+
+/// A second report for an fd already handled in this `select`.
+#[inline]
+fn merge<D, const M: usize>(
+    ready: &mut Ready<D, M>,
+    entry: &Entry<D>,
+    events: Events,
+    overflow: bool,
+) {
+    let pos = if overflow {
+        // Entries have moved; the fd may also have been turned away.
+        ready.position(entry.key.fd)
+    } else {
+        Some(entry.pos as usize)
+    };
+    if let Some(slot) = pos.and_then(|p| ready.entries.get_mut(p)) {
+        slot.1 |= events;
+    }
+}
+
+/// `ready` just filled up: order it so that the farthest entry is last.
+#[cold]
+fn sort_by_distance<D, const M: usize>(ready: &mut Ready<D, M>, cursor: RawFd) {
+    ready
+        .entries
+        .sort_unstable_by_key(|(k, _)| distance(cursor, k.fd));
+}
+
+/// More fds are ready than `ready` holds (and `ready` is sorted): keep the `M` closest to the cursor.
+#[cold]
+fn admit_fairly<D: Clone, const M: usize>(
+    ready: &mut Ready<D, M>,
+    key: &SelectorKey<D>,
+    events: Events,
+    cursor: RawFd,
+) {
+    let entries = &mut ready.entries;
+    let d = distance(cursor, key.fd);
+    match entries.last() {
+        Some((last, _)) if distance(cursor, last.fd) > d => {}
+        _ => return,
+    }
+    entries.pop();
+    let at = entries.partition_point(|(k, _)| distance(cursor, k.fd) < d);
+    // Cannot fail: one slot was just freed.
+    let _ = entries.insert(at, (key.clone(), events));
+}
+
+#[cold]
+fn undo_register<B: Backend>(
+    backend: &mut B,
+    fd: RawFd,
+    slot: u32,
+    events: Events,
+) -> Error<B::Error> {
+    match backend.unregister(fd, slot, events) {
+        Ok(()) => Error::AlreadyRegistered(fd),
+        Err(e) => Error::Backend(e),
+    }
+}
+
+#[cold]
+fn invalid_fd<E>(fd: RawFd) -> Error<E> {
+    Error::InvalidFd(fd)
+}
+
+#[cold]
+fn invalid_events<E>(events: Events) -> Error<E> {
+    Error::InvalidEvents(events.bits())
+}
+
+#[cold]
+fn already_registered<E>(fd: RawFd) -> Error<E> {
+    Error::AlreadyRegistered(fd)
+}
+
+#[cold]
+fn not_registered<E>(fd: RawFd) -> Error<E> {
+    Error::NotRegistered(fd)
+}
+
+#[cold]
+fn full<E>(capacity: usize) -> Error<E> {
+    Error::Full { capacity }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Readiness, ReportOrder, SimBackend, SimError};
+    use proptest::prelude::*;
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::{vec, vec::Vec};
+
+    const R: Events = Events::READ;
+    const W: Events = Events::WRITE;
+    const RW: Events = Events::all();
+    const ZERO: Option<Duration> = Some(Duration::ZERO);
+
+    type Sim<const N: usize> = Selector<SimBackend, u32, N>;
+
+    fn sim<const N: usize>() -> Sim<N> {
+        Selector::new(SimBackend::new())
+    }
+
+    fn entries<const M: usize>(ready: &Ready<u32, M>) -> Vec<(RawFd, Events, u32)> {
+        let mut v: Vec<_> = ready.iter().map(|(k, e)| (k.fd, e, k.data)).collect();
+        v.sort();
+        v
+    }
+
+    /// A backend that reports exactly what the test scripts, with the tag
+    /// each fd was last registered with, plus raw reports for stale tags.
+    #[derive(Default)]
+    struct Script {
+        tags: BTreeMap<RawFd, u32>,
+        ready: Vec<(RawFd, Readiness)>,
+        raw: Vec<(RawFd, u32, Readiness)>,
+        max_seen: Vec<usize>,
+    }
+
+    impl Backend for Script {
+        type Error = ();
+        fn register(&mut self, fd: RawFd, _: Events, tag: u32) -> Result<u32, ()> {
+            self.tags.insert(fd, tag);
+            Ok(fd as u32 * 10)
+        }
+        fn modify(
+            &mut self,
+            fd: RawFd,
+            slot: u32,
+            _: Events,
+            _: Events,
+            tag: u32,
+        ) -> Result<(), ()> {
+            assert_eq!(slot, fd as u32 * 10, "slot handed back");
+            assert_eq!(self.tags.get(&fd), Some(&tag));
+            Ok(())
+        }
+        fn unregister(&mut self, fd: RawFd, slot: u32, _: Events) -> Result<(), ()> {
+            assert_eq!(slot, fd as u32 * 10, "slot handed back");
+            self.tags.remove(&fd).map(drop).ok_or(())
+        }
+        fn wait<F: FnMut(RawFd, u32, Readiness)>(
+            &mut self,
+            max: usize,
+            _: Option<Duration>,
+            mut report: F,
+        ) -> Result<(), ()> {
+            self.max_seen.push(max);
+            for &(fd, r) in &self.ready {
+                report(fd, self.tags.get(&fd).copied().unwrap_or(0), r);
+            }
+            for &(fd, tag, r) in &self.raw {
+                report(fd, tag, r);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn register_checks_in_python_order() {
+        let mut sel: Sim<2> = sim();
+        // Events are checked before the fd...
+        assert_eq!(
+            sel.register(-1, Events::empty(), 0),
+            Err(Error::InvalidEvents(0))
+        );
+        assert_eq!(
+            sel.register(-1, Events::from_bits_retain(4), 0),
+            Err(Error::InvalidEvents(4))
+        );
+        assert_eq!(
+            sel.register(-1, Events::from_bits_retain(7), 0),
+            Err(Error::InvalidEvents(7))
+        );
+        // ...the fd before duplicates...
+        assert_eq!(sel.register(-5, R, 0), Err(Error::InvalidFd(-5)));
+        assert_eq!(
+            sel.register(crate::SIM_FD_LIMIT, R, 0),
+            Err(Error::InvalidFd(1024))
+        );
+        sel.register(1, R, 0).unwrap();
+        assert_eq!(sel.register(1, W, 0), Err(Error::AlreadyRegistered(1)));
+        // ...and duplicates before fullness.
+        sel.register(2, R, 0).unwrap();
+        assert_eq!(sel.register(1, W, 0), Err(Error::AlreadyRegistered(1)));
+        assert_eq!(sel.register(3, W, 0), Err(Error::Full { capacity: 2 }));
+        assert_eq!(sel.len(), 2);
+        assert_eq!(
+            sel.backend().calls().register,
+            2,
+            "invalid input never reaches the backend"
+        );
+        assert_eq!(sel.backend().registered(3), None);
+    }
+
+    #[test]
+    fn register_returns_the_key_and_fills_to_capacity() {
+        let mut sel: Sim<4> = sim();
+        for fd in 0..4 {
+            let key = sel.register(fd, RW, fd as u32 + 100).unwrap();
+            assert_eq!(
+                *key,
+                SelectorKey {
+                    fd,
+                    events: RW,
+                    data: fd as u32 + 100
+                }
+            );
+        }
+        assert_eq!(sel.len(), 4);
+        assert_eq!(sel.capacity(), 4);
+        assert_eq!(sel.get_map().capacity(), 4);
+        assert!(!sel.is_empty());
+        assert_eq!(sel.register(9, R, 0), Err(Error::Full { capacity: 4 }));
+        // Freeing one slot makes room again.
+        sel.unregister(0).unwrap();
+        sel.register(9, R, 9).unwrap();
+        assert_eq!(sel.get_key(9).map(|k| k.data), Some(9));
+    }
+
+    #[test]
+    fn refused_register_changes_nothing() {
+        let mut sel: Sim<4> = sim();
+        sel.backend_mut().fail_next();
+        assert_eq!(
+            sel.register(3, R, 1),
+            Err(Error::Backend(SimError::Injected))
+        );
+        assert!(sel.is_empty());
+        assert_eq!(sel.get_key(3), None);
+        assert_eq!(sel.backend().registered(3), None);
+        // The fd can still be registered afterwards.
+        sel.register(3, R, 1).unwrap();
+        assert_eq!(sel.backend().registered(3), Some(R));
+    }
+
+    #[test]
+    fn unregister_returns_the_key() {
+        let mut sel: Sim<4> = sim();
+        sel.register(3, RW, 7).unwrap();
+        assert_eq!(
+            sel.unregister(3),
+            Ok(SelectorKey {
+                fd: 3,
+                events: RW,
+                data: 7
+            })
+        );
+        assert_eq!(sel.backend().registered(3), None);
+        assert_eq!(sel.unregister(3), Err(Error::NotRegistered(3)));
+        assert_eq!(sel.unregister(-3), Err(Error::InvalidFd(-3)));
+        assert_eq!(sel.unregister(99), Err(Error::NotRegistered(99)));
+    }
+
+    #[test]
+    fn unregister_of_a_closed_fd_succeeds() {
+        let mut sel: Sim<4> = sim();
+        sel.register(3, R, 7).unwrap();
+        sel.backend_mut().close(3);
+        assert_eq!(sel.unregister(3).map(|k| k.data), Ok(7));
+        assert!(sel.is_empty());
+    }
+
+    #[test]
+    fn refused_unregister_keeps_the_key() {
+        let mut sel: Sim<4> = sim();
+        sel.register(3, R, 7).unwrap();
+        sel.backend_mut().fail_next();
+        assert_eq!(sel.unregister(3), Err(Error::Backend(SimError::Injected)));
+        assert_eq!(sel.get_key(3).map(|k| k.data), Some(7));
+        assert_eq!(sel.backend().registered(3), Some(R));
+    }
+
+    #[test]
+    fn modify_validates_before_touching_anything() {
+        let mut sel: Sim<4> = sim();
+        sel.register(3, R, 1).unwrap();
+        let calls = sel.backend().calls();
+        assert_eq!(
+            sel.modify(3, Events::empty(), 2),
+            Err(Error::InvalidEvents(0))
+        );
+        assert_eq!(
+            sel.modify(3, Events::from_bits_retain(6), 2),
+            Err(Error::InvalidEvents(6))
+        );
+        assert_eq!(sel.modify(-1, W, 2), Err(Error::InvalidFd(-1)));
+        assert_eq!(sel.modify(4, W, 2), Err(Error::NotRegistered(4)));
+        assert_eq!(sel.backend().calls(), calls);
+        assert_eq!(
+            *sel.get_key(3).unwrap(),
+            SelectorKey {
+                fd: 3,
+                events: R,
+                data: 1
+            }
+        );
+        assert_eq!(sel.backend().registered(3), Some(R));
+    }
+
+    #[test]
+    fn modify_with_new_data_only_makes_no_backend_call() {
+        let mut sel: Sim<4> = sim();
+        sel.register(3, R, 1).unwrap();
+        let calls = sel.backend().calls();
+        let key = *sel.modify(3, R, 2).unwrap();
+        assert_eq!(
+            key,
+            SelectorKey {
+                fd: 3,
+                events: R,
+                data: 2
+            }
+        );
+        assert_eq!(sel.backend().calls(), calls);
+        // Even an injected failure is not hit: no backend call is made.
+        sel.backend_mut().fail_next();
+        assert_eq!(sel.modify(3, R, 5).map(|k| k.data), Ok(5));
+    }
+
+    #[test]
+    fn modify_with_new_events_rearms_the_backend() {
+        let mut sel: Sim<4> = sim();
+        sel.register(3, R, 1).unwrap();
+        let key = *sel.modify(3, RW, 2).unwrap();
+        assert_eq!(
+            key,
+            SelectorKey {
+                fd: 3,
+                events: RW,
+                data: 2
+            }
+        );
+        assert_eq!(sel.backend().calls().modify, 1);
+        assert_eq!(sel.backend().registered(3), Some(RW));
+        assert_eq!(*sel.get_key(3).unwrap(), key);
+    }
+
+    #[test]
+    fn refused_modify_changes_nothing() {
+        let mut sel: Sim<4> = sim();
+        sel.register(3, R, 1).unwrap();
+        sel.backend_mut().fail_next();
+        assert_eq!(sel.modify(3, W, 2), Err(Error::Backend(SimError::Injected)));
+        assert_eq!(
+            *sel.get_key(3).unwrap(),
+            SelectorKey {
+                fd: 3,
+                events: R,
+                data: 1
+            }
+        );
+        assert_eq!(sel.backend().registered(3), Some(R));
+        // A closed fd: modify reports the error and keeps the key (only
+        // unregister forgives a vanished fd).
+        sel.backend_mut().close(3);
+        assert_eq!(
+            sel.modify(3, W, 2),
+            Err(Error::Backend(SimError::Closed(3)))
+        );
+        assert_eq!(sel.get_key(3).map(|k| k.events), Some(R));
+    }
+
+    #[test]
+    fn select_masks_events_by_interest_and_never_reports_empty() {
+        let mut sel: Sim<8> = sim();
+        sel.register(1, R, 1).unwrap();
+        sel.register(2, W, 2).unwrap();
+        sel.register(3, RW, 3).unwrap();
+        sel.register(4, R, 4).unwrap();
+        let b = sel.backend_mut();
+        b.set_readiness(1, Readiness::READABLE | Readiness::WRITABLE);
+        b.set_readiness(2, Readiness::HANGUP);
+        b.set_readiness(3, Readiness::ERROR);
+        b.set_readiness(4, Readiness::WRITABLE); // not asked for: no entry
+        let mut ready: Ready<u32, 8> = Ready::new();
+        assert_eq!(sel.select(&mut ready, ZERO), Ok(3));
+        assert_eq!(entries(&ready), [(1, R, 1), (2, W, 2), (3, RW, 3)]);
+    }
+
+    #[test]
+    fn select_is_level_triggered() {
+        let mut sel: Sim<8> = sim();
+        sel.register(1, R, 1).unwrap();
+        sel.backend_mut().set_readiness(1, Readiness::READABLE);
+        let mut ready: Ready<u32, 2> = Ready::new();
+        for _ in 0..3 {
+            assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
+            assert_eq!(entries(&ready), [(1, R, 1)]);
+        }
+        sel.backend_mut().clear_readiness(1);
+        assert_eq!(sel.select(&mut ready, ZERO), Ok(0));
+        assert!(ready.is_empty());
+    }
+
+    #[test]
+    fn select_merges_split_reports_into_one_entry() {
+        for order in [ReportOrder::Ascending, ReportOrder::Descending] {
+            let mut sel: Sim<8> = sim();
+            sel.backend_mut().set_split_reports(true);
+            sel.backend_mut().set_report_order(order);
+            for fd in 1..=3 {
+                sel.register(fd, RW, fd as u32).unwrap();
+                sel.backend_mut()
+                    .set_readiness(fd, Readiness::READABLE | Readiness::WRITABLE);
+            }
+            let mut ready: Ready<u32, 8> = Ready::new();
+            assert_eq!(sel.select(&mut ready, ZERO), Ok(3));
+            assert_eq!(entries(&ready), [(1, RW, 1), (2, RW, 2), (3, RW, 3)]);
+        }
+    }
+
+    #[test]
+    fn select_merges_reports_that_arrive_apart() {
+        let mut sel: Selector<Script, u32, 8> = Selector::new(Script::default());
+        sel.register(1, RW, 1).unwrap();
+        sel.register(2, RW, 2).unwrap();
+        sel.backend_mut().ready = vec![
+            (1, Readiness::READABLE),
+            (2, Readiness::READABLE),
+            (1, Readiness::WRITABLE),
+        ];
+        let mut ready: Ready<u32, 4> = Ready::new();
+        assert_eq!(sel.select(&mut ready, ZERO), Ok(2));
+        assert_eq!(entries(&ready), [(1, RW, 1), (2, R, 2)]);
+        // The same with a full `Ready`, where the merge has to search.
+        let mut small: Ready<u32, 1> = Ready::new();
+        sel.backend_mut().ready = vec![
+            (2, Readiness::READABLE),
+            (1, Readiness::READABLE),
+            (2, Readiness::WRITABLE),
+            (1, Readiness::WRITABLE),
+        ];
+        let mut seen = BTreeSet::new();
+        for _ in 0..2 {
+            assert_eq!(sel.select(&mut small, ZERO), Ok(1));
+            let (k, e) = small.iter().next().unwrap();
+            assert_eq!(e, RW, "fd {} merged", k.fd);
+            seen.insert(k.fd);
+        }
+        assert_eq!(seen, BTreeSet::from([1, 2]));
+    }
+
+    #[test]
+    fn select_drops_unknown_fds_and_stale_registrations() {
+        let mut sel: Selector<Script, u32, 8> = Selector::new(Script::default());
+        sel.register(5, R, 1).unwrap();
+        let old_tag = sel.backend().tags[&5];
+        sel.unregister(5).unwrap();
+        sel.register(5, R, 2).unwrap();
+        let new_tag = sel.backend().tags[&5];
+        assert_ne!(old_tag, new_tag);
+        sel.backend_mut().raw = vec![
+            (9, 1, Readiness::READABLE),       // never registered
+            (5, old_tag, Readiness::READABLE), // the earlier registration of fd 5
+        ];
+        let mut ready: Ready<u32, 4> = Ready::new();
+        assert_eq!(sel.select(&mut ready, ZERO), Ok(0));
+        sel.backend_mut()
+            .raw
+            .push((5, new_tag, Readiness::READABLE));
+        assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
+        assert_eq!(entries(&ready), [(5, R, 2)]);
+    }
+
+    #[test]
+    fn modify_keeps_the_generation() {
+        let mut sel: Selector<Script, u32, 8> = Selector::new(Script::default());
+        sel.register(5, R, 1).unwrap();
+        sel.modify(5, RW, 2).unwrap(); // Script asserts the tag it is given
+        sel.backend_mut().ready = vec![(5, Readiness::WRITABLE)];
+        let mut ready: Ready<u32, 4> = Ready::new();
+        assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
+        assert_eq!(entries(&ready), [(5, W, 2)]);
+    }
+
+    #[test]
+    fn select_passes_capacity_and_timeout_to_the_backend() {
+        let mut sel: Selector<Script, u32, 8> = Selector::new(Script::default());
+        let mut ready: Ready<u32, 3> = Ready::new();
+        sel.select(&mut ready, None).unwrap();
+        assert_eq!(sel.backend().max_seen, [3]);
+        let mut sim: Sim<4> = sim();
+        for t in [
+            None,
+            Some(Duration::ZERO),
+            Some(Duration::from_nanos(1)),
+            Some(Duration::MAX),
+        ] {
+            sim.select(&mut ready, t).unwrap();
+            assert_eq!(sim.backend().last_timeout(), Some(t));
+        }
+    }
+
+    #[test]
+    fn select_clears_ready_first_and_on_error() {
+        let mut sel: Sim<4> = sim();
+        sel.register(1, R, 1).unwrap();
+        sel.backend_mut().set_readiness(1, Readiness::READABLE);
+        let mut ready: Ready<u32, 4> = Ready::new();
+        assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
+        sel.backend_mut().fail_next();
+        assert_eq!(
+            sel.select(&mut ready, ZERO),
+            Err(Error::Backend(SimError::Injected))
+        );
+        assert!(ready.is_empty());
+        assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
+        sel.backend_mut().clear_readiness(1);
+        assert_eq!(sel.select(&mut ready, ZERO), Ok(0));
+        assert_eq!(ready.len(), 0);
+    }
+
+    #[test]
+    fn empty_selector_still_waits() {
+        let mut sel: Sim<4> = sim();
+        let mut ready: Ready<u32, 4> = Ready::new();
+        let t = Some(Duration::from_millis(5));
+        assert_eq!(sel.select(&mut ready, t), Ok(0));
+        assert_eq!(sel.backend().calls().wait, 1);
+        assert_eq!(sel.backend().last_timeout(), Some(t));
+    }
+
+    #[test]
+    fn epoch_wraparound_keeps_merging_right() {
+        let mut sel: Sim<4> = sim();
+        sel.backend_mut().set_split_reports(true);
+        sel.register(1, RW, 1).unwrap();
+        sel.register(2, RW, 2).unwrap();
+        sel.backend_mut()
+            .set_readiness(1, Readiness::READABLE | Readiness::WRITABLE);
+        let mut ready: Ready<u32, 4> = Ready::new();
+        sel.epoch = u32::MAX - 2;
+        for _ in 0..5 {
+            assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
+            assert_eq!(entries(&ready), [(1, RW, 1)]);
+            // fd 2 becomes ready in alternate rounds, so stale epochs matter.
+            let r = sel.backend().readiness(2);
+            sel.backend_mut().set_readiness(
+                2,
+                if r.is_empty() {
+                    Readiness::READABLE
+                } else {
+                    Readiness::empty()
+                },
+            );
+            sel.backend_mut().clear_readiness(2);
+        }
+    }
+
+    /// Selects until every fd in `expected` was seen; asserts it takes at most
+    /// ceil(len / M) calls and that each result is one entry per fd.
+    fn sweep<B: Backend, const M: usize>(sel: &mut Selector<B, u32, 64>, expected: &BTreeSet<RawFd>)
+    where
+        B::Error: core::fmt::Debug,
+    {
+        let mut ready: Ready<u32, M> = Ready::new();
+        let rounds = expected.len().div_ceil(M);
+        for _ in 0..3 {
+            let mut seen = BTreeSet::new();
+            for _ in 0..rounds {
+                let n = sel.select(&mut ready, ZERO).unwrap();
+                assert_eq!(n, expected.len().min(M));
+                let fds: BTreeSet<_> = ready.iter().map(|(k, _)| k.fd).collect();
+                assert_eq!(fds.len(), n, "one entry per fd");
+                seen.extend(fds);
+            }
+            assert_eq!(&seen, expected, "every ready fd within {rounds} selects");
+        }
+    }
+
+    #[test]
+    fn no_fd_starves_whatever_the_report_order() {
+        for order in [ReportOrder::Ascending, ReportOrder::Descending] {
+            for split in [false, true] {
+                let mut sel: Selector<SimBackend, u32, 64> = Selector::new(SimBackend::new());
+                sel.backend_mut().set_report_order(order);
+                sel.backend_mut().set_split_reports(split);
+                let fds: BTreeSet<RawFd> = (0..40).map(|i| 3 + i * 7).collect();
+                for &fd in &fds {
+                    sel.register(fd, RW, fd as u32).unwrap();
+                    sel.backend_mut()
+                        .set_readiness(fd, Readiness::READABLE | Readiness::WRITABLE);
+                }
+                sweep::<_, 1>(&mut sel, &fds);
+                sweep::<_, 3>(&mut sel, &fds);
+                sweep::<_, 16>(&mut sel, &fds);
+                sweep::<_, 40>(&mut sel, &fds);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: if cfg!(miri) { 3 } else { 200 },
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Any report order, any duplicate pattern: each ready fd is reported
+        /// within ceil(ready / M) selects, exactly once per select.
+        #[test]
+        fn no_starvation_under_shuffled_reports(
+            fds in proptest::collection::btree_set(0..200i32, 1..40),
+            perm in proptest::collection::vec(any::<u32>(), 80),
+            dup in proptest::collection::vec(any::<bool>(), 80),
+        ) {
+            let mut sel: Selector<Script, u32, 64> = Selector::new(Script::default());
+            let list: Vec<RawFd> = fds.iter().copied().collect();
+            for &fd in &list {
+                sel.register(fd, RW, fd as u32).unwrap();
+            }
+            let mut reports: Vec<(RawFd, Readiness)> = Vec::new();
+            for (i, &fd) in list.iter().enumerate() {
+                reports.push((fd, Readiness::READABLE));
+                if dup[i] {
+                    reports.push((fd, Readiness::WRITABLE));
+                }
+            }
+            // A fixed pseudo-random permutation.
+            let mut keyed: Vec<_> = reports.into_iter().enumerate().map(|(i, r)| (perm[i % perm.len()], i, r)).collect();
+            keyed.sort_by_key(|&(p, i, _)| (p, i));
+            sel.backend_mut().ready = keyed.into_iter().map(|(_, _, r)| r).collect();
+            sweep::<_, 1>(&mut sel, &fds);
+            sweep::<_, 7>(&mut sel, &fds);
+        }
+    }
+}

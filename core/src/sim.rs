@@ -1,0 +1,291 @@
+//! [`SimBackend`]: a deterministic backend with no OS underneath.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::{Backend, Events, RawFd, Readiness};
+
+/// The fds a [`SimBackend`] can simulate: `0..SIM_FD_LIMIT`.
+pub const SIM_FD_LIMIT: RawFd = 1024;
+
+const LIMIT: usize = SIM_FD_LIMIT as usize;
+
+/// What a [`SimBackend`] call failed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SimError {
+    /// Injected by [`SimBackend::fail_next`].
+    Injected,
+    /// The fd was closed by [`SimBackend::close`] (the simulated `EBADF`):
+    /// `unregister` treats it as "already gone".
+    Closed(RawFd),
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimError::Injected => f.write_str("injected failure"),
+            SimError::Closed(fd) => write!(f, "fd {fd} is closed"),
+        }
+    }
+}
+
+impl core::error::Error for SimError {}
+
+/// In which order [`SimBackend::wait`](Backend::wait) reports ready fds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ReportOrder {
+    /// Lowest fd first.
+    #[default]
+    Ascending,
+    /// Highest fd first.
+    Descending,
+}
+
+/// How many times each backend method of a [`SimBackend`] was called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SimCalls {
+    /// Calls to `register`.
+    pub register: u32,
+    /// Calls to `modify`.
+    pub modify: u32,
+    /// Calls to `unregister`.
+    pub unregister: u32,
+    /// Calls to `wait`.
+    pub wait: u32,
+}
+
+/// A deterministic, allocation-free backend with no OS underneath, for
+/// tests, fuzzing and your own event loops.
+///
+/// It simulates fds `0..`[`SIM_FD_LIMIT`]. Each has a readiness state that
+/// you set with [`set_readiness`](Self::set_readiness); it stays until you
+/// clear it (level-triggered), whether the fd is registered or not.
+/// `wait` reports the state of every registered fd that has any, in
+/// [`ReportOrder`], and never blocks: the timeout is only recorded.
+///
+/// ```
+/// use core::time::Duration;
+/// use selectors2_core::{Events, Readiness, Ready, Selector, SimBackend};
+///
+/// let mut sel: Selector<SimBackend, &str, 16> = Selector::new(SimBackend::new());
+/// sel.register(3, Events::READ, "client").unwrap();
+///
+/// // The peer hangs up: hang-up counts as READ (and WRITE, masked away here).
+/// sel.backend_mut().set_readiness(3, Readiness::HANGUP);
+/// let mut ready: Ready<&str, 4> = Ready::new();
+/// sel.select(&mut ready, Some(Duration::from_millis(10))).unwrap();
+/// assert_eq!(ready.iter().map(|(k, e)| (k.data, e)).collect::<Vec<_>>(), [("client", Events::READ)]);
+/// assert_eq!(sel.backend().last_timeout(), Some(Some(Duration::from_millis(10))));
+///
+/// // Inject a failure: the call fails and nothing changes.
+/// sel.backend_mut().fail_next();
+/// assert!(sel.modify(3, Events::WRITE, "client").is_err());
+/// assert_eq!(sel.get_key(3).unwrap().events, Events::READ);
+/// ```
+#[derive(Clone)]
+pub struct SimBackend {
+    readiness: [Readiness; LIMIT],
+    interest: [Events; LIMIT],
+    tags: [u32; LIMIT],
+    fail_next: bool,
+    split: bool,
+    order: ReportOrder,
+    calls: SimCalls,
+    last_timeout: Option<Option<Duration>>,
+}
+
+impl SimBackend {
+    /// A backend with no registration and every fd idle.
+    pub const fn new() -> Self {
+        SimBackend {
+            readiness: [Readiness::empty(); LIMIT],
+            interest: [Events::empty(); LIMIT],
+            tags: [0; LIMIT],
+            fail_next: false,
+            split: false,
+            order: ReportOrder::Ascending,
+            calls: SimCalls {
+                register: 0,
+                modify: 0,
+                unregister: 0,
+                wait: 0,
+            },
+            last_timeout: None,
+        }
+    }
+
+    /// Sets the simulated state of `fd`: it stays until cleared (level),
+    /// registered or not. Out-of-range fds are ignored.
+    pub fn set_readiness(&mut self, fd: RawFd, r: Readiness) {
+        if let Some(slot) = index(fd).map(|i| &mut self.readiness[i]) {
+            *slot = r;
+        }
+    }
+
+    /// Makes `fd` idle.
+    pub fn clear_readiness(&mut self, fd: RawFd) {
+        self.set_readiness(fd, Readiness::empty());
+    }
+
+    /// The simulated state of `fd`.
+    pub fn readiness(&self, fd: RawFd) -> Readiness {
+        index(fd).map_or(Readiness::empty(), |i| self.readiness[i])
+    }
+
+    /// Makes the next backend call (`register`, `modify`, `unregister` or
+    /// `wait`) fail with [`SimError::Injected`], changing nothing.
+    pub fn fail_next(&mut self) {
+        self.fail_next = true;
+    }
+
+    /// Simulates closing `fd` without unregistering it: the registration
+    /// disappears (as the kernel drops a closed fd from epoll), its state is
+    /// cleared, and a later `unregister` or `modify` of it fails with
+    /// [`SimError::Closed`].
+    pub fn close(&mut self, fd: RawFd) {
+        if let Some(i) = index(fd) {
+            self.interest[i] = Events::empty();
+            self.readiness[i] = Readiness::empty();
+        }
+    }
+
+    /// Whether `wait` reports each readiness bit of an fd separately, as
+    /// kqueue reports its read and write filters (the selector must merge
+    /// them).
+    pub fn set_split_reports(&mut self, split: bool) {
+        self.split = split;
+    }
+
+    /// The order in which `wait` reports fds.
+    pub fn set_report_order(&mut self, order: ReportOrder) {
+        self.order = order;
+    }
+
+    /// The interest `fd` is registered with here, if it is.
+    pub fn registered(&self, fd: RawFd) -> Option<Events> {
+        index(fd)
+            .map(|i| self.interest[i])
+            .filter(|e| !e.is_empty())
+    }
+
+    /// How often each method was called.
+    pub fn calls(&self) -> SimCalls {
+        self.calls
+    }
+
+    /// The timeout of the last `wait` (`None` before the first).
+    pub fn last_timeout(&self) -> Option<Option<Duration>> {
+        self.last_timeout
+    }
+
+    fn injected(&mut self) -> Result<(), SimError> {
+        if core::mem::take(&mut self.fail_next) {
+            Err(SimError::Injected)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Default for SimBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for SimBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimBackend")
+            .field(
+                "registered",
+                &self.interest.iter().filter(|e| !e.is_empty()).count(),
+            )
+            .field("fail_next", &self.fail_next)
+            .field("calls", &self.calls)
+            .finish_non_exhaustive()
+    }
+}
+
+fn index(fd: RawFd) -> Option<usize> {
+    usize::try_from(fd).ok().filter(|&i| i < LIMIT)
+}
+
+impl Backend for SimBackend {
+    type Error = SimError;
+
+    #[inline]
+    fn fd_limit(&self) -> Option<RawFd> {
+        Some(SIM_FD_LIMIT)
+    }
+
+    fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> Result<u32, SimError> {
+        self.calls.register += 1;
+        self.injected()?;
+        let i = index(fd).ok_or(SimError::Closed(fd))?;
+        self.interest[i] = interest;
+        self.tags[i] = tag;
+        Ok(0)
+    }
+
+    fn modify(
+        &mut self,
+        fd: RawFd,
+        _slot: u32,
+        _old: Events,
+        new: Events,
+        tag: u32,
+    ) -> Result<(), SimError> {
+        self.calls.modify += 1;
+        self.injected()?;
+        let i = index(fd)
+            .filter(|&i| !self.interest[i].is_empty())
+            .ok_or(SimError::Closed(fd))?;
+        self.interest[i] = new;
+        self.tags[i] = tag;
+        Ok(())
+    }
+
+    fn unregister(&mut self, fd: RawFd, _slot: u32, _interest: Events) -> Result<(), SimError> {
+        self.calls.unregister += 1;
+        self.injected()?;
+        let i = index(fd)
+            .filter(|&i| !self.interest[i].is_empty())
+            .ok_or(SimError::Closed(fd))?;
+        self.interest[i] = Events::empty();
+        Ok(())
+    }
+
+    fn is_gone(&self, error: &SimError) -> bool {
+        matches!(error, SimError::Closed(_))
+    }
+
+    fn wait<F: FnMut(RawFd, u32, Readiness)>(
+        &mut self,
+        _max: usize,
+        timeout: Option<Duration>,
+        mut report: F,
+    ) -> Result<(), SimError> {
+        self.calls.wait += 1;
+        self.last_timeout = Some(timeout);
+        self.injected()?;
+        let mut visit = |i: usize| {
+            let r = self.readiness[i];
+            if self.interest[i].is_empty() || r.is_empty() {
+                return;
+            }
+            let fd = i as RawFd;
+            if self.split {
+                for bit in r.iter() {
+                    report(fd, self.tags[i], bit);
+                }
+            } else {
+                report(fd, self.tags[i], r);
+            }
+        };
+        match self.order {
+            ReportOrder::Ascending => (0..LIMIT).for_each(&mut visit),
+            ReportOrder::Descending => (0..LIMIT).rev().for_each(&mut visit),
+        }
+        Ok(())
+    }
+}
