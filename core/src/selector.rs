@@ -65,6 +65,14 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
         }
     }
 
+    /// The byte offset of the backend inside `Self`. A selector whose bytes
+    /// are all zero except for a valid backend at this offset is the same
+    /// as `Selector::new(backend)` (an empty table; tested under Miri), so
+    /// the std adapter can build large tables in zeroed heap memory
+    /// instead of passing them through the stack. Not a stable API.
+    #[doc(hidden)]
+    pub const BACKEND_OFFSET: usize = core::mem::offset_of!(Self, backend);
+
     /// Starts watching `fd` for `events`, keeping `data` with it, and returns
     /// the new key.
     ///
@@ -872,6 +880,37 @@ mod tests {
             );
             sel.backend_mut().clear_readiness(2);
         }
+    }
+
+    /// The std adapter builds selectors in zeroed memory with the backend
+    /// written at `BACKEND_OFFSET`; Miri checks that this is a valid, empty
+    /// selector that works like one from `new`.
+    #[test]
+    #[allow(unsafe_code)]
+    fn zeroed_bytes_plus_a_backend_make_an_empty_selector() {
+        use std::boxed::Box;
+        use std::mem::MaybeUninit;
+        type S = Selector<SimBackend, std::string::String, 16>;
+        let mut b: Box<MaybeUninit<S>> = Box::new_zeroed();
+        // SAFETY: `BACKEND_OFFSET` is the offset of the `backend` field, so
+        // the write is in bounds and aligned for a `SimBackend`.
+        unsafe {
+            b.as_mut_ptr().cast::<u8>().add(S::BACKEND_OFFSET).cast::<SimBackend>().write(SimBackend::new())
+        };
+        // SAFETY: every other field is valid all-zero: the heapless map
+        // (length 0, every index slot "none"), and the counters.
+        let mut sel: Box<S> = unsafe { b.assume_init() };
+        assert!(sel.is_empty());
+        assert_eq!(sel.get_map().iter().count(), 0);
+        for fd in 0..16 {
+            sel.register(fd, RW, std::format!("{fd}")).unwrap();
+        }
+        assert_eq!(sel.register(16, R, std::string::String::new()), Err(Error::Full { capacity: 16 }));
+        sel.backend_mut().set_readiness(3, Readiness::READABLE);
+        let mut ready: Ready<std::string::String, 4> = Ready::new();
+        assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
+        assert_eq!(ready.iter().next().map(|(k, _)| k.data.as_str()), Some("3"));
+        assert_eq!(sel.unregister(3).map(|k| k.data), Ok(std::string::String::from("3")));
     }
 
     /// Selects until every fd in `expected` was seen; asserts it takes at most

@@ -1,0 +1,26 @@
+//! Fuzz targets for selectors2, as a library so that the targets stay thin
+//! and the corpora can be replayed on stable (`cargo test --manifest-path
+//! fuzz/Cargo.toml`) without libFuzzer.
+//!
+//! * [`key_map`]: register / modify / unregister / get_key on a small
+//!   `Selector<SimBackend, u16, 8>`, with injected failures and closed fds,
+//!   against a `BTreeMap` model.
+//! * [`selector_sim`]: the whole `Selector<SimBackend, u32, 16>` with
+//!   readiness changes, injected failures, split reports and report order,
+//!   selecting into a `Ready<u32, 3>`, against the same model plus a
+//!   fairness window.
+//! * [`pure`]: properties of `Readiness::to_events` (and, later, of the std
+//!   adapter's timeout conversion).
+//!
+//! Each target module has a `run` function taking the structured input that
+//! its `fuzz_target!` decodes with `arbitrary`; a model mismatch panics with
+//! the step and both sides.
+
+pub mod input;
+pub mod key_map;
+pub mod model;
+pub mod pure;
+pub mod selector_sim;
+
+#[cfg(test)]
+mod replay;

@@ -1,0 +1,222 @@
+//! [`Selector`]: the core's state machine over an OS backend, with std
+//! types at the edges.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use selectors2_core as core_;
+
+use crate::sys::{self, OsBackend};
+use crate::{BackendKind, DEFAULT_CAPACITY, Error, Events, KeyMap, RawFd, Ready, Selectable, SelectorKey};
+
+/// Python's `selectors` selector over an OS readiness mechanism `B`, with
+/// user data `D` and a fixed capacity of `N` keys (a power of two in
+/// `2..=65536`).
+///
+/// Name it through an alias: [`DefaultSelector`] (the best mechanism that
+/// works here), [`EpollSelector`], [`KqueueSelector`], [`PollSelector`] or
+/// [`SelectSelector`]. The key table is boxed once by `new`, built in place
+/// (it never passes through the stack, so even a 65,536-key table is safe
+/// to create on a small thread stack); after that, no method allocates
+/// (given data whose `Clone` does not).
+///
+/// Level-triggered, like Python's: an fd that stays ready is reported by
+/// every `select`.
+///
+/// ```
+/// use selectors2::{DefaultSelector, EVENT_READ, EVENT_WRITE, Ready};
+/// use std::io::Write;
+/// use std::os::unix::net::UnixStream;
+/// use std::time::Duration;
+///
+/// let (mut a, b) = UnixStream::pair()?;
+/// let mut sel: DefaultSelector<&str> = DefaultSelector::new()?;
+/// sel.register(&b, EVENT_READ, "b")?;
+///
+/// let mut ready: Ready<&str, 64> = Ready::new();
+/// assert_eq!(sel.select(&mut ready, Some(Duration::ZERO))?, 0);
+///
+/// a.write_all(b"ping")?;
+/// assert_eq!(sel.select(&mut ready, Some(Duration::from_secs(5)))?, 1);
+/// let (key, events) = ready.iter().next().unwrap();
+/// assert_eq!((key.data, events), ("b", EVENT_READ));
+///
+/// sel.modify(&b, EVENT_READ | EVENT_WRITE, "b")?;
+/// sel.unregister(&b)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Selector<B: OsBackend, D = usize, const N: usize = DEFAULT_CAPACITY> {
+    inner: Box<core_::Selector<B, D, N>>,
+}
+
+/// A selector on epoll (Linux, Android).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub type EpollSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Epoll, D, N>;
+
+/// A selector on kqueue (macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly).
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "tvos",
+    target_os = "watchos",
+    target_os = "visionos",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+pub type KqueueSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Kqueue, D, N>;
+
+/// A selector on `poll` (every unix).
+pub type PollSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Poll, D, N>;
+
+/// A selector on `select` (every unix): fds must be below
+/// [`FD_SETSIZE`](sys::FD_SETSIZE).
+pub type SelectSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Select, D, N>;
+
+/// The best selector that works here, chosen at run time: kqueue or epoll,
+/// else poll, else select (see [`sys::Auto`]).
+pub type DefaultSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Auto, D, N>;
+
+impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
+    /// Opens the mechanism and an empty key table of capacity `N`.
+    ///
+    /// `EpollSelector::<Token, 1024>::new()`, `DefaultSelector::<usize>::new()`
+    /// or `let s: DefaultSelector = DefaultSelector::new()?`.
+    pub fn new() -> io::Result<Self> {
+        Ok(Self::from_backend(B::open(N)?))
+    }
+
+    fn from_backend(backend: B) -> Self {
+        Selector { inner: sys::boxed_selector(backend) }
+    }
+
+    /// Starts watching `f` for `events` (`EVENT_READ`, `EVENT_WRITE` or
+    /// both), keeping `data` with it; returns the new key.
+    ///
+    /// Fails, changing nothing, with `InvalidEvents`, `InvalidFd` (negative,
+    /// or `>= FD_SETSIZE` on select), `AlreadyRegistered`, `Full`, or `Io`
+    /// when the OS refuses (epoll refuses regular files with `EPERM`).
+    #[inline]
+    pub fn register(&mut self, f: impl Selectable, events: Events, data: D) -> Result<&SelectorKey<D>, Error> {
+        self.inner.register(f.raw_fd(), events, data).map_err(Error::from)
+    }
+
+    /// Stops watching `f` and returns its key. Succeeds even when the fd
+    /// was closed first (the OS already forgot it), as in Python.
+    #[inline]
+    pub fn unregister(&mut self, f: impl Selectable) -> Result<SelectorKey<D>, Error> {
+        self.inner.unregister(f.raw_fd()).map_err(Error::from)
+    }
+
+    /// Changes the events and data of a registered `f`; returns the new
+    /// key. Validates first; with the same events it only replaces the data
+    /// (no system call). On any failure the old key and the old OS
+    /// registration stay.
+    #[inline]
+    pub fn modify(&mut self, f: impl Selectable, events: Events, data: D) -> Result<&SelectorKey<D>, Error> {
+        self.inner.modify(f.raw_fd(), events, data).map_err(Error::from)
+    }
+
+    /// The key of `f`, if it is registered.
+    #[inline]
+    pub fn get_key(&self, f: impl Selectable) -> Option<&SelectorKey<D>> {
+        self.inner.get_key(f.raw_fd())
+    }
+
+    /// The read-only key table (iteration order is not registration order
+    /// once keys were removed; see [`KeyMap`]).
+    #[inline]
+    pub fn get_map(&self) -> &KeyMap<D, N> {
+        self.inner.get_map()
+    }
+
+    /// How many keys are registered.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Whether no key is registered.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// The fixed capacity, `N`.
+    #[inline]
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// Waits until a registered fd is ready or `timeout` passes; fills
+    /// `ready` with one `(key, events)` per ready fd and returns how many.
+    ///
+    /// `None` blocks; zero polls; a positive timeout shorter than the
+    /// mechanism's resolution (1 ms for epoll and poll, 1 µs for select)
+    /// rounds up, never to zero; one longer than it can express waits the
+    /// longest it can. A signal (`EINTR`) is retried with the time left, so
+    /// this never returns `Interrupted` and never waits longer than asked;
+    /// if the time is up after a signal it returns 0. With nothing
+    /// registered it sleeps for the timeout.
+    ///
+    /// `events` is never empty and never more than the key asked for; an
+    /// error or hang-up on the fd counts as both `READ` and `WRITE`. When
+    /// more fds are ready than `ready` holds, later calls return the rest.
+    #[inline]
+    pub fn select<const M: usize>(&mut self, ready: &mut Ready<D, M>, timeout: Option<Duration>) -> Result<usize, Error>
+    where
+        D: Clone,
+    {
+        self.inner.select(ready, timeout).map_err(Error::from)
+    }
+
+    /// Which mechanism this selector runs on.
+    #[inline]
+    pub fn backend_kind(&self) -> BackendKind {
+        self.inner.backend().kind()
+    }
+
+    /// The mechanism's own fd: `Some` for epoll and kqueue, `None` for poll
+    /// and select (as Python has `fileno()` only on the former).
+    #[inline]
+    pub fn fileno(&self) -> Option<RawFd> {
+        self.inner.backend().fileno()
+    }
+
+    /// Closes the selector and its OS resources. Dropping it does the same;
+    /// this spelling is Python's. Closing an epoll or kqueue fd cannot fail
+    /// in a way the caller could act on, so this returns `Ok`.
+    pub fn close(self) -> io::Result<()> {
+        drop(self);
+        Ok(())
+    }
+}
+
+impl<D, const N: usize> Selector<sys::Auto, D, N> {
+    /// Like [`new`](Self::new), but tries only the mechanisms of `order`, in
+    /// that order, falling back on any OS error. Kinds this platform lacks
+    /// are skipped.
+    ///
+    /// ```
+    /// use selectors2::{BackendKind, DefaultSelector};
+    ///
+    /// let sel = DefaultSelector::<usize, 64>::with_backends(&[BackendKind::Kqueue, BackendKind::Poll])?;
+    /// assert!(matches!(sel.backend_kind(), BackendKind::Kqueue | BackendKind::Poll));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn with_backends(order: &[BackendKind]) -> io::Result<Self> {
+        Ok(Self::from_backend(sys::Auto::open_first(order, N)?))
+    }
+}
+
+impl<B: OsBackend, D: fmt::Debug, const N: usize> fmt::Debug for Selector<B, D, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Selector")
+            .field("backend", &self.backend_kind())
+            .field("fileno", &self.fileno())
+            .field("keys", self.get_map())
+            .finish()
+    }
+}

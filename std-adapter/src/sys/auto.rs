@@ -1,0 +1,223 @@
+//! The backend of [`DefaultSelector`](crate::DefaultSelector): whichever
+//! mechanism actually works here, chosen at run time.
+
+use std::io;
+use std::time::Duration;
+
+use selectors2_core::{Backend, Events, Readiness};
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use super::Epoll;
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "tvos",
+    target_os = "watchos",
+    target_os = "visionos",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+use super::Kqueue;
+use super::{OsBackend, Poll, Sealed, Select};
+use crate::{BackendKind, RawFd};
+
+/// The run-time choice behind [`DefaultSelector`](crate::DefaultSelector).
+///
+/// [`OsBackend::open`] tries the mechanisms in CPython's order (kqueue,
+/// epoll, poll, select; see [`BackendKind::available`]): it creates each and
+/// waits on it once with a zero timeout, and falls back to the next on any
+/// OS error (`ENOSYS` or `EPERM` in a sandbox, say).
+#[derive(Debug)]
+pub enum Auto {
+    /// epoll was chosen.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    Epoll(Epoll),
+    /// kqueue was chosen.
+    #[cfg(any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "tvos",
+        target_os = "watchos",
+        target_os = "visionos",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))]
+    Kqueue(Kqueue),
+    /// poll was chosen.
+    Poll(Poll),
+    /// select was chosen.
+    Select(Select),
+}
+
+macro_rules! each {
+    ($self:expr, $b:ident => $e:expr) => {
+        match $self {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            Auto::Epoll($b) => $e,
+            #[cfg(any(
+                target_os = "macos",
+                target_os = "ios",
+                target_os = "tvos",
+                target_os = "watchos",
+                target_os = "visionos",
+                target_os = "freebsd",
+                target_os = "netbsd",
+                target_os = "openbsd",
+                target_os = "dragonfly"
+            ))]
+            Auto::Kqueue($b) => $e,
+            Auto::Poll($b) => $e,
+            Auto::Select($b) => $e,
+        }
+    };
+}
+
+impl Auto {
+    /// Opens the first of `order` that works: created, then waited on once
+    /// with a zero timeout. Kinds this platform lacks are skipped. Fails
+    /// with the last error if none works.
+    pub fn open_first(order: &[BackendKind], capacity: usize) -> io::Result<Auto> {
+        probe(order, |kind| open_kind(kind, capacity))
+    }
+}
+
+fn open_kind(kind: BackendKind, capacity: usize) -> io::Result<Auto> {
+    let mut b = match kind {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        BackendKind::Epoll => Auto::Epoll(Epoll::open(capacity)?),
+        #[cfg(any(
+            target_os = "macos",
+            target_os = "ios",
+            target_os = "tvos",
+            target_os = "watchos",
+            target_os = "visionos",
+            target_os = "freebsd",
+            target_os = "netbsd",
+            target_os = "openbsd",
+            target_os = "dragonfly"
+        ))]
+        BackendKind::Kqueue => Auto::Kqueue(Kqueue::open(capacity)?),
+        BackendKind::Poll => Auto::Poll(Poll::open(capacity)?),
+        BackendKind::Select => Auto::Select(Select::open(capacity)?),
+        #[allow(unreachable_patterns)]
+        _ => return Err(io::Error::from(io::ErrorKind::Unsupported)),
+    };
+    b.wait(1, Some(Duration::ZERO), |_, _, _| {})?;
+    Ok(b)
+}
+
+/// The probing loop, with the opener injectable for tests.
+fn probe(
+    order: &[BackendKind],
+    mut open: impl FnMut(BackendKind) -> io::Result<Auto>,
+) -> io::Result<Auto> {
+    let mut last = io::Error::new(io::ErrorKind::Unsupported, "no readiness mechanism to try");
+    for &kind in order {
+        match open(kind) {
+            Ok(b) => return Ok(b),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+impl Sealed for Auto {}
+
+impl OsBackend for Auto {
+    fn open(capacity: usize) -> io::Result<Self> {
+        Auto::open_first(BackendKind::available(), capacity)
+    }
+
+    fn kind(&self) -> BackendKind {
+        each!(self, b => b.kind())
+    }
+
+    fn fileno(&self) -> Option<RawFd> {
+        each!(self, b => b.fileno())
+    }
+}
+
+impl Backend for Auto {
+    type Error = io::Error;
+
+    #[inline]
+    fn fd_limit(&self) -> Option<RawFd> {
+        each!(self, b => b.fd_limit())
+    }
+
+    #[inline]
+    fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
+        each!(self, b => b.register(fd, interest, tag))
+    }
+
+    #[inline]
+    fn modify(&mut self, fd: RawFd, slot: u32, old: Events, new: Events, tag: u32) -> io::Result<()> {
+        each!(self, b => b.modify(fd, slot, old, new, tag))
+    }
+
+    #[inline]
+    fn unregister(&mut self, fd: RawFd, slot: u32, interest: Events) -> io::Result<()> {
+        each!(self, b => b.unregister(fd, slot, interest))
+    }
+
+    #[inline]
+    fn is_gone(&self, e: &io::Error) -> bool {
+        each!(self, b => b.is_gone(e))
+    }
+
+    #[inline]
+    fn wait<F: FnMut(RawFd, u32, Readiness)>(
+        &mut self,
+        max: usize,
+        timeout: Option<Duration>,
+        report: F,
+    ) -> io::Result<()> {
+        each!(self, b => b.wait(max, timeout, report))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enosys() -> io::Error {
+        io::Error::from_raw_os_error(libc::ENOSYS)
+    }
+
+    #[test]
+    fn falls_back_on_any_os_error_in_order() {
+        let mut tried = Vec::new();
+        let b = probe(&[BackendKind::Kqueue, BackendKind::Epoll, BackendKind::Poll, BackendKind::Select], |k| {
+            tried.push(k);
+            match k {
+                BackendKind::Kqueue | BackendKind::Epoll => Err(enosys()),
+                BackendKind::Poll => Err(io::Error::from_raw_os_error(libc::EPERM)),
+                BackendKind::Select => open_kind(k, 4),
+            }
+        })
+        .unwrap();
+        assert_eq!(b.kind(), BackendKind::Select);
+        assert_eq!(tried, [BackendKind::Kqueue, BackendKind::Epoll, BackendKind::Poll, BackendKind::Select]);
+    }
+
+    #[test]
+    fn reports_the_last_error_when_nothing_works() {
+        let e = probe(&[BackendKind::Poll, BackendKind::Select], |_| Err(enosys())).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSYS));
+        let e = probe(&[], |_| Err(enosys())).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn the_default_order_picks_the_best_here() {
+        let b = Auto::open(16).unwrap();
+        assert_eq!(b.kind(), BackendKind::available()[0]);
+        let b = Auto::open_first(&[BackendKind::Select, BackendKind::Poll], 16).unwrap();
+        assert_eq!(b.kind(), BackendKind::Select);
+        assert_eq!(b.fd_limit(), Some(crate::sys::FD_SETSIZE));
+    }
+}

@@ -1,0 +1,132 @@
+//! The readiness mechanisms, one file each. This is the only place with
+//! `unsafe` code in the crate: each block is small and carries a
+//! `// SAFETY:` proof.
+//!
+//! You rarely name these types: the selector aliases do
+//! ([`EpollSelector`](crate::EpollSelector) is `Selector<sys::Epoll, D, N>`).
+//!
+//! # Backend contract
+//!
+//! Each type implements [`selectors2_core::Backend`] with
+//! `Error = std::io::Error`, as that trait's docs specify, and:
+//!
+//! * every fd it opens is close-on-exec and closed on drop;
+//! * `wait` is one system call, retried on `EINTR` against one deadline
+//!   (see `timeout.rs`), and makes no heap allocation;
+//! * `register`, `modify` and `unregister` are O(1) and allocation-free
+//!   (buffers are sized at construction from the key-table capacity).
+#![allow(unsafe_code)]
+
+use std::alloc::Layout;
+use std::io;
+use std::mem::MaybeUninit;
+
+use selectors2_core::Backend;
+
+use crate::{BackendKind, RawFd};
+
+mod auto;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod epoll;
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "tvos",
+    target_os = "watchos",
+    target_os = "visionos",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+mod kqueue;
+mod poll;
+mod select;
+
+pub use auto::Auto;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use epoll::Epoll;
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "tvos",
+    target_os = "watchos",
+    target_os = "visionos",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+pub use kqueue::Kqueue;
+pub use poll::Poll;
+pub use select::{FD_SETSIZE, Select};
+
+mod sealed {
+    pub trait Sealed {}
+}
+pub(crate) use sealed::Sealed;
+
+/// A readiness mechanism of the operating system that a
+/// [`Selector`](crate::Selector) can be built on. Sealed: implemented by
+/// the types of this module only.
+pub trait OsBackend: Backend<Error = io::Error> + Sealed + Sized {
+    /// Opens the mechanism, sized for a key table of `capacity` keys.
+    fn open(capacity: usize) -> io::Result<Self>;
+    /// Which mechanism this is.
+    fn kind(&self) -> BackendKind;
+    /// The mechanism's own fd (epoll and kqueue), as Python's `fileno()`.
+    fn fileno(&self) -> Option<RawFd>;
+}
+
+/// `selectors2_core::Selector::new(backend)`, boxed without passing through
+/// the stack: a 4096-key table is over 100 KiB, and debug builds would copy
+/// it through several stack frames on its way into a `Box`.
+pub(crate) fn boxed_selector<B: Backend, D, const N: usize>(
+    backend: B,
+) -> Box<selectors2_core::Selector<B, D, N>> {
+    // SAFETY: `BACKEND_OFFSET` is the offset of the core selector's
+    // `backend` field, of type `B`; the core documents (and tests under
+    // Miri) that all-zero bytes plus a valid backend there are the same as
+    // `Selector::new(backend)`.
+    unsafe { boxed_zeroed_with(selectors2_core::Selector::<B, D, N>::BACKEND_OFFSET, backend) }
+}
+
+/// Builds `T` on the heap with every byte zero except for `value`, written
+/// at byte `offset`, without `T` ever passing through the stack.
+///
+/// # Safety
+///
+/// `offset` must be the offset of a field of type `V` in `T`, and a `T`
+/// whose bytes are all zero except for a valid `V` in that field must be a
+/// valid `T`.
+unsafe fn boxed_zeroed_with<T, V>(offset: usize, value: V) -> Box<T> {
+    debug_assert!(offset + size_of::<V>() <= Layout::new::<T>().size());
+    let mut b: Box<MaybeUninit<T>> = Box::new_zeroed();
+    // SAFETY: the caller promises `offset` is a `V` field of `T`, so the
+    // pointer is in bounds and aligned for `V`.
+    unsafe { b.as_mut_ptr().cast::<u8>().add(offset).cast::<V>().write(value) };
+    // SAFETY: the caller promises zero bytes plus this `V` make a valid `T`.
+    unsafe { b.assume_init() }
+}
+
+/// `BorrowedFd` for a caller's raw fd, for the duration of one system call.
+///
+/// The fd number comes from the user and may even be closed: that is part
+/// of the API (Python's `unregister` of a closed fd). The borrowed fd is
+/// only handed to the kernel, which validates the number and answers
+/// `EBADF` for a closed one; nothing is read from or written to it here,
+/// and it does not outlive the call.
+#[inline]
+pub(crate) fn with_fd<R>(fd: RawFd, f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> R) -> R {
+    debug_assert!(fd >= 0);
+    // SAFETY: `fd` is not -1 (the selector rejects negative fds), so the
+    // value is a valid `BorrowedFd` bit pattern; see above for why handing
+    // a possibly-closed number to the kernel for one call is sound.
+    f(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) })
+}
+
+/// The errno of an I/O error that means "the fd is already gone".
+#[inline]
+pub(crate) fn is_gone(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EBADF) | Some(libc::ENOENT))
+}

@@ -1,0 +1,212 @@
+//! poll (every unix): the `pollfd` array is kept between calls and updated
+//! in place, O(1) per change.
+//!
+//! Each registration owns one slot of the array for its whole life (the
+//! slot number goes back and forth through the selector), so nothing moves
+//! when another fd is removed; a freed slot gets fd -1, which `poll`
+//! ignores, and is reused by the next registration. Slots are therefore at
+//! most the key table's capacity, allocated once.
+
+use std::io;
+use std::time::Duration;
+
+use selectors2_core::{Backend, Events, Readiness};
+
+use super::{OsBackend, Sealed};
+use crate::timeout::{retry_eintr, to_millis};
+use crate::{BackendKind, RawFd};
+
+/// The poll backend of [`PollSelector`](crate::PollSelector).
+#[derive(Debug)]
+pub struct Poll {
+    fds: Vec<libc::pollfd>,
+    tags: Vec<u32>,
+    free: Vec<u32>,
+    registered: usize,
+}
+
+const HOLE: libc::pollfd = libc::pollfd { fd: -1, events: 0, revents: 0 };
+
+#[inline]
+pub(crate) fn poll_events(interest: Events) -> libc::c_short {
+    let mut e = 0;
+    if interest.contains(Events::READ) {
+        e |= libc::POLLIN;
+    }
+    if interest.contains(Events::WRITE) {
+        e |= libc::POLLOUT;
+    }
+    e
+}
+
+/// What `poll` reported, as `Readiness`.
+#[inline]
+pub(crate) fn readiness(revents: libc::c_short) -> Readiness {
+    let mut r = Readiness::empty();
+    r.set(Readiness::READABLE, revents & libc::POLLIN != 0);
+    r.set(Readiness::WRITABLE, revents & libc::POLLOUT != 0);
+    r.set(Readiness::ERROR, revents & libc::POLLERR != 0);
+    r.set(Readiness::HANGUP, revents & libc::POLLHUP != 0);
+    r.set(Readiness::INVALID, revents & libc::POLLNVAL != 0);
+    r.set(Readiness::PRIORITY, revents & libc::POLLPRI != 0);
+    // Other bits (POLLRDNORM, POLLWRBAND...) count like an error would:
+    // Python's rule is "anything but POLLOUT means readable", and so on.
+    let known = libc::POLLIN
+        | libc::POLLOUT
+        | libc::POLLERR
+        | libc::POLLHUP
+        | libc::POLLNVAL
+        | libc::POLLPRI;
+    if revents & !known != 0 && r.is_empty() {
+        r |= Readiness::ERROR;
+    }
+    r
+}
+
+impl Sealed for Poll {}
+
+impl OsBackend for Poll {
+    fn open(capacity: usize) -> io::Result<Self> {
+        let capacity = capacity.max(1);
+        Ok(Poll {
+            fds: Vec::with_capacity(capacity),
+            tags: Vec::with_capacity(capacity),
+            free: Vec::with_capacity(capacity),
+            registered: 0,
+        })
+    }
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::Poll
+    }
+
+    fn fileno(&self) -> Option<RawFd> {
+        None
+    }
+}
+
+impl Poll {
+    #[inline]
+    fn slot(&mut self, fd: RawFd, slot: u32) -> io::Result<&mut libc::pollfd> {
+        match self.fds.get_mut(slot as usize) {
+            Some(p) if p.fd == fd => Ok(p),
+            // The selector hands back the slot `register` returned; anything
+            // else is a bug, reported rather than acted on.
+            _ => Err(io::Error::from_raw_os_error(libc::ENOENT)),
+        }
+    }
+}
+
+impl Backend for Poll {
+    type Error = io::Error;
+
+    #[inline]
+    fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
+        let p = libc::pollfd { fd, events: poll_events(interest), revents: 0 };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.fds[slot as usize] = p;
+                self.tags[slot as usize] = tag;
+                slot
+            }
+            None => {
+                // Never beyond the capacity reserved in `open`: the selector
+                // holds at most that many keys, and freed slots are reused.
+                self.fds.push(p);
+                self.tags.push(tag);
+                (self.fds.len() - 1) as u32
+            }
+        };
+        self.registered += 1;
+        Ok(slot)
+    }
+
+    #[inline]
+    fn modify(&mut self, fd: RawFd, slot: u32, _: Events, new: Events, tag: u32) -> io::Result<()> {
+        self.slot(fd, slot)?.events = poll_events(new);
+        self.tags[slot as usize] = tag;
+        Ok(())
+    }
+
+    #[inline]
+    fn unregister(&mut self, fd: RawFd, slot: u32, _: Events) -> io::Result<()> {
+        *self.slot(fd, slot)? = HOLE;
+        self.registered -= 1;
+        if self.registered == 0 {
+            // Every slot is free: start over, so `poll` scans nothing.
+            self.fds.clear();
+            self.tags.clear();
+            self.free.clear();
+        } else {
+            self.free.push(slot);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn wait<F: FnMut(RawFd, u32, Readiness)>(
+        &mut self,
+        _max: usize,
+        timeout: Option<Duration>,
+        mut report: F,
+    ) -> io::Result<()> {
+        let fds = &mut self.fds;
+        let got = retry_eintr(timeout, |t| poll(fds, to_millis(t)))?;
+        if got.unwrap_or(0) == 0 {
+            return Ok(());
+        }
+        // `poll` sees every ready fd; the selector picks fairly if there
+        // are more than the caller's `Ready` holds.
+        for (p, &tag) in self.fds.iter().zip(&self.tags) {
+            if p.revents != 0 && p.fd >= 0 {
+                report(p.fd, tag, readiness(p.revents));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `poll(2)` over the whole array.
+#[inline]
+fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: the pointer and length describe `fds`, a live, exclusively
+    // borrowed array of `pollfd`s that `poll` only writes `revents` of.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn translation() {
+        assert_eq!(poll_events(Events::READ), libc::POLLIN);
+        assert_eq!(poll_events(Events::all()), libc::POLLIN | libc::POLLOUT);
+        assert_eq!(readiness(libc::POLLIN), Readiness::READABLE);
+        assert_eq!(readiness(libc::POLLNVAL), Readiness::INVALID);
+        assert_eq!(readiness(libc::POLLHUP | libc::POLLIN), Readiness::HANGUP | Readiness::READABLE);
+    }
+
+    #[test]
+    fn slots_are_stable_and_reused() {
+        let mut p = Poll::open(4).unwrap();
+        let a = p.register(10, Events::READ, 1).unwrap();
+        let b = p.register(11, Events::READ, 2).unwrap();
+        let c = p.register(12, Events::WRITE, 3).unwrap();
+        assert_eq!((a, b, c), (0, 1, 2));
+        p.unregister(11, b, Events::READ).unwrap();
+        assert_eq!(p.fds[1].fd, -1, "a hole, nothing moved");
+        assert_eq!(p.fds[2].fd, 12);
+        let d = p.register(13, Events::READ, 4).unwrap();
+        assert_eq!(d, 1, "the hole is reused");
+        assert!(p.modify(12, b, Events::WRITE, Events::READ, 3).is_err(), "wrong slot is refused");
+        p.modify(12, c, Events::WRITE, Events::READ, 3).unwrap();
+        assert_eq!(p.fds[2].events, libc::POLLIN);
+        for (fd, slot) in [(10, a), (12, c), (13, d)] {
+            p.unregister(fd, slot, Events::READ).unwrap();
+        }
+        assert!(p.fds.is_empty() && p.free.is_empty());
+        assert!(p.fds.capacity() >= 4);
+    }
+}
