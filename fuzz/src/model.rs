@@ -21,6 +21,9 @@ use crate::input::fd_universe;
 /// What a `register`, `modify` or `unregister` returns, by value.
 pub type KeyResult<D> = Result<SelectorKey<D>, Error<SimError>>;
 
+/// fd -> (key, events): what a `select` may report.
+pub type ReadySet<D> = BTreeMap<RawFd, (SelectorKey<D>, Events)>;
+
 /// The key table and the simulated backend, as plain maps.
 #[derive(Debug, Clone)]
 pub struct Model<D> {
@@ -172,7 +175,7 @@ impl<D: Copy + Eq + Debug> Model<D> {
     /// The fds a `select` must be able to report, with their key and
     /// events: registered in the table and (still) in the backend, with
     /// readiness that meets the interest.
-    pub fn ready_set(&self) -> BTreeMap<RawFd, (SelectorKey<D>, Events)> {
+    pub fn ready_set(&self) -> ReadySet<D> {
         self.table
             .iter()
             .filter(|(fd, _)| self.backend.contains_key(fd))
@@ -191,44 +194,75 @@ impl<D: Copy + Eq + Debug> Model<D> {
 
     /// `Selector::select` up to the backend: one `wait` call, which fails
     /// if a failure was injected, else the ready set.
-    pub fn select(
-        &mut self,
-        timeout: Option<Duration>,
-    ) -> Result<BTreeMap<RawFd, (SelectorKey<D>, Events)>, Error<SimError>> {
+    pub fn select(&mut self, timeout: Option<Duration>) -> Result<ReadySet<D>, Error<SimError>> {
         self.last_timeout = Some(timeout);
-        self.backend_call(|c| &mut c.wait)
-            .map_err(Error::Backend)?;
+        self.backend_call(|c| &mut c.wait).map_err(Error::Backend)?;
         Ok(self.ready_set())
     }
 
     /// Asserts that `sel` (table, backend registrations, readiness, call
     /// counts) is in the model's state. `step` is printed on a mismatch.
-    pub fn assert_matches<const N: usize>(&self, sel: &Selector<SimBackend, D, N>, step: &dyn Debug) {
+    pub fn assert_matches<const N: usize>(
+        &self,
+        sel: &Selector<SimBackend, D, N>,
+        step: &dyn Debug,
+    ) {
         assert_eq!(sel.capacity(), self.capacity, "capacity, after {step:?}");
         assert_eq!(sel.len(), self.table.len(), "len(), after {step:?}");
-        assert_eq!(sel.is_empty(), self.table.is_empty(), "is_empty(), after {step:?}");
+        assert_eq!(
+            sel.is_empty(),
+            self.table.is_empty(),
+            "is_empty(), after {step:?}"
+        );
 
         let map = sel.get_map();
-        assert_eq!(map.len(), self.table.len(), "get_map().len(), after {step:?}");
-        assert_eq!(map.iter().len(), self.table.len(), "get_map().iter().len(), after {step:?}");
+        assert_eq!(
+            map.len(),
+            self.table.len(),
+            "get_map().len(), after {step:?}"
+        );
+        assert_eq!(
+            map.iter().len(),
+            self.table.len(),
+            "get_map().iter().len(), after {step:?}"
+        );
         let mut contents = BTreeMap::new();
         for key in map {
             let old = contents.insert(key.fd, (key.events, key.data));
-            assert!(old.is_none(), "fd {} twice in get_map(), after {step:?}", key.fd);
+            assert!(
+                old.is_none(),
+                "fd {} twice in get_map(), after {step:?}",
+                key.fd
+            );
         }
         assert_eq!(contents, self.table, "get_map() contents, after {step:?}");
 
         // Every key the backend holds is in the table.
         for fd in self.backend.keys() {
-            assert!(self.table.contains_key(fd), "model: backend fd {fd} not in table");
+            assert!(
+                self.table.contains_key(fd),
+                "model: backend fd {fd} not in table"
+            );
         }
 
         let backend = sel.backend();
         for fd in fd_universe() {
             let want = self.key(fd);
-            assert_eq!(sel.get_key(fd).copied(), want, "get_key({fd}), after {step:?}");
-            assert_eq!(map.get(fd).copied(), want, "get_map().get({fd}), after {step:?}");
-            assert_eq!(map.contains_key(fd), want.is_some(), "contains_key({fd}), after {step:?}");
+            assert_eq!(
+                sel.get_key(fd).copied(),
+                want,
+                "get_key({fd}), after {step:?}"
+            );
+            assert_eq!(
+                map.get(fd).copied(),
+                want,
+                "get_map().get({fd}), after {step:?}"
+            );
+            assert_eq!(
+                map.contains_key(fd),
+                want.is_some(),
+                "contains_key({fd}), after {step:?}"
+            );
             assert_eq!(
                 backend.registered(fd),
                 self.backend.get(&fd).copied(),
@@ -240,7 +274,15 @@ impl<D: Copy + Eq + Debug> Model<D> {
                 "SimBackend::readiness({fd}), after {step:?}"
             );
         }
-        assert_eq!(backend.calls(), self.calls, "SimBackend::calls(), after {step:?}");
-        assert_eq!(backend.last_timeout(), self.last_timeout, "last_timeout(), after {step:?}");
+        assert_eq!(
+            backend.calls(),
+            self.calls,
+            "SimBackend::calls(), after {step:?}"
+        );
+        assert_eq!(
+            backend.last_timeout(),
+            self.last_timeout,
+            "last_timeout(), after {step:?}"
+        );
     }
 }

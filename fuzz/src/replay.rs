@@ -1,0 +1,99 @@
+//! Replays every committed corpus file through its target, on stable and
+//! without libFuzzer, decoding it exactly as `fuzz_target!` does
+//! (`arbitrary_take_rest`; inputs too short or that fail to decode are
+//! skipped, as libFuzzer skips them).
+
+use std::fs;
+use std::path::PathBuf;
+
+use arbitrary::{Arbitrary, Unstructured};
+
+fn replay<'a, T: Arbitrary<'a>>(target: &str, bytes: &'a [u8], run: impl Fn(T)) -> bool {
+    if bytes.len() < T::size_hint(0).0 {
+        return false;
+    }
+    match T::arbitrary_take_rest(Unstructured::new(bytes)) {
+        Ok(input) => {
+            run(input);
+            true
+        }
+        Err(e) => {
+            eprintln!("{target}: input does not decode ({e}), skipped");
+            false
+        }
+    }
+}
+
+fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(target);
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("corpus entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no seed in {}", dir.display());
+    files
+        .into_iter()
+        .map(|p| {
+            let bytes = fs::read(&p).expect("corpus file");
+            (p, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn key_map_corpus() {
+    let mut ran = 0;
+    for (path, bytes) in corpus("key_map") {
+        eprintln!("{}", path.display());
+        ran += usize::from(replay("key_map", &bytes, |ops: Vec<crate::key_map::Op>| {
+            crate::key_map::run(&ops)
+        }));
+    }
+    assert!(ran > 0);
+}
+
+#[test]
+fn selector_sim_corpus() {
+    let mut ran = 0;
+    for (path, bytes) in corpus("selector_sim") {
+        eprintln!("{}", path.display());
+        ran += usize::from(replay(
+            "selector_sim",
+            &bytes,
+            |ops: Vec<crate::selector_sim::Op>| crate::selector_sim::run(&ops),
+        ));
+    }
+    assert!(ran > 0);
+}
+
+#[test]
+fn pure_corpus() {
+    let mut ran = 0;
+    for (path, bytes) in corpus("pure") {
+        eprintln!("{}", path.display());
+        ran += usize::from(replay("pure", &bytes, crate::pure::run));
+    }
+    assert!(ran > 0);
+}
+
+/// `pure` has only 2^24 inputs: check them all (on stable, in a few
+/// seconds in release, longer in debug; a sample in debug).
+#[test]
+fn pure_exhaustive() {
+    let step = if cfg!(debug_assertions) { 7 } else { 1 };
+    for readiness in (0..=u8::MAX).step_by(step) {
+        for other in (0..=u8::MAX).step_by(step) {
+            for interest in 0..=u8::MAX {
+                crate::pure::run(crate::pure::Input {
+                    readiness,
+                    other,
+                    interest,
+                });
+            }
+        }
+    }
+}
