@@ -895,7 +895,11 @@ mod tests {
         // SAFETY: `BACKEND_OFFSET` is the offset of the `backend` field, so
         // the write is in bounds and aligned for a `SimBackend`.
         unsafe {
-            b.as_mut_ptr().cast::<u8>().add(S::BACKEND_OFFSET).cast::<SimBackend>().write(SimBackend::new())
+            b.as_mut_ptr()
+                .cast::<u8>()
+                .add(S::BACKEND_OFFSET)
+                .cast::<SimBackend>()
+                .write(SimBackend::new())
         };
         // SAFETY: every other field is valid all-zero: the heapless map
         // (length 0, every index slot "none"), and the counters.
@@ -905,12 +909,18 @@ mod tests {
         for fd in 0..16 {
             sel.register(fd, RW, std::format!("{fd}")).unwrap();
         }
-        assert_eq!(sel.register(16, R, std::string::String::new()), Err(Error::Full { capacity: 16 }));
+        assert_eq!(
+            sel.register(16, R, std::string::String::new()),
+            Err(Error::Full { capacity: 16 })
+        );
         sel.backend_mut().set_readiness(3, Readiness::READABLE);
         let mut ready: Ready<std::string::String, 4> = Ready::new();
         assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
         assert_eq!(ready.iter().next().map(|(k, _)| k.data.as_str()), Some("3"));
-        assert_eq!(sel.unregister(3).map(|k| k.data), Ok(std::string::String::from("3")));
+        assert_eq!(
+            sel.unregister(3).map(|k| k.data),
+            Ok(std::string::String::from("3"))
+        );
     }
 
     /// Selects until every fd in `expected` was seen; asserts it takes at most

@@ -144,7 +144,10 @@ impl fmt::Display for Error {
         match self {
             Error::InvalidFd(fd) => write!(f, "invalid file descriptor: {fd}"),
             Error::InvalidEvents(bits) => {
-                write!(f, "invalid events: {bits:#x} (expected READ, WRITE or both)")
+                write!(
+                    f,
+                    "invalid events: {bits:#x} (expected READ, WRITE or both)"
+                )
             }
             Error::AlreadyRegistered(fd) => write!(f, "fd {fd} is already registered"),
             Error::NotRegistered(fd) => write!(f, "fd {fd} is not registered"),

@@ -8,7 +8,9 @@ use std::time::Duration;
 use selectors2_core as core_;
 
 use crate::sys::{self, OsBackend};
-use crate::{BackendKind, DEFAULT_CAPACITY, Error, Events, KeyMap, RawFd, Ready, Selectable, SelectorKey};
+use crate::{
+    BackendKind, DEFAULT_CAPACITY, Error, Events, KeyMap, RawFd, Ready, Selectable, SelectorKey,
+};
 
 /// Python's `selectors` selector over an OS readiness mechanism `B`, with
 /// user data `D` and a fixed capacity of `N` keys (a power of two in
@@ -89,7 +91,9 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     }
 
     fn from_backend(backend: B) -> Self {
-        Selector { inner: sys::boxed_selector(backend) }
+        Selector {
+            inner: sys::boxed_selector(backend),
+        }
     }
 
     /// Starts watching `f` for `events` (`EVENT_READ`, `EVENT_WRITE` or
@@ -99,8 +103,15 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// or `>= FD_SETSIZE` on select), `AlreadyRegistered`, `Full`, or `Io`
     /// when the OS refuses (epoll refuses regular files with `EPERM`).
     #[inline]
-    pub fn register(&mut self, f: impl Selectable, events: Events, data: D) -> Result<&SelectorKey<D>, Error> {
-        self.inner.register(f.raw_fd(), events, data).map_err(Error::from)
+    pub fn register(
+        &mut self,
+        f: impl Selectable,
+        events: Events,
+        data: D,
+    ) -> Result<&SelectorKey<D>, Error> {
+        self.inner
+            .register(f.raw_fd(), events, data)
+            .map_err(Error::from)
     }
 
     /// Stops watching `f` and returns its key. Succeeds even when the fd
@@ -115,8 +126,15 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// (no system call). On any failure the old key and the old OS
     /// registration stay.
     #[inline]
-    pub fn modify(&mut self, f: impl Selectable, events: Events, data: D) -> Result<&SelectorKey<D>, Error> {
-        self.inner.modify(f.raw_fd(), events, data).map_err(Error::from)
+    pub fn modify(
+        &mut self,
+        f: impl Selectable,
+        events: Events,
+        data: D,
+    ) -> Result<&SelectorKey<D>, Error> {
+        self.inner
+            .modify(f.raw_fd(), events, data)
+            .map_err(Error::from)
     }
 
     /// The key of `f`, if it is registered.
@@ -165,7 +183,11 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// error or hang-up on the fd counts as both `READ` and `WRITE`. When
     /// more fds are ready than `ready` holds, later calls return the rest.
     #[inline]
-    pub fn select<const M: usize>(&mut self, ready: &mut Ready<D, M>, timeout: Option<Duration>) -> Result<usize, Error>
+    pub fn select<const M: usize>(
+        &mut self,
+        ready: &mut Ready<D, M>,
+        timeout: Option<Duration>,
+    ) -> Result<usize, Error>
     where
         D: Clone,
     {
@@ -218,5 +240,37 @@ impl<B: OsBackend, D: fmt::Debug, const N: usize> fmt::Debug for Selector<B, D, 
             .field("fileno", &self.fileno())
             .field("keys", self.get_map())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<DefaultSelector>();
+        check::<PollSelector<String>>();
+        check::<SelectSelector>();
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        check::<EpollSelector>();
+    }
+
+    #[test]
+    fn a_large_table_is_built_off_the_stack() {
+        // 65,536 keys of 64-byte data is several MiB: more than this thread's
+        // 256 KiB stack, in debug builds too.
+        let t = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+                let mut sel = DefaultSelector::<[u64; 8], 65536>::new().unwrap();
+                sel.register(&a, crate::EVENT_READ, [7; 8]).unwrap();
+                assert_eq!(sel.get_key(&a).unwrap().data, [7; 8]);
+                sel.capacity()
+            })
+            .unwrap();
+        assert_eq!(t.join().unwrap(), 65536);
     }
 }

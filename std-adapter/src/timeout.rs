@@ -13,7 +13,11 @@ use rustix::event::Timespec;
 pub(crate) fn to_millis(timeout: Option<Duration>) -> i32 {
     let Some(t) = timeout else { return -1 };
     let whole = t.as_millis();
-    let ms = if t.subsec_nanos() % 1_000_000 != 0 { whole.saturating_add(1) } else { whole };
+    let ms = if t.subsec_nanos() % 1_000_000 != 0 {
+        whole.saturating_add(1)
+    } else {
+        whole
+    };
     i32::try_from(ms).unwrap_or(i32::MAX)
 }
 
@@ -32,7 +36,20 @@ pub(crate) fn to_micros_timespec(t: Duration) -> Timespec {
 
 /// A `timespec` for `kevent` (nanosecond resolution), saturating.
 #[inline]
-#[allow(dead_code)] // used by the kqueue backend only
+#[cfg_attr(
+    not(any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "tvos",
+        target_os = "watchos",
+        target_os = "visionos",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    )),
+    allow(dead_code) // used by the kqueue backend only
+)]
 pub(crate) fn to_nanos_timespec(t: Duration) -> Timespec {
     timespec(t.as_secs(), t.subsec_nanos())
 }
@@ -40,15 +57,24 @@ pub(crate) fn to_nanos_timespec(t: Duration) -> Timespec {
 /// The `timespec` equal to `ms` milliseconds (for epoll and poll through
 /// rustix, which takes a `timespec` but waits in whole milliseconds).
 #[inline]
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))] // epoll only
 pub(crate) fn millis_timespec(ms: i32) -> Option<Timespec> {
-    u32::try_from(ms).ok().map(|ms| timespec(u64::from(ms / 1000), (ms % 1000) * 1_000_000))
+    u32::try_from(ms)
+        .ok()
+        .map(|ms| timespec(u64::from(ms / 1000), (ms % 1000) * 1_000_000))
 }
 
 #[inline]
 fn timespec(secs: u64, nanos: u32) -> Timespec {
     match i64::try_from(secs) {
-        Ok(tv_sec) => Timespec { tv_sec, tv_nsec: nanos.into() },
-        Err(_) => Timespec { tv_sec: i64::MAX, tv_nsec: 999_999_999 },
+        Ok(tv_sec) => Timespec {
+            tv_sec,
+            tv_nsec: nanos.into(),
+        },
+        Err(_) => Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 999_999_999,
+        },
     }
 }
 
@@ -99,8 +125,14 @@ mod tests {
         assert_eq!(to_millis(Some(Duration::from_nanos(999_999))), 1);
         assert_eq!(to_millis(Some(MS)), 1);
         assert_eq!(to_millis(Some(Duration::from_nanos(1_000_001))), 2);
-        assert_eq!(to_millis(Some(Duration::from_millis(i32::MAX as u64))), i32::MAX);
-        assert_eq!(to_millis(Some(Duration::from_millis(i32::MAX as u64 + 1))), i32::MAX);
+        assert_eq!(
+            to_millis(Some(Duration::from_millis(i32::MAX as u64))),
+            i32::MAX
+        );
+        assert_eq!(
+            to_millis(Some(Duration::from_millis(i32::MAX as u64 + 1))),
+            i32::MAX
+        );
         assert_eq!(to_millis(Some(Duration::MAX)), i32::MAX);
     }
 
@@ -115,7 +147,10 @@ mod tests {
         assert_eq!(ts(Duration::from_nanos(999_999)), (0, 1_000_000));
         assert_eq!(ts(MS), (0, 1_000_000));
         assert_eq!(ts(Duration::from_nanos(999_999_999)), (1, 0));
-        assert_eq!(ts(Duration::from_millis(i32::MAX as u64)), (2_147_483, 647_000_000));
+        assert_eq!(
+            ts(Duration::from_millis(i32::MAX as u64)),
+            (2_147_483, 647_000_000)
+        );
         assert_eq!(ts(Duration::MAX), (i64::MAX, 999_999_999));
     }
 

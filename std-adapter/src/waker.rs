@@ -115,7 +115,13 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// A close-on-exec, non-blocking pipe. Apple has no `pipe2`, so the flags
 /// are set right after creation.
-#[cfg(any(target_os = "macos", target_os = "ios", target_os = "tvos", target_os = "watchos", target_os = "visionos"))]
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "tvos",
+    target_os = "watchos",
+    target_os = "visionos"
+))]
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
     use rustix::io::{FdFlags, fcntl_setfd};
@@ -146,7 +152,11 @@ mod tests {
     use super::*;
 
     fn readable(w: &Waker) -> bool {
-        let mut fds = [libc::pollfd { fd: w.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        let mut fds = [libc::pollfd {
+            fd: w.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
         #[allow(unsafe_code)]
         // SAFETY: one valid pollfd, borrowed for the call.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) };

@@ -155,7 +155,14 @@ impl Backend for Auto {
     }
 
     #[inline]
-    fn modify(&mut self, fd: RawFd, slot: u32, old: Events, new: Events, tag: u32) -> io::Result<()> {
+    fn modify(
+        &mut self,
+        fd: RawFd,
+        slot: u32,
+        old: Events,
+        new: Events,
+        tag: u32,
+    ) -> io::Result<()> {
         each!(self, b => b.modify(fd, slot, old, new, tag))
     }
 
@@ -191,17 +198,33 @@ mod tests {
     #[test]
     fn falls_back_on_any_os_error_in_order() {
         let mut tried = Vec::new();
-        let b = probe(&[BackendKind::Kqueue, BackendKind::Epoll, BackendKind::Poll, BackendKind::Select], |k| {
-            tried.push(k);
-            match k {
-                BackendKind::Kqueue | BackendKind::Epoll => Err(enosys()),
-                BackendKind::Poll => Err(io::Error::from_raw_os_error(libc::EPERM)),
-                BackendKind::Select => open_kind(k, 4),
-            }
-        })
+        let b = probe(
+            &[
+                BackendKind::Kqueue,
+                BackendKind::Epoll,
+                BackendKind::Poll,
+                BackendKind::Select,
+            ],
+            |k| {
+                tried.push(k);
+                match k {
+                    BackendKind::Kqueue | BackendKind::Epoll => Err(enosys()),
+                    BackendKind::Poll => Err(io::Error::from_raw_os_error(libc::EPERM)),
+                    BackendKind::Select => open_kind(k, 4),
+                }
+            },
+        )
         .unwrap();
         assert_eq!(b.kind(), BackendKind::Select);
-        assert_eq!(tried, [BackendKind::Kqueue, BackendKind::Epoll, BackendKind::Poll, BackendKind::Select]);
+        assert_eq!(
+            tried,
+            [
+                BackendKind::Kqueue,
+                BackendKind::Epoll,
+                BackendKind::Poll,
+                BackendKind::Select
+            ]
+        );
     }
 
     #[test]

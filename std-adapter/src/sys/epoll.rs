@@ -21,9 +21,19 @@ pub struct Epoll {
 
 impl std::fmt::Debug for Epoll {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Epoll").field("epfd", &self.epfd.as_raw_fd()).finish_non_exhaustive()
+        f.debug_struct("Epoll")
+            .field("epfd", &self.epfd.as_raw_fd())
+            .finish_non_exhaustive()
     }
 }
+
+// SAFETY: `epoll::Event` is `!Send`/`!Sync` only because `epoll_data` may
+// hold a pointer. This backend only ever stores integers (fd and generation)
+// in it, and the buffer is plain memory the kernel writes into during a
+// `&mut self` call, so moving or sharing an `Epoll` across threads is sound.
+unsafe impl Send for Epoll {}
+// SAFETY: as above; `&Epoll` exposes no interior mutability.
+unsafe impl Sync for Epoll {}
 
 /// `epoll_data`: the generation in the high half, the fd in the low half.
 #[inline]
@@ -61,8 +71,14 @@ impl Sealed for Epoll {}
 impl OsBackend for Epoll {
     fn open(capacity: usize) -> io::Result<Self> {
         let epfd = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-        let empty = epoll::Event { flags: epoll::EventFlags::empty(), data: data(0, 0) };
-        Ok(Epoll { epfd, events: vec![empty; capacity.max(1)].into_boxed_slice() })
+        let empty = epoll::Event {
+            flags: epoll::EventFlags::empty(),
+            data: data(0, 0),
+        };
+        Ok(Epoll {
+            epfd,
+            events: vec![empty; capacity.max(1)].into_boxed_slice(),
+        })
     }
 
     fn kind(&self) -> BackendKind {
@@ -79,13 +95,17 @@ impl Backend for Epoll {
 
     #[inline]
     fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
-        with_fd(fd, |src| epoll::add(&self.epfd, src, data(fd, tag), flags(interest)))?;
+        with_fd(fd, |src| {
+            epoll::add(&self.epfd, src, data(fd, tag), flags(interest))
+        })?;
         Ok(0)
     }
 
     #[inline]
     fn modify(&mut self, fd: RawFd, _: u32, _: Events, new: Events, tag: u32) -> io::Result<()> {
-        with_fd(fd, |src| epoll::modify(&self.epfd, src, data(fd, tag), flags(new)))?;
+        with_fd(fd, |src| {
+            epoll::modify(&self.epfd, src, data(fd, tag), flags(new))
+        })?;
         Ok(())
     }
 
@@ -145,7 +165,10 @@ mod tests {
         assert_eq!(flags(Events::WRITE), F::OUT);
         assert_eq!(flags(Events::all()), F::IN | F::OUT);
         assert_eq!(readiness(F::IN), Readiness::READABLE);
-        assert_eq!(readiness(F::OUT | F::ERR), Readiness::WRITABLE | Readiness::ERROR);
+        assert_eq!(
+            readiness(F::OUT | F::ERR),
+            Readiness::WRITABLE | Readiness::ERROR
+        );
         assert_eq!(readiness(F::HUP), Readiness::HANGUP);
         assert_eq!(readiness(F::PRI), Readiness::PRIORITY);
     }

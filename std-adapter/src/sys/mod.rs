@@ -40,6 +40,7 @@ mod epoll;
     target_os = "dragonfly"
 ))]
 mod kqueue;
+mod kqueue_flags;
 mod poll;
 mod select;
 
@@ -88,7 +89,12 @@ pub(crate) fn boxed_selector<B: Backend, D, const N: usize>(
     // `backend` field, of type `B`; the core documents (and tests under
     // Miri) that all-zero bytes plus a valid backend there are the same as
     // `Selector::new(backend)`.
-    unsafe { boxed_zeroed_with(selectors2_core::Selector::<B, D, N>::BACKEND_OFFSET, backend) }
+    unsafe {
+        boxed_zeroed_with(
+            selectors2_core::Selector::<B, D, N>::BACKEND_OFFSET,
+            backend,
+        )
+    }
 }
 
 /// Builds `T` on the heap with every byte zero except for `value`, written
@@ -104,7 +110,13 @@ unsafe fn boxed_zeroed_with<T, V>(offset: usize, value: V) -> Box<T> {
     let mut b: Box<MaybeUninit<T>> = Box::new_zeroed();
     // SAFETY: the caller promises `offset` is a `V` field of `T`, so the
     // pointer is in bounds and aligned for `V`.
-    unsafe { b.as_mut_ptr().cast::<u8>().add(offset).cast::<V>().write(value) };
+    unsafe {
+        b.as_mut_ptr()
+            .cast::<u8>()
+            .add(offset)
+            .cast::<V>()
+            .write(value)
+    };
     // SAFETY: the caller promises zero bytes plus this `V` make a valid `T`.
     unsafe { b.assume_init() }
 }

@@ -25,7 +25,11 @@ pub struct Poll {
     registered: usize,
 }
 
-const HOLE: libc::pollfd = libc::pollfd { fd: -1, events: 0, revents: 0 };
+const HOLE: libc::pollfd = libc::pollfd {
+    fd: -1,
+    events: 0,
+    revents: 0,
+};
 
 #[inline]
 pub(crate) fn poll_events(interest: Events) -> libc::c_short {
@@ -102,7 +106,11 @@ impl Backend for Poll {
 
     #[inline]
     fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
-        let p = libc::pollfd { fd, events: poll_events(interest), revents: 0 };
+        let p = libc::pollfd {
+            fd,
+            events: poll_events(interest),
+            revents: 0,
+        };
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.fds[slot as usize] = p;
@@ -172,7 +180,11 @@ fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
     // SAFETY: the pointer and length describe `fds`, a live, exclusively
     // borrowed array of `pollfd`s that `poll` only writes `revents` of.
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
 }
 
 #[cfg(test)]
@@ -185,7 +197,10 @@ mod tests {
         assert_eq!(poll_events(Events::all()), libc::POLLIN | libc::POLLOUT);
         assert_eq!(readiness(libc::POLLIN), Readiness::READABLE);
         assert_eq!(readiness(libc::POLLNVAL), Readiness::INVALID);
-        assert_eq!(readiness(libc::POLLHUP | libc::POLLIN), Readiness::HANGUP | Readiness::READABLE);
+        assert_eq!(
+            readiness(libc::POLLHUP | libc::POLLIN),
+            Readiness::HANGUP | Readiness::READABLE
+        );
     }
 
     #[test]
@@ -200,7 +215,10 @@ mod tests {
         assert_eq!(p.fds[2].fd, 12);
         let d = p.register(13, Events::READ, 4).unwrap();
         assert_eq!(d, 1, "the hole is reused");
-        assert!(p.modify(12, b, Events::WRITE, Events::READ, 3).is_err(), "wrong slot is refused");
+        assert!(
+            p.modify(12, b, Events::WRITE, Events::READ, 3).is_err(),
+            "wrong slot is refused"
+        );
         p.modify(12, c, Events::WRITE, Events::READ, 3).unwrap();
         assert_eq!(p.fds[2].events, libc::POLLIN);
         for (fd, slot) in [(10, a), (12, c), (13, d)] {

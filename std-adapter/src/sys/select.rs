@@ -6,7 +6,9 @@
 use std::io;
 use std::time::Duration;
 
-use rustix::event::{FdSetElement, FdSetIter, fd_set_bound, fd_set_insert, fd_set_num_elements, fd_set_remove};
+use rustix::event::{
+    FdSetElement, FdSetIter, fd_set_bound, fd_set_insert, fd_set_num_elements, fd_set_remove,
+};
 use selectors2_core::{Backend, Events, Readiness};
 
 use super::{OsBackend, Sealed, with_fd};
@@ -29,7 +31,9 @@ pub struct Select {
 
 impl std::fmt::Debug for Select {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Select").field("nfds", &self.nfds).finish_non_exhaustive()
+        f.debug_struct("Select")
+            .field("nfds", &self.nfds)
+            .finish_non_exhaustive()
     }
 }
 
@@ -87,7 +91,8 @@ impl Select {
     fn report_closed(&self, report: &mut impl FnMut(RawFd, u32, Readiness)) {
         let words = self.words();
         let mut closed = |fd: RawFd| {
-            let gone = with_fd(fd, |f| rustix::io::fcntl_getfd(f)).is_err_and(|e| e == rustix::io::Errno::BADF);
+            let gone = with_fd(fd, |f| rustix::io::fcntl_getfd(f))
+                .is_err_and(|e| e == rustix::io::Errno::BADF);
             if gone {
                 report(fd, self.tags[fd as usize], Readiness::INVALID);
             }
@@ -148,7 +153,9 @@ impl Backend for Select {
             // rustix itself). Every fd in them was registered by the caller;
             // `select` only tests them, and a closed one yields EBADF, which
             // is handled below.
-            let n = unsafe { rustix::event::select(nfds, Some(read_out), Some(write_out), None, ts.as_ref()) };
+            let n = unsafe {
+                rustix::event::select(nfds, Some(read_out), Some(write_out), None, ts.as_ref())
+            };
             n.map_err(io::Error::from)
         });
         let n = match got {

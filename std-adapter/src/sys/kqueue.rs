@@ -1,0 +1,339 @@
+//! kqueue (macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly): one
+//! level-triggered filter per event, every change checked through its
+//! `EV_RECEIPT`, one `kevent` per select, each registration's generation
+//! tag in `udata`.
+//!
+//! The decisions (filters, change lists, receipts, undo, readiness) are
+//! pure functions in `kqueue_flags.rs`, unit-tested on every unix; this
+//! file only makes the system calls.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::ptr;
+use std::time::Duration;
+
+use rustix::event::Timespec;
+use rustix::event::kqueue::{self, Event, EventFilter, EventFlags};
+use rustix::io::{FdFlags, fcntl_setfd};
+use selectors2_core::{Backend, Events, Readiness};
+
+use super::kqueue_flags::{self as kf, Action, Change, Changes, Filter, Mark, Receipt};
+use super::{OsBackend, Sealed};
+use crate::timeout::{retry_eintr, to_nanos_timespec};
+use crate::{BackendKind, RawFd};
+
+/// The kqueue backend of [`KqueueSelector`](crate::KqueueSelector).
+///
+/// READ is an `EVFILT_READ` filter and WRITE an `EVFILT_WRITE` one, both
+/// level-triggered; an fd ready both ways is reported twice by the kernel
+/// and merged into one entry by the selector. `register` and `modify` are
+/// atomic: if the kernel refuses one filter, the other change is undone.
+///
+/// The write end of a pipe whose read end is closed cannot get a write
+/// filter on FreeBSD, DragonFly or older macOS (`EPIPE`). It is registered
+/// anyway and reported writable and hung up on every `select` (as current
+/// macOS, poll and epoll report it): a write to it fails at once.
+pub struct Kqueue {
+    kq: OwnedFd,
+    /// The `kevent` output buffer, allocated once: two filters per key.
+    events: Box<[Event]>,
+    /// Registered fds whose write filter was refused as a broken pipe,
+    /// with their tags: reported by every wait without the kernel.
+    /// Allocated once (one entry per key at most); almost always empty.
+    broken: Vec<(RawFd, u32)>,
+}
+
+impl std::fmt::Debug for Kqueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kqueue")
+            .field("kq", &self.kq.as_raw_fd())
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The kevent for one change of `fd`'s filters, tagged with `tag`.
+#[inline]
+fn event(fd: RawFd, change: Change, tag: u32) -> Event {
+    let filter = match change.filter {
+        Filter::Read => EventFilter::Read(fd),
+        Filter::Write => EventFilter::Write(fd),
+    };
+    let action = match change.action {
+        Action::Add => EventFlags::ADD,
+        Action::Delete => EventFlags::DELETE,
+    };
+    // The tag is an integer in a pointer-sized field, never dereferenced.
+    let udata = ptr::without_provenance_mut(kf::udata(tag));
+    Event::new(filter, action | EventFlags::RECEIPT, udata)
+}
+
+/// Which filter of which fd a kevent is about (`None` for filters this
+/// backend never installs).
+#[inline]
+fn filter_of(ev: &Event) -> Option<(RawFd, Filter)> {
+    match ev.filter() {
+        EventFilter::Read(fd) => Some((fd, Filter::Read)),
+        EventFilter::Write(fd) => Some((fd, Filter::Write)),
+        _ => None,
+    }
+}
+
+/// `kevent` with a change list and no wait: every change carries
+/// `EV_RECEIPT`, so each is answered in `receipts` (which must be as long
+/// as `changes`) and no pending event is taken.
+#[inline]
+fn submit(kq: BorrowedFd<'_>, changes: &[Event], receipts: &mut [Event]) -> io::Result<usize> {
+    debug_assert_eq!(changes.len(), receipts.len());
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: rustix asks that the fds named by the changes stay valid
+    // while the kqueue holds them. That is I/O safety, not memory safety:
+    // every kqueue platform documents that closing an fd removes the
+    // filters that reference it, so a filter can never act on a later file
+    // that reuses the number, and a report already queued for it is
+    // dropped by its generation tag. `udata` holds an integer that neither
+    // the kernel nor we dereference, and rustix passes `receipts` as a
+    // live, exclusively borrowed buffer with its true length.
+    let n = unsafe { kqueue::kevent_timespec(kq, changes, &mut *receipts, Some(&zero)) }?;
+    Ok(n)
+}
+
+/// `kevent` with no change list: waits up to `timeout` (`None`: forever)
+/// for events, written to `events`.
+#[inline]
+fn collect(
+    kq: BorrowedFd<'_>,
+    events: &mut [Event],
+    timeout: Option<&Timespec>,
+) -> io::Result<usize> {
+    // SAFETY: the change list is empty, so no fd is handed to the kernel;
+    // rustix passes `events` as a live, exclusively borrowed buffer with
+    // its true length, and the kernel writes at most that many.
+    let n = unsafe { kqueue::kevent_timespec(kq, &[], &mut *events, timeout) }?;
+    Ok(n)
+}
+
+impl Kqueue {
+    /// Applies `changes` to `fd`'s filters in one `kevent` call and reads
+    /// each one's receipt (`receipts[i]` answers `changes[i]`).
+    #[inline]
+    fn apply(&self, fd: RawFd, tag: u32, changes: &Changes) -> io::Result<[Receipt; 2]> {
+        let changes = changes.as_slice();
+        let filler = event(
+            fd,
+            Change {
+                action: Action::Delete,
+                filter: Filter::Read,
+            },
+            0,
+        );
+        let mut list = [filler; 2];
+        let mut out = [filler; 2];
+        for (slot, &change) in list.iter_mut().zip(changes) {
+            *slot = event(fd, change, tag);
+        }
+        let n = changes.len();
+        let got = submit(self.kq.as_fd(), &list[..n], &mut out[..n])?;
+        // A change without a receipt cannot happen (there is room for
+        // all); if it did, count it as failed so the call is undone.
+        let mut receipts = [Receipt::Failed(libc::EIO); 2];
+        for ev in &out[..got.min(n)] {
+            let Some((_, filter)) = filter_of(ev) else {
+                continue;
+            };
+            if let Some(i) = changes.iter().position(|c| c.filter == filter) {
+                receipts[i] = kf::receipt(changes[i], ev.data());
+            }
+        }
+        Ok(receipts)
+    }
+
+    /// Applies `changes` atomically: if the kernel refuses one, the others
+    /// are undone and its error returned.
+    #[inline]
+    fn change(&mut self, fd: RawFd, tag: u32, changes: &Changes) -> io::Result<()> {
+        let receipts = self.apply(fd, tag, changes)?;
+        let receipts = &receipts[..changes.as_slice().len()];
+        if let Some(errno) = kf::first_failure(receipts) {
+            return Err(self.undo(fd, tag, changes, receipts, errno));
+        }
+        self.mark(fd, tag, kf::mark(changes.as_slice(), receipts));
+        Ok(())
+    }
+
+    /// Reverses what went through of a refused change list, and returns
+    /// the refusal. Best effort: putting a filter back can itself fail
+    /// only for want of kernel memory, and then nothing better can be done.
+    #[cold]
+    fn undo(
+        &mut self,
+        fd: RawFd,
+        tag: u32,
+        changes: &Changes,
+        receipts: &[Receipt],
+        errno: i32,
+    ) -> io::Error {
+        let undo = kf::undo(changes.as_slice(), receipts);
+        if !undo.as_slice().is_empty()
+            && let Ok(r) = self.apply(fd, tag, &undo)
+        {
+            // Restoring a write filter may now meet a broken pipe.
+            self.mark(
+                fd,
+                tag,
+                kf::mark(undo.as_slice(), &r[..undo.as_slice().len()]),
+            );
+        }
+        io::Error::from_raw_os_error(errno)
+    }
+
+    /// Lists or unlists `fd` as a broken pipe.
+    #[inline]
+    fn mark(&mut self, fd: RawFd, tag: u32, mark: Mark) {
+        match mark {
+            Mark::Keep => {}
+            Mark::Set => self.set_broken(fd, tag),
+            Mark::Clear => self.clear_broken(fd),
+        }
+    }
+
+    #[cold]
+    fn set_broken(&mut self, fd: RawFd, tag: u32) {
+        match self.broken.iter_mut().find(|(f, _)| *f == fd) {
+            Some(entry) => entry.1 = tag,
+            // Within the capacity reserved in `open`: one entry per key.
+            None => self.broken.push((fd, tag)),
+        }
+    }
+
+    #[inline]
+    fn clear_broken(&mut self, fd: RawFd) {
+        if let Some(i) = self.broken.iter().position(|&(f, _)| f == fd) {
+            self.broken.swap_remove(i);
+        }
+    }
+}
+
+impl Sealed for Kqueue {}
+
+impl OsBackend for Kqueue {
+    fn open(capacity: usize) -> io::Result<Self> {
+        let kq = kqueue::kqueue()?;
+        // `kqueue()` has no close-on-exec flag (FreeBSD's `kqueuex` and
+        // NetBSD's `kqueue1` are not everywhere). A kqueue is not inherited
+        // across `fork` anyway, so the window before this call leaks
+        // nothing into a child; the flag keeps the rule "every fd we open
+        // is close-on-exec" true all the same.
+        fcntl_setfd(&kq, FdFlags::CLOEXEC)?;
+        let filler = event(
+            0,
+            Change {
+                action: Action::Delete,
+                filter: Filter::Read,
+            },
+            0,
+        );
+        Ok(Kqueue {
+            kq,
+            events: vec![filler; kf::buffer_len(capacity)].into_boxed_slice(),
+            broken: Vec::with_capacity(capacity.max(1)),
+        })
+    }
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::Kqueue
+    }
+
+    fn fileno(&self) -> Option<RawFd> {
+        Some(self.kq.as_raw_fd())
+    }
+}
+
+impl Backend for Kqueue {
+    type Error = io::Error;
+
+    #[inline]
+    fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
+        self.change(fd, tag, &kf::change_list(interest, Events::empty()))?;
+        Ok(0)
+    }
+
+    #[inline]
+    fn modify(&mut self, fd: RawFd, _: u32, old: Events, new: Events, tag: u32) -> io::Result<()> {
+        let (adds, deletes) = kf::changes(old, new);
+        self.change(fd, tag, &kf::change_list(adds, deletes))
+    }
+
+    #[inline]
+    fn unregister(&mut self, fd: RawFd, _: u32, interest: Events) -> io::Result<()> {
+        let changes = kf::change_list(Events::empty(), interest);
+        let result = self.apply(fd, 0, &changes).and_then(|r| {
+            match kf::first_failure(&r[..changes.as_slice().len()]) {
+                Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+                None => Ok(()),
+            }
+        });
+        // Forget the fd unless the selector keeps its key: that is, on
+        // success or when the fd is gone (closed: EBADF). On another error
+        // the key stays, and a retry tolerates the filters already deleted
+        // (ENOENT).
+        let forget = match &result {
+            Ok(()) => true,
+            Err(e) => super::is_gone(e),
+        };
+        if forget {
+            self.clear_broken(fd);
+        }
+        result
+    }
+
+    #[inline]
+    fn is_gone(&self, e: &io::Error) -> bool {
+        super::is_gone(e)
+    }
+
+    #[inline]
+    fn wait<F: FnMut(RawFd, u32, Readiness)>(
+        &mut self,
+        max: usize,
+        timeout: Option<Duration>,
+        mut report: F,
+    ) -> io::Result<()> {
+        // A broken pipe is always ready: do not sleep while there is one.
+        let timeout = if self.broken.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
+        let kq = self.kq.as_fd();
+        // Level-triggered knotes still active go back to the end of the
+        // kernel's queue once returned, so asking for a bounded batch
+        // reaches every ready fd in turn (no starvation).
+        let n = kf::batch(max, self.events.len());
+        let buf = &mut self.events[..n];
+        let got = retry_eintr(timeout, |t| {
+            let ts = t.map(|t| to_nanos_timespec(kf::clamp_timeout(t)));
+            collect(kq, buf, ts.as_ref())
+        })?;
+        for &(fd, tag) in &self.broken {
+            report(fd, tag, kf::BROKEN);
+        }
+        let Some(got) = got else { return Ok(()) };
+        for ev in &self.events[..got.min(n)] {
+            let Some((fd, filter)) = filter_of(ev) else {
+                continue;
+            };
+            let flags = ev.flags();
+            let readiness = kf::readiness(
+                filter,
+                flags.contains(EventFlags::EOF),
+                flags.contains(EventFlags::ERROR),
+            );
+            report(fd, kf::tag(ev.udata().addr()), readiness);
+        }
+        Ok(())
+    }
+}
