@@ -31,8 +31,9 @@ use crate::{BackendKind, RawFd};
 ///
 /// The write end of a pipe whose read end is closed cannot get a write
 /// filter on FreeBSD, DragonFly or older macOS (`EPIPE`). It is registered
-/// anyway and reported writable and hung up on every `select` (as current
-/// macOS, poll and epoll report it): a write to it fails at once.
+/// anyway and reported writable and hung up by every `select` until it is
+/// unregistered (as current macOS, poll and epoll report it): a write to it
+/// fails at once.
 pub struct Kqueue {
     kq: OwnedFd,
     /// The `kevent` output buffer, allocated once: two filters per key.
@@ -52,6 +53,15 @@ impl std::fmt::Debug for Kqueue {
     }
 }
 
+// SAFETY: `Event` is `!Send`/`!Sync` only because `udata` is a pointer
+// field. This backend only ever stores integers (generation tags) in it,
+// never dereferenced by anyone, and the buffer is plain memory the kernel
+// writes into during a `&mut self` call, so moving or sharing a `Kqueue`
+// across threads is sound.
+unsafe impl Send for Kqueue {}
+// SAFETY: as above; `&Kqueue` exposes no interior mutability.
+unsafe impl Sync for Kqueue {}
+
 /// The kevent for one change of `fd`'s filters, tagged with `tag`.
 #[inline]
 fn event(fd: RawFd, change: Change, tag: u32) -> Event {
@@ -66,6 +76,12 @@ fn event(fd: RawFd, change: Change, tag: u32) -> Event {
     // The tag is an integer in a pointer-sized field, never dereferenced.
     let udata = ptr::without_provenance_mut(kf::udata(tag));
     Event::new(filter, action | EventFlags::RECEIPT, udata)
+}
+
+/// A placeholder kevent, to fill buffers with before the kernel writes them.
+#[inline]
+fn blank() -> Event {
+    Event::new(EventFilter::Read(0), EventFlags::empty(), ptr::null_mut())
 }
 
 /// Which filter of which fd a kevent is about (`None` for filters this
@@ -83,12 +99,13 @@ fn filter_of(ev: &Event) -> Option<(RawFd, Filter)> {
 /// `EV_RECEIPT`, so each is answered in `receipts` (which must be as long
 /// as `changes`) and no pending event is taken.
 #[inline]
-fn submit(kq: BorrowedFd<'_>, changes: &[Event], receipts: &mut [Event]) -> io::Result<usize> {
+fn kevent_changes(
+    kq: BorrowedFd<'_>,
+    changes: &[Event],
+    receipts: &mut [Event],
+) -> io::Result<usize> {
     debug_assert_eq!(changes.len(), receipts.len());
-    let zero = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let zero = to_nanos_timespec(Duration::ZERO);
     // SAFETY: rustix asks that the fds named by the changes stay valid
     // while the kqueue holds them. That is I/O safety, not memory safety:
     // every kqueue platform documents that closing an fd removes the
@@ -104,7 +121,7 @@ fn submit(kq: BorrowedFd<'_>, changes: &[Event], receipts: &mut [Event]) -> io::
 /// `kevent` with no change list: waits up to `timeout` (`None`: forever)
 /// for events, written to `events`.
 #[inline]
-fn collect(
+fn kevent_wait(
     kq: BorrowedFd<'_>,
     events: &mut [Event],
     timeout: Option<&Timespec>,
@@ -122,25 +139,22 @@ impl Kqueue {
     #[inline]
     fn apply(&self, fd: RawFd, tag: u32, changes: &Changes) -> io::Result<[Receipt; 2]> {
         let changes = changes.as_slice();
-        let filler = event(
-            fd,
-            Change {
-                action: Action::Delete,
-                filter: Filter::Read,
-            },
-            0,
-        );
-        let mut list = [filler; 2];
-        let mut out = [filler; 2];
+        let mut list = [blank(); 2];
+        let mut out = [blank(); 2];
         for (slot, &change) in list.iter_mut().zip(changes) {
             *slot = event(fd, change, tag);
         }
         let n = changes.len();
-        let got = submit(self.kq.as_fd(), &list[..n], &mut out[..n])?;
-        // A change without a receipt cannot happen (there is room for
-        // all); if it did, count it as failed so the call is undone.
-        let mut receipts = [Receipt::Failed(libc::EIO); 2];
+        let got = kevent_changes(self.kq.as_fd(), &list[..n], &mut out[..n])?;
+        // Receipts are the `EV_ERROR` events. Every change gets one, but a
+        // kernel that ignored `EV_RECEIPT` would answer only the refused
+        // changes that way (and fill the rest with pending events): either
+        // way, a change without a receipt went through.
+        let mut receipts = [Receipt::Applied; 2];
         for ev in &out[..got.min(n)] {
+            if !ev.flags().contains(EventFlags::ERROR) {
+                continue;
+            }
             let Some((_, filter)) = filter_of(ev) else {
                 continue;
             };
@@ -156,7 +170,7 @@ impl Kqueue {
     #[inline]
     fn change(&mut self, fd: RawFd, tag: u32, changes: &Changes) -> io::Result<()> {
         let receipts = self.apply(fd, tag, changes)?;
-        let receipts = &receipts[..changes.as_slice().len()];
+        let receipts = &receipts[..changes.len()];
         if let Some(errno) = kf::first_failure(receipts) {
             return Err(self.undo(fd, tag, changes, receipts, errno));
         }
@@ -177,15 +191,12 @@ impl Kqueue {
         errno: i32,
     ) -> io::Error {
         let undo = kf::undo(changes.as_slice(), receipts);
-        if !undo.as_slice().is_empty()
-            && let Ok(r) = self.apply(fd, tag, &undo)
+        if undo.len() > 0
+            && let Ok(receipts) = self.apply(fd, tag, &undo)
         {
             // Restoring a write filter may now meet a broken pipe.
-            self.mark(
-                fd,
-                tag,
-                kf::mark(undo.as_slice(), &r[..undo.as_slice().len()]),
-            );
+            let mark = kf::mark(undo.as_slice(), &receipts[..undo.len()]);
+            self.mark(fd, tag, mark);
         }
         io::Error::from_raw_os_error(errno)
     }
@@ -209,6 +220,7 @@ impl Kqueue {
         }
     }
 
+    /// O(number of broken pipes registered), which is almost always 0.
     #[inline]
     fn clear_broken(&mut self, fd: RawFd) {
         if let Some(i) = self.broken.iter().position(|&(f, _)| f == fd) {
@@ -228,17 +240,9 @@ impl OsBackend for Kqueue {
         // nothing into a child; the flag keeps the rule "every fd we open
         // is close-on-exec" true all the same.
         fcntl_setfd(&kq, FdFlags::CLOEXEC)?;
-        let filler = event(
-            0,
-            Change {
-                action: Action::Delete,
-                filter: Filter::Read,
-            },
-            0,
-        );
         Ok(Kqueue {
             kq,
-            events: vec![filler; kf::buffer_len(capacity)].into_boxed_slice(),
+            events: vec![blank(); kf::buffer_len(capacity)].into_boxed_slice(),
             broken: Vec::with_capacity(capacity.max(1)),
         })
     }
@@ -271,7 +275,7 @@ impl Backend for Kqueue {
     fn unregister(&mut self, fd: RawFd, _: u32, interest: Events) -> io::Result<()> {
         let changes = kf::change_list(Events::empty(), interest);
         let result = self.apply(fd, 0, &changes).and_then(|r| {
-            match kf::first_failure(&r[..changes.as_slice().len()]) {
+            match kf::first_failure(&r[..changes.len()]) {
                 Some(errno) => Err(io::Error::from_raw_os_error(errno)),
                 None => Ok(()),
             }
@@ -316,12 +320,12 @@ impl Backend for Kqueue {
         let buf = &mut self.events[..n];
         let got = retry_eintr(timeout, |t| {
             let ts = t.map(|t| to_nanos_timespec(kf::clamp_timeout(t)));
-            collect(kq, buf, ts.as_ref())
+            kevent_wait(kq, buf, ts.as_ref())
         })?;
+        let Some(got) = got else { return Ok(()) };
         for &(fd, tag) in &self.broken {
             report(fd, tag, kf::BROKEN);
         }
-        let Some(got) = got else { return Ok(()) };
         for ev in &self.events[..got.min(n)] {
             let Some((fd, filter)) = filter_of(ev) else {
                 continue;
@@ -335,5 +339,141 @@ impl Backend for Kqueue {
             report(fd, kf::tag(ev.udata().addr()), readiness);
         }
         Ok(())
+    }
+}
+
+// These need a real kqueue: they type-check here (`cargo clippy
+// --all-targets --target x86_64-unknown-freebsd`) and run on macOS and the
+// BSDs. The decisions they exercise are unit-tested on every unix in
+// `kqueue_flags.rs`.
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    use std::time::Instant;
+
+    use super::*;
+
+    const ZERO: Duration = Duration::ZERO;
+    const R: Events = Events::READ;
+    const W: Events = Events::WRITE;
+
+    /// Every report of one wait, sorted.
+    fn reports(kq: &mut Kqueue, timeout: Duration) -> Vec<(RawFd, u32, Readiness)> {
+        let mut got = Vec::new();
+        kq.wait(64, Some(timeout), |fd, tag, r| got.push((fd, tag, r)))
+            .unwrap();
+        got.sort_by_key(|&(fd, tag, r)| (fd, tag, r.bits()));
+        got
+    }
+
+    #[test]
+    fn is_send_sync_cloexec_and_sized_by_filters() {
+        fn check<T: Send + Sync>() {}
+        check::<Kqueue>();
+        let kq = Kqueue::open(4).unwrap();
+        assert!(
+            rustix::io::fcntl_getfd(&kq.kq)
+                .unwrap()
+                .contains(FdFlags::CLOEXEC)
+        );
+        assert_eq!(kq.fileno(), Some(kq.kq.as_raw_fd()));
+        assert_eq!(kq.events.len(), 8);
+        assert_eq!(Kqueue::open(0).unwrap().events.len(), 1);
+    }
+
+    #[test]
+    fn reports_each_filter_with_its_tag_level_triggered() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let fd = b.as_raw_fd();
+        let mut kq = Kqueue::open(4).unwrap();
+        kq.register(fd, R | W, 7).unwrap();
+        assert_eq!(reports(&mut kq, ZERO), [(fd, 7, Readiness::WRITABLE)]);
+        a.write_all(b"x").unwrap();
+        let both = [(fd, 7, Readiness::READABLE), (fd, 7, Readiness::WRITABLE)];
+        assert_eq!(reports(&mut kq, ZERO), both);
+        assert_eq!(reports(&mut kq, ZERO), both, "level-triggered");
+        kq.modify(fd, 0, R | W, R, 7).unwrap();
+        assert_eq!(reports(&mut kq, ZERO), [(fd, 7, Readiness::READABLE)]);
+        kq.modify(fd, 0, R, W, 7).unwrap();
+        assert_eq!(reports(&mut kq, ZERO), [(fd, 7, Readiness::WRITABLE)]);
+        kq.unregister(fd, 0, W).unwrap();
+        assert!(reports(&mut kq, ZERO).is_empty());
+    }
+
+    #[test]
+    fn hang_up_is_reported() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let fd = b.as_raw_fd();
+        let mut kq = Kqueue::open(4).unwrap();
+        kq.register(fd, R, 1).unwrap();
+        drop(a);
+        let got = reports(&mut kq, Duration::from_secs(5));
+        assert_eq!(got, [(fd, 1, Readiness::READABLE | Readiness::HANGUP)]);
+    }
+
+    #[test]
+    fn an_empty_kqueue_sleeps_for_the_timeout() {
+        for capacity in [0, 4] {
+            let mut kq = Kqueue::open(capacity).unwrap();
+            let start = Instant::now();
+            assert!(reports(&mut kq, Duration::from_millis(50)).is_empty());
+            assert!(start.elapsed() >= Duration::from_millis(50));
+        }
+    }
+
+    #[test]
+    fn unregister_after_close_succeeds_or_is_gone() {
+        let (_a, b) = UnixStream::pair().unwrap();
+        let fd = b.as_raw_fd();
+        let mut kq = Kqueue::open(4).unwrap();
+        kq.register(fd, R | W, 1).unwrap();
+        drop(b);
+        // EBADF, or nothing to delete (ENOENT, tolerated) if another test
+        // thread got the number meanwhile.
+        if let Err(e) = kq.unregister(fd, 0, R | W) {
+            assert!(kq.is_gone(&e), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_pipe_whose_reader_is_gone_is_writable_and_hung_up() {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        drop(r);
+        let fd = w.as_raw_fd();
+        let mut kq = Kqueue::open(4).unwrap();
+        kq.register(fd, W, 3).unwrap();
+        let start = Instant::now();
+        assert_eq!(
+            reports(&mut kq, Duration::from_secs(5)),
+            [(fd, 3, kf::BROKEN)]
+        );
+        assert!(start.elapsed() < Duration::from_secs(1));
+        assert_eq!(reports(&mut kq, ZERO), [(fd, 3, kf::BROKEN)]);
+        kq.unregister(fd, 0, W).unwrap();
+        assert!(kq.broken.is_empty());
+        assert!(reports(&mut kq, ZERO).is_empty());
+    }
+
+    #[test]
+    fn refused_changes_are_rolled_back() {
+        // A kqueue fd takes EVFILT_READ (readable while it holds events)
+        // and refuses EVFILT_WRITE with EINVAL.
+        let mut inner = Kqueue::open(4).unwrap();
+        let ifd = inner.fileno().unwrap();
+        let (_a, b) = UnixStream::pair().unwrap();
+        inner.register(b.as_raw_fd(), W, 1).unwrap();
+        let mut kq = Kqueue::open(4).unwrap();
+
+        // register(READ|WRITE): the read filter went in, and was taken back.
+        assert!(kq.register(ifd, R | W, 1).is_err());
+        assert!(reports(&mut kq, ZERO).is_empty());
+
+        kq.register(ifd, R, 2).unwrap();
+        assert_eq!(reports(&mut kq, ZERO), [(ifd, 2, Readiness::READABLE)]);
+        // modify(READ -> WRITE): the read filter was deleted, and restored.
+        assert!(kq.modify(ifd, 0, R, W, 2).is_err());
+        assert_eq!(reports(&mut kq, ZERO), [(ifd, 2, Readiness::READABLE)]);
+        kq.unregister(ifd, 0, R).unwrap();
     }
 }

@@ -103,6 +103,12 @@ impl Changes {
     pub(crate) fn as_slice(&self) -> &[Change] {
         &self.items[..self.len]
     }
+
+    /// How many changes there are (0, 1 or 2).
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
 }
 
 /// The filters `interest` needs, `EVFILT_READ`'s first.
