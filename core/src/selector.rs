@@ -888,22 +888,25 @@ mod tests {
     #[test]
     #[allow(unsafe_code)]
     fn zeroed_bytes_plus_a_backend_make_an_empty_selector() {
+        use std::alloc::{Layout, alloc_zeroed};
         use std::boxed::Box;
-        use std::mem::MaybeUninit;
         type S = Selector<SimBackend, std::string::String, 16>;
-        let mut b: Box<MaybeUninit<S>> = Box::new_zeroed();
+        let layout = Layout::new::<S>();
+        // SAFETY: `S` is not zero-sized.
+        let ptr = unsafe { alloc_zeroed(layout) }.cast::<S>();
+        assert!(!ptr.is_null());
         // SAFETY: `BACKEND_OFFSET` is the offset of the `backend` field, so
         // the write is in bounds and aligned for a `SimBackend`.
         unsafe {
-            b.as_mut_ptr()
-                .cast::<u8>()
+            ptr.cast::<u8>()
                 .add(S::BACKEND_OFFSET)
                 .cast::<SimBackend>()
                 .write(SimBackend::new())
         };
-        // SAFETY: every other field is valid all-zero: the heapless map
-        // (length 0, every index slot "none"), and the counters.
-        let mut sel: Box<S> = unsafe { b.assume_init() };
+        // SAFETY: allocated with `S`'s layout; every other field is valid
+        // all-zero: the heapless map (length 0, every index slot "none"),
+        // and the counters.
+        let mut sel: Box<S> = unsafe { Box::from_raw(ptr) };
         assert!(sel.is_empty());
         assert_eq!(sel.get_map().iter().count(), 0);
         for fd in 0..16 {

@@ -9,6 +9,7 @@
 //! event and runs until interrupted.
 
 #[path = "shared/echo.rs"]
+#[allow(dead_code)] // the stop handle is for the loopback demo
 mod echo;
 
 use selectors2::sys::Auto;

@@ -83,9 +83,13 @@ fn main() -> io::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    let mut rows = Vec::new();
+    let mut rows = vec![
+        drive::<Poll>("PollSelector", rounds)?,
+        drive::<Select>("SelectSelector", rounds)?,
+        drive::<Auto>("DefaultSelector", rounds)?,
+    ];
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    rows.push(drive::<selectors2::sys::Epoll>("EpollSelector", rounds)?);
+    rows.insert(0, drive::<selectors2::sys::Epoll>("EpollSelector", rounds)?);
     #[cfg(any(
         target_os = "macos",
         target_os = "ios",
@@ -94,10 +98,10 @@ fn main() -> io::Result<()> {
         target_os = "openbsd",
         target_os = "dragonfly"
     ))]
-    rows.push(drive::<selectors2::sys::Kqueue>("KqueueSelector", rounds)?);
-    rows.push(drive::<Poll>("PollSelector", rounds)?);
-    rows.push(drive::<Select>("SelectSelector", rounds)?);
-    rows.push(drive::<Auto>("DefaultSelector", rounds)?);
+    rows.insert(
+        0,
+        drive::<selectors2::sys::Kqueue>("KqueueSelector", rounds)?,
+    );
 
     println!("| backend | connections | round trips each | messages/s | bytes ok |");
     println!("|---|---:|---:|---:|---|");

@@ -17,7 +17,7 @@ use crate::{
 /// `2..=65536`).
 ///
 /// Name it through an alias: [`DefaultSelector`] (the best mechanism that
-/// works here), [`EpollSelector`], [`KqueueSelector`], [`PollSelector`] or
+/// works here), `EpollSelector` (Linux), `KqueueSelector` (BSD, Apple), [`PollSelector`] or
 /// [`SelectSelector`]. The key table is boxed once by `new`, built in place
 /// (it never passes through the stack, so even a 65,536-key table is safe
 /// to create on a small thread stack); after that, no method allocates

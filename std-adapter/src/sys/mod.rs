@@ -3,7 +3,7 @@
 //! `// SAFETY:` proof.
 //!
 //! You rarely name these types: the selector aliases do
-//! ([`EpollSelector`](crate::EpollSelector) is `Selector<sys::Epoll, D, N>`).
+//! (`PollSelector` is [`Selector<sys::Poll, D, N>`](crate::Selector)).
 //!
 //! # Backend contract
 //!
@@ -19,7 +19,6 @@
 
 use std::alloc::Layout;
 use std::io;
-use std::mem::MaybeUninit;
 
 use selectors2_core::Backend;
 
@@ -106,19 +105,20 @@ pub(crate) fn boxed_selector<B: Backend, D, const N: usize>(
 /// whose bytes are all zero except for a valid `V` in that field must be a
 /// valid `T`.
 unsafe fn boxed_zeroed_with<T, V>(offset: usize, value: V) -> Box<T> {
-    debug_assert!(offset + size_of::<V>() <= Layout::new::<T>().size());
-    let mut b: Box<MaybeUninit<T>> = Box::new_zeroed();
+    const { assert!(size_of::<T>() != 0) };
+    let layout = Layout::new::<T>();
+    debug_assert!(offset + size_of::<V>() <= layout.size());
+    // SAFETY: `layout` has a non-zero size (asserted above).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<T>();
+    if ptr.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
     // SAFETY: the caller promises `offset` is a `V` field of `T`, so the
-    // pointer is in bounds and aligned for `V`.
-    unsafe {
-        b.as_mut_ptr()
-            .cast::<u8>()
-            .add(offset)
-            .cast::<V>()
-            .write(value)
-    };
-    // SAFETY: the caller promises zero bytes plus this `V` make a valid `T`.
-    unsafe { b.assume_init() }
+    // pointer is in bounds of the allocation and aligned for `V`.
+    unsafe { ptr.cast::<u8>().add(offset).cast::<V>().write(value) };
+    // SAFETY: `ptr` was allocated by the global allocator with `T`'s layout,
+    // and the caller promises zero bytes plus this `V` make a valid `T`.
+    unsafe { Box::from_raw(ptr) }
 }
 
 /// `BorrowedFd` for a caller's raw fd, for the duration of one system call.

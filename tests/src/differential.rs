@@ -1,0 +1,252 @@
+//! Differential testing: the same seeded random sequence of register,
+//! modify, unregister, write, read and select operations on real sockets
+//! and pipes, applied to epoll, poll and select side by side. Every result
+//! (keys, exact errors) and every select's `(fd, events)` set must be the
+//! same on each.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use selectors2::sys::OsBackend;
+use selectors2::{Error, Events, Ready, Selector};
+
+use crate::{pair, pipe};
+
+/// xorshift64*: small, seeded, good enough to pick operations.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed` (any value).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    /// The next number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+/// One watched fd and the handle that pokes or drains it from the far side.
+enum Source {
+    /// A socket (registered) and its peer (`None` once closed: hang-up).
+    Socket(UnixStream, Option<UnixStream>),
+    /// A pipe's read end (registered) and write end.
+    PipeReader(OwnedFd, OwnedFd),
+    /// A pipe's write end (registered) and read end.
+    PipeWriter(OwnedFd, OwnedFd),
+}
+
+impl Source {
+    fn fd(&self) -> RawFd {
+        match self {
+            Source::Socket(a, _) => a.as_raw_fd(),
+            Source::PipeReader(r, _) => r.as_raw_fd(),
+            Source::PipeWriter(w, _) => w.as_raw_fd(),
+        }
+    }
+
+    /// Makes the watched fd readable (a byte from the far side).
+    fn poke(&mut self) {
+        match self {
+            Source::Socket(_, Some(b)) => drop(b.write(b"x")),
+            Source::PipeReader(_, w) => drop(file(w).write(b"x")),
+            _ => {}
+        }
+    }
+
+    /// Reads what the watched fd has pending.
+    fn read(&mut self) {
+        let mut buf = [0u8; 65536];
+        match self {
+            Source::Socket(a, _) => while matches!(a.read(&mut buf), Ok(n) if n > 0) {},
+            Source::PipeReader(r, _) => while matches!(file(r).read(&mut buf), Ok(n) if n > 0) {},
+            // Drain the far side: the writer becomes writable again.
+            Source::PipeWriter(_, r) => while matches!(file(r).read(&mut buf), Ok(n) if n > 0) {},
+        }
+    }
+
+    /// Writes from the watched fd until it would block (not writable).
+    fn fill(&mut self) {
+        let chunk = [0u8; 65536];
+        match self {
+            Source::Socket(a, _) => while matches!(a.write(&chunk), Ok(n) if n > 0) {},
+            Source::PipeWriter(w, _) => while matches!(file(w).write(&chunk), Ok(n) if n > 0) {},
+            Source::PipeReader(..) => {}
+        }
+    }
+
+    /// Drains the far side of a socket (it becomes writable again).
+    fn drain_peer(&mut self) {
+        let mut buf = [0u8; 65536];
+        if let Source::Socket(_, Some(b)) = self {
+            while matches!(b.read(&mut buf), Ok(n) if n > 0) {}
+        }
+    }
+
+    /// Closes a socket's peer: hang-up.
+    fn close_peer(&mut self) {
+        if let Source::Socket(_, b) = self {
+            *b = None;
+        }
+    }
+}
+
+/// A `File` view of an fd, not owning it.
+fn file(fd: &OwnedFd) -> std::mem::ManuallyDrop<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the File is never dropped (ManuallyDrop), so the fd stays
+    // owned by `fd`, which outlives this borrow's use.
+    std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd.as_raw_fd()) })
+}
+
+/// A comparable form of a result: the key's fd, event bits and data, or the error.
+pub type Outcome = Result<(RawFd, u8, u64), String>;
+
+fn outcome(r: Result<&selectors2::SelectorKey<u64>, Error>) -> Outcome {
+    r.map(|k| (k.fd, k.events.bits(), k.data)).map_err(describe)
+}
+
+fn describe(e: Error) -> String {
+    match e {
+        Error::Io(io) => format!("io {:?}", io.raw_os_error()),
+        other => other.to_string(),
+    }
+}
+
+/// A selector of any backend, behind one interface for the sequence.
+pub trait Any {
+    /// `Selector::register`, as a comparable outcome.
+    fn register(&mut self, fd: RawFd, ev: Events, data: u64) -> Outcome;
+    /// `Selector::modify`, as a comparable outcome.
+    fn modify(&mut self, fd: RawFd, ev: Events, data: u64) -> Outcome;
+    /// `Selector::unregister`, as a comparable outcome.
+    fn unregister(&mut self, fd: RawFd) -> Outcome;
+    /// One zero-timeout select: `fd → (events, data)`.
+    fn ready(&mut self) -> Result<BTreeMap<RawFd, (u8, u64)>, String>;
+    /// The backend's name.
+    fn name(&self) -> String;
+}
+
+impl<B: OsBackend> Any for Selector<B, u64, 16> {
+    fn register(&mut self, fd: RawFd, ev: Events, data: u64) -> Outcome {
+        outcome(Selector::register(self, fd, ev, data))
+    }
+    fn modify(&mut self, fd: RawFd, ev: Events, data: u64) -> Outcome {
+        outcome(Selector::modify(self, fd, ev, data))
+    }
+    fn unregister(&mut self, fd: RawFd) -> Outcome {
+        Selector::unregister(self, fd)
+            .map(|k| (k.fd, k.events.bits(), k.data))
+            .map_err(describe)
+    }
+    fn ready(&mut self) -> Result<BTreeMap<RawFd, (u8, u64)>, String> {
+        // Smaller than the sources, so the fairness path runs too: compare
+        // sets over enough calls to cover everything.
+        let mut ready: Ready<u64, 16> = Ready::new();
+        self.select(&mut ready, Some(Duration::ZERO))
+            .map_err(describe)?;
+        let mut set = BTreeMap::new();
+        for (k, e) in &ready {
+            assert!(
+                set.insert(k.fd, (e.bits(), k.data)).is_none(),
+                "fd reported twice"
+            );
+        }
+        Ok(set)
+    }
+    fn name(&self) -> String {
+        self.backend_kind().to_string()
+    }
+}
+
+/// Runs sequence `seed` (`ops` operations) on every backend given and
+/// panics, naming the seed and step, at the first disagreement.
+pub fn run_sequence(seed: u64, ops: usize, selectors: &mut [Box<dyn Any>]) {
+    let mut rng = Rng::new(seed);
+    let mut sources: Vec<Source> = (0..5)
+        .map(|_| {
+            let (a, b) = pair();
+            Source::Socket(a, Some(b))
+        })
+        .collect();
+    let (r, w) = pipe();
+    sources.push(Source::PipeReader(r, w));
+    let (r, w) = pipe();
+    sources.push(Source::PipeWriter(w, r));
+    for step in 0..ops {
+        let i = rng.below(sources.len() as u64) as usize;
+        let fd = sources[i].fd();
+        // Mostly valid masks, sometimes invalid ones (0, 4).
+        let ev = Events::from_bits_retain([1, 2, 3, 1, 2, 3, 0, 4][rng.below(8) as usize]);
+        let data = rng.below(1000);
+        let op = rng.below(100);
+        let results: Vec<String> = match op {
+            0..=19 => selectors
+                .iter_mut()
+                .map(|s| format!("{:?}", s.register(fd, ev, data)))
+                .collect(),
+            20..=34 => selectors
+                .iter_mut()
+                .map(|s| format!("{:?}", s.modify(fd, ev, data)))
+                .collect(),
+            35..=44 => selectors
+                .iter_mut()
+                .map(|s| format!("{:?}", s.unregister(fd)))
+                .collect(),
+            45..=59 => {
+                sources[i].poke();
+                continue;
+            }
+            60..=69 => {
+                sources[i].read();
+                continue;
+            }
+            70..=74 => {
+                sources[i].fill();
+                continue;
+            }
+            75..=79 => {
+                sources[i].drain_peer();
+                continue;
+            }
+            80 => {
+                sources[i].close_peer();
+                continue;
+            }
+            _ => selectors
+                .iter_mut()
+                .map(|s| format!("{:?}", s.ready()))
+                .collect(),
+        };
+        for (s, r) in selectors.iter().zip(&results).skip(1) {
+            assert_eq!(
+                r,
+                &results[0],
+                "seed {seed} step {step} (op {op} on fd {fd}): {} disagrees with {}",
+                s.name(),
+                selectors[0].name()
+            );
+        }
+    }
+}
+
+/// Every backend this host has, fresh, each boxed behind [`Any`].
+pub fn all_backends() -> Vec<Box<dyn Any>> {
+    let mut v: Vec<Box<dyn Any>> = vec![
+        Box::new(Selector::<selectors2::sys::Poll, u64, 16>::new().unwrap()),
+        Box::new(Selector::<selectors2::sys::Select, u64, 16>::new().unwrap()),
+        Box::new(Selector::<selectors2::sys::Auto, u64, 16>::new().unwrap()),
+    ];
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    v.insert(
+        0,
+        Box::new(Selector::<selectors2::sys::Epoll, u64, 16>::new().unwrap()),
+    );
+    v
+}

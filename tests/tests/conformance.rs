@@ -1,0 +1,54 @@
+//! Every conformance case on every backend this host has. Run one backend
+//! alone with a filter, e.g. `cargo test -p selectors2-tests --test conformance poll::`.
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+selectors2_tests::suite!(epoll, selectors2::sys::Epoll);
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+selectors2_tests::suite!(kqueue, selectors2::sys::Kqueue);
+selectors2_tests::suite!(poll, selectors2::sys::Poll);
+selectors2_tests::suite!(select, selectors2::sys::Select);
+selectors2_tests::suite!(default, selectors2::sys::Auto);
+
+/// `DefaultSelector` picks the first mechanism that works and can be told
+/// which to try (CPython's patched-module tests, without patching).
+#[test]
+fn default_selector_order_and_fallback() {
+    use selectors2::{BackendKind, DefaultSelector};
+    let best = DefaultSelector::<usize, 8>::new().unwrap();
+    assert_eq!(best.backend_kind(), BackendKind::available()[0]);
+    let only_select = DefaultSelector::<usize, 8>::with_backends(&[BackendKind::Select]).unwrap();
+    assert_eq!(only_select.backend_kind(), BackendKind::Select);
+    // A kind this platform lacks is skipped, not fatal.
+    let skip = DefaultSelector::<usize, 8>::with_backends(&[
+        BackendKind::Kqueue,
+        BackendKind::Epoll,
+        BackendKind::Poll,
+    ])
+    .unwrap();
+    assert!(matches!(
+        skip.backend_kind(),
+        BackendKind::Kqueue | BackendKind::Epoll
+    ));
+    assert!(DefaultSelector::<usize, 8>::with_backends(&[]).is_err());
+}
+
+/// A few hundred seeded random sequences: every backend gives the same
+/// results and the same ready sets at every step.
+#[test]
+fn backends_agree_on_random_sequences() {
+    let seeds: u64 = std::env::var("DIFF_SEQUENCES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    for seed in 0..seeds {
+        let mut sels = selectors2_tests::differential::all_backends();
+        selectors2_tests::differential::run_sequence(seed, 60, &mut sels);
+    }
+}

@@ -1,0 +1,120 @@
+#![allow(unsafe_code)] // a counting global allocator
+//! DESIGN: nothing allocates after construction. A counting global
+//! allocator proves that register, modify, unregister, select, wake and
+//! drain make no heap allocation, on every backend.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use selectors2::sys::OsBackend;
+use selectors2::{EVENT_READ, EVENT_WRITE, Ready, Selector, Waker};
+use selectors2_tests::{drain, pair, poke};
+
+struct Counting;
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made by `f` on this thread.
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCS.load(Ordering::Relaxed);
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCS.load(Ordering::Relaxed) - before
+}
+
+fn exercise<B: OsBackend>() -> (String, usize) {
+    let mut sel = Selector::<B, u64, 64>::new().unwrap();
+    let pairs: Vec<_> = (0..24).map(|_| pair()).collect();
+    let waker = Waker::new().unwrap();
+    let mut small: Ready<u64, 4> = Ready::new();
+    let mut big: Ready<u64, 64> = Ready::new();
+    let n = allocations(|| {
+        sel.register(&waker, EVENT_READ, 0).unwrap();
+        for round in 0..3u64 {
+            for (i, (a, b)) in pairs.iter().enumerate() {
+                sel.register(a, EVENT_READ, i as u64).unwrap();
+                poke(b);
+            }
+            // More ready than `small` holds: the fair-overflow path.
+            for _ in 0..8 {
+                sel.select(&mut small, Some(Duration::ZERO)).unwrap();
+            }
+            sel.select(&mut big, Some(Duration::from_millis(1)))
+                .unwrap();
+            for (i, (a, _)) in pairs.iter().enumerate() {
+                sel.modify(a, EVENT_READ | EVENT_WRITE, i as u64 + round)
+                    .unwrap();
+                sel.modify(a, EVENT_READ | EVENT_WRITE, i as u64).unwrap(); // data only
+            }
+            sel.select(&mut big, None).unwrap();
+            waker.wake().unwrap();
+            sel.select(&mut big, Some(Duration::from_secs(1))).unwrap();
+            waker.drain().unwrap();
+            for (a, _) in &pairs {
+                drain(a);
+                sel.unregister(a.as_raw_fd()).unwrap();
+            }
+            // Errors allocate nothing either (except `Io`, which carries an
+            // OS error code, not a heap string).
+            assert!(sel.unregister(pairs[0].0.as_raw_fd()).is_err());
+            assert!(sel.register(-1, EVENT_READ, 0).is_err());
+            sel.select(&mut small, Some(Duration::from_micros(10)))
+                .unwrap();
+        }
+        sel.unregister(&waker).unwrap();
+    });
+    (sel.backend_kind().to_string(), n)
+}
+
+#[test]
+fn no_allocation_after_construction_on_any_backend() {
+    // The counter counts: a box is one allocation.
+    assert_eq!(
+        allocations(|| drop(std::hint::black_box(Box::new(1u64)))),
+        1
+    );
+    let mut results = vec![
+        exercise::<selectors2::sys::Poll>(),
+        exercise::<selectors2::sys::Select>(),
+        exercise::<selectors2::sys::Auto>(),
+    ];
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    results.push(exercise::<selectors2::sys::Epoll>());
+    for (backend, n) in &results {
+        println!("{backend}: {n} allocations");
+    }
+    assert!(results.iter().all(|(_, n)| *n == 0), "{results:?}");
+}
