@@ -41,23 +41,10 @@ fn one<C: Contender>(g: &mut BenchmarkGroup<'_, WallTime>, s: &Sockets, group: &
     });
 }
 
-/// Sockets `0..n` with `ready` of them, spread evenly, made readable.
-fn fixture(want: usize, group: &str, ready: usize) -> Sockets {
-    let n = fit(want, group);
-    let s = Sockets::new(n);
-    let step = n / ready;
-    for k in 0..ready {
-        // Stepping by at least 2 from an even start never picks a socket
-        // and its peer both; the last socket is the highest fd.
-        s.make_readable(if ready == 1 { n - 1 } else { (k * step) & !1 });
-    }
-    s
-}
-
 fn level_scan(c: &mut Criterion) {
     let mut g = c.benchmark_group("level_scan");
     for want in [100, 10_000] {
-        let s = fixture(want, "level_scan", 16);
+        let s = Sockets::with_ready(fit(want, "level_scan"), 16);
         each_contender!(one(&mut g, &s, "level_scan", 16));
     }
     g.finish();
@@ -66,7 +53,7 @@ fn level_scan(c: &mut Criterion) {
 fn scaling(c: &mut Criterion) {
     let mut g = c.benchmark_group("scaling");
     for want in [10, 100, 1_000, 10_000] {
-        let s = fixture(want, "scaling", 1);
+        let s = Sockets::with_ready(fit(want, "scaling"), 1);
         each_contender!(one(&mut g, &s, "scaling", 1));
     }
     g.finish();

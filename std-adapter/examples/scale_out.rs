@@ -11,7 +11,10 @@
 //! 2. drives a fixed number of 16-byte round trips over them, the
 //!    connections taken in turn, a fixed number in flight at once;
 //! 3. reports throughput (round trips per second) and p50/p99 latency (from
-//!    the write of a request to the read of its last echoed byte).
+//!    the write of a request to the read of its last echoed byte);
+//!
+//! and repeats that a few times, alternating which server goes first,
+//! reporting each server's median round.
 //!
 //! The driver is the same for both servers: one thread on raw epoll
 //! (rustix), level-triggered. It shares the two cores with the shards, so
@@ -23,7 +26,8 @@
 //!
 //! Environment: `SELECTORS2_BENCH_QUICK=1` (fewer round trips),
 //! `SELECTORS2_SCALE_CONNS`, `SELECTORS2_SCALE_ROUND_TRIPS`,
-//! `SELECTORS2_SCALE_INFLIGHT`, `SELECTORS2_SCALE_THREADS`. The results are
+//! `SELECTORS2_SCALE_INFLIGHT`, `SELECTORS2_SCALE_THREADS`,
+//! `SELECTORS2_SCALE_ROUNDS`. The results are
 //! also written to `target/criterion/scale_out.json`, where
 //! `examples/bench_table.rs` reads them. `cargo bench` runs this too (the
 //! `scale_out` bench).
@@ -60,6 +64,9 @@ pub struct Config {
     pub inflight: usize,
     /// Server shards (threads).
     pub threads: usize,
+    /// Runs per server (alternating which server goes first); the median
+    /// run of each is reported.
+    pub rounds: usize,
 }
 
 fn env_usize(name: &str) -> Option<usize> {
@@ -67,21 +74,21 @@ fn env_usize(name: &str) -> Option<usize> {
 }
 
 impl Config {
-    /// The defaults (as many connections as fit, 200,000 round trips or
-    /// 30,000 in quick mode, 128 in flight, one shard per core), each
-    /// overridable from the environment.
+    /// The defaults (as many connections as fit, 500,000 round trips or
+    /// 100,000 in quick mode, 128 in flight, one shard per core, 5 rounds
+    /// or 3 in quick mode), each overridable from the environment.
     pub fn from_env() -> Config {
         let quick = std::env::var_os("SELECTORS2_BENCH_QUICK").is_some_and(|v| v != "0");
+        let round_trips = if quick { 100_000 } else { 500_000 };
         Config {
             conns: env_usize("SELECTORS2_SCALE_CONNS").unwrap_or(usize::MAX),
-            round_trips: env_usize("SELECTORS2_SCALE_ROUND_TRIPS").unwrap_or(if quick {
-                30_000
-            } else {
-                200_000
-            }),
+            round_trips: env_usize("SELECTORS2_SCALE_ROUND_TRIPS").unwrap_or(round_trips),
             inflight: env_usize("SELECTORS2_SCALE_INFLIGHT").unwrap_or(128).max(1),
             threads: env_usize("SELECTORS2_SCALE_THREADS")
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .max(1),
+            rounds: env_usize("SELECTORS2_SCALE_ROUNDS")
+                .unwrap_or(if quick { 3 } else { 5 })
                 .max(1),
         }
     }
@@ -324,19 +331,39 @@ pub fn run_one(flavor: Flavor, cfg: &Config) -> io::Result<Outcome> {
     })
 }
 
-/// Runs both servers, prints a Markdown table, and writes
-/// `scale_out.json` beside criterion's results.
+/// Runs both servers `cfg.rounds` times, alternating which goes first,
+/// keeps each server's median round (by throughput), prints a Markdown
+/// table, and writes `scale_out.json` beside criterion's results.
 pub fn run() -> io::Result<Vec<Outcome>> {
     let cfg = Config::from_env();
-    let mut outcomes = Vec::new();
-    for flavor in [Flavor::Selectors2, Flavor::Mio] {
-        let o = run_one(flavor, &cfg)?;
-        eprintln!(
-            "scale_out/{}: {} connections open in {:.2} s; {} round trips, {:.0}/s, p50 {:.1} µs, p99 {:.1} µs",
-            o.server, o.conns, o.connect_secs, o.round_trips, o.per_sec, o.p50_us, o.p99_us
-        );
-        outcomes.push(o);
+    let mut rounds: [Vec<Outcome>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..cfg.rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let flavor = [Flavor::Selectors2, Flavor::Mio][i];
+            let o = run_one(flavor, &cfg)?;
+            eprintln!(
+                "scale_out/{} round {}: {} connections open in {:.2} s; {} round trips, {:.0}/s, \
+                 p50 {:.1} µs, p99 {:.1} µs",
+                o.server,
+                round + 1,
+                o.conns,
+                o.connect_secs,
+                o.round_trips,
+                o.per_sec,
+                o.p50_us,
+                o.p99_us
+            );
+            rounds[i].push(o);
+        }
     }
+    let outcomes: Vec<Outcome> = rounds
+        .into_iter()
+        .map(|mut r| {
+            r.sort_by(|a, b| a.per_sec.total_cmp(&b.per_sec));
+            r.swap_remove(r.len() / 2)
+        })
+        .collect();
     println!("{}", markdown(&outcomes));
     let json: Vec<_> = outcomes
         .iter()
