@@ -10,6 +10,13 @@ pub mod sys;
 mod timeout;
 mod waker;
 
+/// The timeout conversions, exposed for the fuzz targets only. Not a
+/// stable API.
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::timeout::{millis_timespec, to_micros_timespec, to_millis, to_nanos_timespec};
+}
+
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};

@@ -10,7 +10,7 @@ use rustix::event::Timespec;
 /// positive timeout rounds **up** (1 ns waits 1 ms, never 0) and saturates
 /// at `i32::MAX` ms (about 24.8 days) instead of overflowing.
 #[inline]
-pub(crate) fn to_millis(timeout: Option<Duration>) -> i32 {
+pub fn to_millis(timeout: Option<Duration>) -> i32 {
     let Some(t) = timeout else { return -1 };
     let whole = t.as_millis();
     let ms = if t.subsec_nanos() % 1_000_000 != 0 {
@@ -24,7 +24,7 @@ pub(crate) fn to_millis(timeout: Option<Duration>) -> i32 {
 /// A `timespec` of whole microseconds for `select`, rounded up, saturating
 /// at what a 64-bit (or 32-bit) `time_t` holds.
 #[inline]
-pub(crate) fn to_micros_timespec(t: Duration) -> Timespec {
+pub fn to_micros_timespec(t: Duration) -> Timespec {
     let mut secs = t.as_secs();
     let mut micros = t.subsec_nanos().div_ceil(1_000);
     if micros == 1_000_000 {
@@ -36,29 +36,14 @@ pub(crate) fn to_micros_timespec(t: Duration) -> Timespec {
 
 /// A `timespec` for `kevent` (nanosecond resolution), saturating.
 #[inline]
-#[cfg_attr(
-    not(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "tvos",
-        target_os = "watchos",
-        target_os = "visionos",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    )),
-    allow(dead_code) // used by the kqueue backend only
-)]
-pub(crate) fn to_nanos_timespec(t: Duration) -> Timespec {
+pub fn to_nanos_timespec(t: Duration) -> Timespec {
     timespec(t.as_secs(), t.subsec_nanos())
 }
 
 /// The `timespec` equal to `ms` milliseconds (for epoll and poll through
 /// rustix, which takes a `timespec` but waits in whole milliseconds).
 #[inline]
-#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))] // epoll only
-pub(crate) fn millis_timespec(ms: i32) -> Option<Timespec> {
+pub fn millis_timespec(ms: i32) -> Option<Timespec> {
     u32::try_from(ms)
         .ok()
         .map(|ms| timespec(u64::from(ms / 1000), (ms % 1000) * 1_000_000))

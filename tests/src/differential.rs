@@ -165,10 +165,60 @@ impl<B: OsBackend> Any for Selector<B, u64, 16> {
     }
 }
 
-/// Runs sequence `seed` (`ops` operations) on every backend given and
-/// panics, naming the seed and step, at the first disagreement.
-pub fn run_sequence(seed: u64, ops: usize, selectors: &mut [Box<dyn Any>]) {
+/// One step of a differential sequence, on source `src` (taken modulo the
+/// number of sources) with raw event bits `bits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)] // the fields are named in the enum's doc
+pub enum Op {
+    /// `register(fd, bits, data)` on every selector.
+    Register { src: u8, bits: u8, data: u16 },
+    /// `modify(fd, bits, data)` on every selector.
+    Modify { src: u8, bits: u8, data: u16 },
+    /// `unregister(fd)` on every selector.
+    Unregister { src: u8 },
+    /// A byte from the far side: the watched fd becomes readable.
+    Poke { src: u8 },
+    /// Read everything pending.
+    Read { src: u8 },
+    /// Write until the watched fd is no longer writable.
+    Fill { src: u8 },
+    /// Drain the far side: writable again.
+    DrainPeer { src: u8 },
+    /// Close a socket's peer: hang-up.
+    ClosePeer { src: u8 },
+    /// A zero-timeout select on every selector.
+    Select,
+}
+
+/// The operations of seeded sequence `seed`: mostly valid masks, some
+/// invalid (0, 4), and a select about every fifth step.
+pub fn ops_for_seed(seed: u64, len: usize) -> Vec<Op> {
     let mut rng = Rng::new(seed);
+    (0..len)
+        .map(|_| {
+            let src = rng.below(SOURCES as u64) as u8;
+            let bits = [1, 2, 3, 1, 2, 3, 0, 4][rng.below(8) as usize];
+            let data = rng.below(1000) as u16;
+            match rng.below(100) {
+                0..=19 => Op::Register { src, bits, data },
+                20..=34 => Op::Modify { src, bits, data },
+                35..=44 => Op::Unregister { src },
+                45..=59 => Op::Poke { src },
+                60..=69 => Op::Read { src },
+                70..=74 => Op::Fill { src },
+                75..=79 => Op::DrainPeer { src },
+                80 => Op::ClosePeer { src },
+                _ => Op::Select,
+            }
+        })
+        .collect()
+}
+
+/// How many sources a sequence watches: 5 sockets, a pipe's read end and
+/// another pipe's write end.
+pub const SOURCES: usize = 7;
+
+fn sources() -> Vec<Source> {
     let mut sources: Vec<Source> = (0..5)
         .map(|_| {
             let (a, b) = pair();
@@ -179,60 +229,87 @@ pub fn run_sequence(seed: u64, ops: usize, selectors: &mut [Box<dyn Any>]) {
     sources.push(Source::PipeReader(r, w));
     let (r, w) = pipe();
     sources.push(Source::PipeWriter(w, r));
-    for step in 0..ops {
-        let i = rng.below(sources.len() as u64) as usize;
-        let fd = sources[i].fd();
-        // Mostly valid masks, sometimes invalid ones (0, 4).
-        let ev = Events::from_bits_retain([1, 2, 3, 1, 2, 3, 0, 4][rng.below(8) as usize]);
-        let data = rng.below(1000);
-        let op = rng.below(100);
+    sources
+}
+
+/// Applies `ops` to fresh sources watched by every selector given, and
+/// returns the first disagreement: `(step, description)`. Every outcome
+/// (keys, exact errors) and every ready set must be equal.
+pub fn run_ops(ops: &[Op], selectors: &mut [Box<dyn Any>]) -> Result<(), (usize, String)> {
+    let mut sources = sources();
+    for (step, &op) in ops.iter().enumerate() {
+        let fd_of = |src: u8, sources: &[Source]| sources[src as usize % SOURCES].fd();
         let results: Vec<String> = match op {
-            0..=19 => selectors
-                .iter_mut()
-                .map(|s| format!("{:?}", s.register(fd, ev, data)))
-                .collect(),
-            20..=34 => selectors
-                .iter_mut()
-                .map(|s| format!("{:?}", s.modify(fd, ev, data)))
-                .collect(),
-            35..=44 => selectors
-                .iter_mut()
-                .map(|s| format!("{:?}", s.unregister(fd)))
-                .collect(),
-            45..=59 => {
-                sources[i].poke();
+            Op::Register { src, bits, data } => {
+                let fd = fd_of(src, &sources);
+                let ev = Events::from_bits_retain(bits);
+                selectors
+                    .iter_mut()
+                    .map(|s| format!("{:?}", s.register(fd, ev, data.into())))
+                    .collect()
+            }
+            Op::Modify { src, bits, data } => {
+                let fd = fd_of(src, &sources);
+                let ev = Events::from_bits_retain(bits);
+                selectors
+                    .iter_mut()
+                    .map(|s| format!("{:?}", s.modify(fd, ev, data.into())))
+                    .collect()
+            }
+            Op::Unregister { src } => {
+                let fd = fd_of(src, &sources);
+                selectors
+                    .iter_mut()
+                    .map(|s| format!("{:?}", s.unregister(fd)))
+                    .collect()
+            }
+            Op::Poke { src } => {
+                sources[src as usize % SOURCES].poke();
                 continue;
             }
-            60..=69 => {
-                sources[i].read();
+            Op::Read { src } => {
+                sources[src as usize % SOURCES].read();
                 continue;
             }
-            70..=74 => {
-                sources[i].fill();
+            Op::Fill { src } => {
+                sources[src as usize % SOURCES].fill();
                 continue;
             }
-            75..=79 => {
-                sources[i].drain_peer();
+            Op::DrainPeer { src } => {
+                sources[src as usize % SOURCES].drain_peer();
                 continue;
             }
-            80 => {
-                sources[i].close_peer();
+            Op::ClosePeer { src } => {
+                sources[src as usize % SOURCES].close_peer();
                 continue;
             }
-            _ => selectors
+            Op::Select => selectors
                 .iter_mut()
                 .map(|s| format!("{:?}", s.ready()))
                 .collect(),
         };
         for (s, r) in selectors.iter().zip(&results).skip(1) {
-            assert_eq!(
-                r,
-                &results[0],
-                "seed {seed} step {step} (op {op} on fd {fd}): {} disagrees with {}",
-                s.name(),
-                selectors[0].name()
-            );
+            if r != &results[0] {
+                return Err((
+                    step,
+                    format!(
+                        "{op:?}: {} says {r}, {} says {}",
+                        s.name(),
+                        selectors[0].name(),
+                        results[0]
+                    ),
+                ));
+            }
         }
+    }
+    Ok(())
+}
+
+/// Runs seeded sequence `seed` of `len` operations on every backend given
+/// and panics, naming the seed and step, at the first disagreement.
+pub fn run_sequence(seed: u64, len: usize, selectors: &mut [Box<dyn Any>]) {
+    if let Err((step, what)) = run_ops(&ops_for_seed(seed, len), selectors) {
+        panic!("seed {seed} step {step}: {what}");
     }
 }
 
