@@ -87,6 +87,8 @@ pub struct SimBackend {
     readiness: [Readiness; LIMIT],
     interest: [Events; LIMIT],
     tags: [u32; LIMIT],
+    /// One bit per registered fd, so that `wait` visits only those.
+    registered: [u64; LIMIT / 64],
     fail_next: bool,
     split: bool,
     order: ReportOrder,
@@ -101,6 +103,7 @@ impl SimBackend {
             readiness: [Readiness::empty(); LIMIT],
             interest: [Events::empty(); LIMIT],
             tags: [0; LIMIT],
+            registered: [0; LIMIT / 64],
             fail_next: false,
             split: false,
             order: ReportOrder::Ascending,
@@ -144,9 +147,14 @@ impl SimBackend {
     /// [`SimError::Closed`].
     pub fn close(&mut self, fd: RawFd) {
         if let Some(i) = index(fd) {
-            self.interest[i] = Events::empty();
+            self.forget(i);
             self.readiness[i] = Readiness::empty();
         }
+    }
+
+    fn forget(&mut self, i: usize) {
+        self.interest[i] = Events::empty();
+        self.registered[i / 64] &= !(1 << (i % 64));
     }
 
     /// Whether `wait` reports each readiness bit of an fd separately, as
@@ -224,6 +232,7 @@ impl Backend for SimBackend {
         let i = index(fd).ok_or(SimError::Closed(fd))?;
         self.interest[i] = interest;
         self.tags[i] = tag;
+        self.registered[i / 64] |= 1 << (i % 64);
         Ok(0)
     }
 
@@ -282,9 +291,22 @@ impl Backend for SimBackend {
                 report(fd, self.tags[i], r);
             }
         };
+        // Visit the registered fds only, in the chosen order.
+        let words = self.registered;
+        let mut visit_word = |w: usize| {
+            let mut bits = words[w];
+            while bits != 0 {
+                let b = match self.order {
+                    ReportOrder::Ascending => bits.trailing_zeros(),
+                    ReportOrder::Descending => 63 - bits.leading_zeros(),
+                } as usize;
+                bits &= !(1 << b);
+                visit(w * 64 + b);
+            }
+        };
         match self.order {
-            ReportOrder::Ascending => (0..LIMIT).for_each(&mut visit),
-            ReportOrder::Descending => (0..LIMIT).rev().for_each(&mut visit),
+            ReportOrder::Ascending => (0..words.len()).for_each(&mut visit_word),
+            ReportOrder::Descending => (0..words.len()).rev().for_each(&mut visit_word),
         }
         Ok(())
     }
