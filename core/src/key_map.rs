@@ -1,6 +1,33 @@
 //! The key table: [`SelectorKey`] and the read-only [`KeyMap`] view.
 
-use heapless::index_map::FnvIndexMap;
+use core::hash::Hasher;
+
+use hash32::BuildHasherDefault;
+use heapless::index_map::IndexMap;
+
+/// Hashes an fd to itself: fds are small, dense integers, so `fd & (N - 1)`
+/// already spreads them over the table (FNV only costs time).
+#[derive(Default)]
+pub(crate) struct FdHasher(u64);
+
+impl Hasher for FdHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    #[inline]
+    fn write_i32(&mut self, fd: i32) {
+        self.0 = u64::from(fd as u32);
+    }
+}
+
+type FdMap<D, const N: usize> = IndexMap<RawFd, Entry<D>, BuildHasherDefault<FdHasher>, N>;
 
 use crate::{Events, RawFd};
 
@@ -61,7 +88,7 @@ pub(crate) struct Entry<D> {
 /// assert_eq!(map.iter().map(|k| k.fd).sum::<i32>(), 7);
 /// ```
 pub struct KeyMap<D, const N: usize> {
-    pub(crate) inner: FnvIndexMap<RawFd, Entry<D>, N>,
+    pub(crate) inner: FdMap<D, N>,
 }
 
 impl<D, const N: usize> KeyMap<D, N> {
@@ -73,7 +100,7 @@ impl<D, const N: usize> KeyMap<D, N> {
             );
         }
         KeyMap {
-            inner: FnvIndexMap::new(),
+            inner: FdMap::new(),
         }
     }
 
@@ -248,6 +275,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn colliding_fds_still_work() {
+        // The fd is its own hash: fds equal modulo N land on one slot and
+        // must probe past each other.
+        let mut sel: Selector<SimBackend, RawFd, 8> = Selector::new(SimBackend::new());
+        let fds: Vec<RawFd> = (0..8).map(|i| i * 64 + 3).collect();
+        for &fd in &fds {
+            sel.register(fd, Events::READ, fd).unwrap();
+        }
+        for &fd in &fds {
+            assert_eq!(sel.get_key(fd).map(|k| k.data), Some(fd));
+        }
+        for &fd in fds.iter().step_by(2) {
+            assert_eq!(sel.unregister(fd).map(|k| k.data), Ok(fd));
+        }
+        for (i, &fd) in fds.iter().enumerate() {
+            assert_eq!(sel.get_key(fd).is_some(), i % 2 == 1, "fd {fd}");
+        }
+        assert_eq!(sel.get_key(3 + 64 * 9), None);
     }
 
     #[test]

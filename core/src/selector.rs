@@ -90,10 +90,14 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
         data: D,
     ) -> Result<&SelectorKey<D>, Error<B::Error>> {
         self.check(fd, events)?;
-        if self.map.contains_key(fd) {
-            return Err(already_registered(fd));
-        }
-        if self.map.len() == N {
+        // One probe of the table for the whole call: the vacant entry is
+        // where the key goes once the backend has accepted it.
+        let full_now = self.map.len() == N;
+        let vacant = match self.map.inner.entry(fd) {
+            heapless::index_map::Entry::Occupied(_) => return Err(already_registered(fd)),
+            heapless::index_map::Entry::Vacant(v) => v,
+        };
+        if full_now {
             return Err(full(N));
         }
         let tag = self.last_tag.wrapping_add(1);
@@ -109,17 +113,9 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
             epoch: 0,
             pos: 0,
         };
-        // The fd is new and there is room, so the vacant insert cannot fail;
-        // if it ever did, undo the backend registration rather than panic.
-        let backend = &mut self.backend;
-        match self.map.inner.entry(fd) {
-            heapless::index_map::Entry::Vacant(vacant) => match vacant.insert(entry) {
-                Ok(entry) => Ok(&entry.key),
-                Err(_) => Err(undo_register(backend, fd, slot, events)),
-            },
-            heapless::index_map::Entry::Occupied(_) => {
-                Err(undo_register(backend, fd, slot, events))
-            }
+        match vacant.insert(entry) {
+            Ok(entry) => Ok(&entry.key),
+            Err(_) => Err(undo_register(&mut self.backend, fd, slot, events)),
         }
     }
 
@@ -134,18 +130,16 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
         if fd < 0 {
             return Err(invalid_fd(fd));
         }
-        let Some(entry) = self.map.inner.get(&fd) else {
+        let heapless::index_map::Entry::Occupied(occupied) = self.map.inner.entry(fd) else {
             return Err(not_registered(fd));
         };
+        let entry = occupied.get();
         if let Err(e) = self.backend.unregister(fd, entry.slot, entry.key.events)
             && !self.backend.is_gone(&e)
         {
             return Err(Error::Backend(e));
         }
-        match self.map.inner.swap_remove(&fd) {
-            Some(entry) => Ok(entry.key),
-            None => Err(not_registered(fd)),
-        }
+        Ok(occupied.swap_remove().key)
     }
 
     /// Changes the events and data of a registered `fd`, and returns the

@@ -160,13 +160,16 @@ impl Backend for Poll {
     ) -> io::Result<()> {
         let fds = &mut self.fds;
         let got = retry_eintr(timeout, |t| poll(fds, to_millis(t)))?;
-        if got.unwrap_or(0) == 0 {
-            return Ok(());
-        }
+        let mut left = got.unwrap_or(0);
         // `poll` sees every ready fd; the selector picks fairly if there
-        // are more than the caller's `Ready` holds.
+        // are more than the caller's `Ready` holds. It counted the entries
+        // with events, so the scan stops after the last one.
         for (p, &tag) in self.fds.iter().zip(&self.tags) {
-            if p.revents != 0 && p.fd >= 0 {
+            if left == 0 {
+                break;
+            }
+            if p.revents != 0 {
+                left -= 1;
                 report(p.fd, tag, readiness(p.revents));
             }
         }
