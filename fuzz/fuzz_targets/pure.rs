@@ -1,6 +1,5 @@
-//! Properties of `Readiness::to_events` (and, once the std adapter's
-//! timeout module is public, of the timeout conversion): see
-//! `selectors2_fuzz::pure`.
+//! Properties of `Readiness::to_events` and of the std adapter's timeout
+//! conversions: see `selectors2_fuzz::pure`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

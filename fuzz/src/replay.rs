@@ -80,7 +80,21 @@ fn pure_corpus() {
     assert!(ran > 0);
 }
 
-/// `pure` has only 2^24 inputs: check them all (on stable, in a few
+#[test]
+fn backends_agree_corpus() {
+    let mut ran = 0;
+    for (path, bytes) in corpus("backends_agree") {
+        eprintln!("{}", path.display());
+        ran += usize::from(replay(
+            "backends_agree",
+            &bytes,
+            |ops: Vec<crate::backends_agree::OpIn>| crate::backends_agree::run(&ops),
+        ));
+    }
+    assert!(ran > 0);
+}
+
+/// `to_events` has only 2^24 inputs: check them all (on stable, in a few
 /// seconds in release, longer in debug; a sample in debug).
 #[test]
 fn pure_exhaustive() {
@@ -88,12 +102,49 @@ fn pure_exhaustive() {
     for readiness in (0..=u8::MAX).step_by(step) {
         for other in (0..=u8::MAX).step_by(step) {
             for interest in 0..=u8::MAX {
-                crate::pure::run(crate::pure::Input {
-                    readiness,
-                    other,
-                    interest,
-                });
+                crate::pure::to_events(readiness, other, interest);
             }
         }
+    }
+}
+
+/// The timeout conversions at every edge: around each unit, where
+/// `to_millis` saturates, and where a `timespec` does.
+#[test]
+fn pure_timeout_edges() {
+    use selectors2_core::Duration;
+    let ms_limit = i32::MAX as u64 / 1000;
+    let ts_limit = i64::MAX as u64;
+    let mut secs = vec![0, 1, 2, u64::from(u32::MAX), u64::MAX - 1, u64::MAX];
+    for limit in [ms_limit, ts_limit] {
+        secs.extend([limit - 1, limit, limit + 1]);
+    }
+    let mut nanos = vec![0, 999_999_999];
+    for unit in [1_000, 1_000_000] {
+        for k in [1, 2, 483, 647, 648, 999, 1000 - 1] {
+            let at = k * unit;
+            nanos.extend([at - 1, at, at + 1]);
+        }
+    }
+    nanos.extend([998_999_999, 999_999_000, 999_999_001]);
+    nanos.retain(|&n| n < 1_000_000_000);
+    for &s in &secs {
+        for &n in &nanos {
+            crate::pure::timeout(Duration::new(s, n));
+        }
+    }
+    for ms in [
+        i32::MIN,
+        -2,
+        -1,
+        0,
+        1,
+        999,
+        1000,
+        1001,
+        i32::MAX - 1,
+        i32::MAX,
+    ] {
+        crate::pure::millis(ms);
     }
 }

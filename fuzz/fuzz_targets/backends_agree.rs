@@ -1,0 +1,9 @@
+//! The same operation sequence on real socket pairs and pipes through
+//! epoll, poll, select and `DefaultSelector`: every result and every ready
+//! set must agree. See `selectors2_fuzz::backends_agree`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use selectors2_fuzz::backends_agree::{OpIn, run};
+
+fuzz_target!(|ops: Vec<OpIn>| run(&ops));
