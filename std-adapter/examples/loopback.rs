@@ -88,16 +88,9 @@ fn main() -> io::Result<()> {
         drive::<Select>("SelectSelector", rounds)?,
         drive::<Auto>("DefaultSelector", rounds)?,
     ];
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(has_epoll)]
     rows.insert(0, drive::<selectors2::sys::Epoll>("EpollSelector", rounds)?);
-    #[cfg(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    ))]
+    #[cfg(has_kqueue)]
     rows.insert(
         0,
         drive::<selectors2::sys::Kqueue>("KqueueSelector", rounds)?,

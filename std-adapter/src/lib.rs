@@ -25,19 +25,9 @@ pub use selectors2_core::{
     EVENT_READ, EVENT_WRITE, Events, KeyMap, RawFd, Readiness, Ready, SelectorKey,
 };
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(has_epoll)]
 pub use selector::EpollSelector;
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "tvos",
-    target_os = "watchos",
-    target_os = "visionos",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
+#[cfg(has_kqueue)]
 pub use selector::KqueueSelector;
 pub use selector::{DefaultSelector, PollSelector, SelectSelector, Selector};
 pub use waker::Waker;
@@ -205,37 +195,15 @@ impl BackendKind {
     /// The mechanisms this platform has, in the order `DefaultSelector`
     /// tries them (CPython's: kqueue, epoll, poll, select).
     pub const fn available() -> &'static [BackendKind] {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(has_epoll)]
         {
             &[BackendKind::Epoll, BackendKind::Poll, BackendKind::Select]
         }
-        #[cfg(any(
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "tvos",
-            target_os = "watchos",
-            target_os = "visionos",
-            target_os = "freebsd",
-            target_os = "netbsd",
-            target_os = "openbsd",
-            target_os = "dragonfly"
-        ))]
+        #[cfg(has_kqueue)]
         {
             &[BackendKind::Kqueue, BackendKind::Poll, BackendKind::Select]
         }
-        #[cfg(not(any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "tvos",
-            target_os = "watchos",
-            target_os = "visionos",
-            target_os = "freebsd",
-            target_os = "netbsd",
-            target_os = "openbsd",
-            target_os = "dragonfly"
-        )))]
+        #[cfg(not(any(has_epoll, has_kqueue)))]
         {
             &[BackendKind::Poll, BackendKind::Select]
         }

@@ -53,21 +53,11 @@ pub struct Selector<B: OsBackend, D = usize, const N: usize = DEFAULT_CAPACITY> 
 }
 
 /// A selector on epoll (Linux, Android).
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(has_epoll)]
 pub type EpollSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Epoll, D, N>;
 
 /// A selector on kqueue (macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly).
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "tvos",
-    target_os = "watchos",
-    target_os = "visionos",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
+#[cfg(has_kqueue)]
 pub type KqueueSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Kqueue, D, N>;
 
 /// A selector on `poll` (every unix).
@@ -253,7 +243,7 @@ mod tests {
         check::<DefaultSelector>();
         check::<PollSelector<String>>();
         check::<SelectSelector>();
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(has_epoll)]
         check::<EpollSelector>();
     }
 

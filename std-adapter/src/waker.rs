@@ -37,13 +37,13 @@ pub struct Waker {
     /// What the selector watches: the eventfd, or the pipe's read end.
     read: OwnedFd,
     /// The pipe's write end (the eventfd is both ends).
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    #[cfg(not(has_epoll))]
     write: OwnedFd,
 }
 
 impl Waker {
     /// A new waker, not yet woken.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(has_epoll)]
     pub fn new() -> io::Result<Waker> {
         use rustix::event::{EventfdFlags, eventfd};
         let read = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
@@ -51,7 +51,7 @@ impl Waker {
     }
 
     /// A new waker, not yet woken.
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    #[cfg(not(has_epoll))]
     pub fn new() -> io::Result<Waker> {
         let (read, write) = pipe()?;
         Ok(Waker { read, write })
@@ -59,9 +59,9 @@ impl Waker {
 
     #[inline]
     fn write_end(&self) -> BorrowedFd<'_> {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(has_epoll)]
         return self.read.as_fd();
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        #[cfg(not(has_epoll))]
         return self.write.as_fd();
     }
 
@@ -70,9 +70,9 @@ impl Waker {
     pub fn wake(&self) -> io::Result<()> {
         let one = 1u64.to_ne_bytes();
         // A pipe takes one byte; an eventfd takes an 8-byte count.
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(has_epoll)]
         let msg = &one[..];
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        #[cfg(not(has_epoll))]
         let msg = &one[..1];
         loop {
             match rustix::io::write(self.write_end(), msg) {
@@ -99,15 +99,7 @@ impl Waker {
 }
 
 /// A close-on-exec, non-blocking pipe.
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "tvos",
-    target_os = "watchos",
-    target_os = "visionos"
-)))]
+#[cfg(not(any(has_epoll, apple)))]
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     use rustix::pipe::{PipeFlags, pipe_with};
     Ok(pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?)
@@ -115,13 +107,7 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// A close-on-exec, non-blocking pipe. Apple has no `pipe2`, so the flags
 /// are set right after creation.
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "tvos",
-    target_os = "watchos",
-    target_os = "visionos"
-))]
+#[cfg(apple)]
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
     use rustix::io::{FdFlags, fcntl_setfd};

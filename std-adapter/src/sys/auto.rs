@@ -6,19 +6,9 @@ use std::time::Duration;
 
 use selectors2_core::{Backend, Events, Readiness};
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(has_epoll)]
 use super::Epoll;
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "tvos",
-    target_os = "watchos",
-    target_os = "visionos",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
+#[cfg(has_kqueue)]
 use super::Kqueue;
 use super::{OsBackend, Poll, Sealed, Select};
 use crate::{BackendKind, RawFd};
@@ -32,20 +22,10 @@ use crate::{BackendKind, RawFd};
 #[derive(Debug)]
 pub enum Auto {
     /// epoll was chosen.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(has_epoll)]
     Epoll(Epoll),
     /// kqueue was chosen.
-    #[cfg(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "tvos",
-        target_os = "watchos",
-        target_os = "visionos",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    ))]
+    #[cfg(has_kqueue)]
     Kqueue(Kqueue),
     /// poll was chosen.
     Poll(Poll),
@@ -56,19 +36,9 @@ pub enum Auto {
 macro_rules! each {
     ($self:expr, $b:ident => $e:expr) => {
         match $self {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(has_epoll)]
             Auto::Epoll($b) => $e,
-            #[cfg(any(
-                target_os = "macos",
-                target_os = "ios",
-                target_os = "tvos",
-                target_os = "watchos",
-                target_os = "visionos",
-                target_os = "freebsd",
-                target_os = "netbsd",
-                target_os = "openbsd",
-                target_os = "dragonfly"
-            ))]
+            #[cfg(has_kqueue)]
             Auto::Kqueue($b) => $e,
             Auto::Poll($b) => $e,
             Auto::Select($b) => $e,
@@ -87,19 +57,9 @@ impl Auto {
 
 fn open_kind(kind: BackendKind, capacity: usize) -> io::Result<Auto> {
     let mut b = match kind {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(has_epoll)]
         BackendKind::Epoll => Auto::Epoll(Epoll::open(capacity)?),
-        #[cfg(any(
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "tvos",
-            target_os = "watchos",
-            target_os = "visionos",
-            target_os = "freebsd",
-            target_os = "netbsd",
-            target_os = "openbsd",
-            target_os = "dragonfly"
-        ))]
+        #[cfg(has_kqueue)]
         BackendKind::Kqueue => Auto::Kqueue(Kqueue::open(capacity)?),
         BackendKind::Poll => Auto::Poll(Poll::open(capacity)?),
         BackendKind::Select => Auto::Select(Select::open(capacity)?),

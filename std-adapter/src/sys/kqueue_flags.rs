@@ -8,20 +8,7 @@
 //! exists only where kqueue does, turns these decisions into `kevent` calls.
 
 // Everything here serves `kqueue.rs`; elsewhere only the tests use it.
-#![cfg_attr(
-    not(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "tvos",
-        target_os = "watchos",
-        target_os = "visionos",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    )),
-    allow(dead_code)
-)]
+#![cfg_attr(not(has_kqueue), allow(dead_code))]
 
 use std::time::Duration;
 

@@ -25,38 +25,18 @@ use selectors2_core::Backend;
 use crate::{BackendKind, RawFd};
 
 mod auto;
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(has_epoll)]
 mod epoll;
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "tvos",
-    target_os = "watchos",
-    target_os = "visionos",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
+#[cfg(has_kqueue)]
 mod kqueue;
 mod kqueue_flags;
 mod poll;
 mod select;
 
 pub use auto::Auto;
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(has_epoll)]
 pub use epoll::Epoll;
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "tvos",
-    target_os = "watchos",
-    target_os = "visionos",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
+#[cfg(has_kqueue)]
 pub use kqueue::Kqueue;
 pub use poll::Poll;
 pub use select::{FD_SETSIZE, Select};

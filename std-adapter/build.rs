@@ -1,0 +1,22 @@
+//! Names the mechanism families once, as cfgs, so that the sources say
+//! `#[cfg(has_kqueue)]` instead of repeating the list of target OSes.
+
+fn main() {
+    println!("cargo::rustc-check-cfg=cfg(has_epoll)");
+    println!("cargo::rustc-check-cfg=cfg(has_kqueue)");
+    println!("cargo::rustc-check-cfg=cfg(apple)");
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let apple = matches!(
+        os.as_str(),
+        "macos" | "ios" | "tvos" | "watchos" | "visionos"
+    );
+    if matches!(os.as_str(), "linux" | "android") {
+        println!("cargo::rustc-cfg=has_epoll");
+    }
+    if apple || matches!(os.as_str(), "freebsd" | "netbsd" | "openbsd" | "dragonfly") {
+        println!("cargo::rustc-cfg=has_kqueue");
+    }
+    if apple {
+        println!("cargo::rustc-cfg=apple");
+    }
+}
