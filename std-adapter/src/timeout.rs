@@ -22,7 +22,9 @@ pub fn to_millis(timeout: Option<Duration>) -> i32 {
 }
 
 /// A `timespec` of whole microseconds for `select`, rounded up, saturating
-/// at what a 64-bit (or 32-bit) `time_t` holds.
+/// at the largest whole-microsecond value a 64-bit `time_t` holds (so that
+/// a `timeval` conversion, as rustix's libc backend makes, cannot carry
+/// into an overflow and fail with `EINVAL`).
 #[inline]
 pub fn to_micros_timespec(t: Duration) -> Timespec {
     let mut secs = t.as_secs();
@@ -31,13 +33,13 @@ pub fn to_micros_timespec(t: Duration) -> Timespec {
         secs = secs.saturating_add(1);
         micros = 0;
     }
-    timespec(secs, micros * 1_000)
+    timespec(secs, micros * 1_000, 999_999_000)
 }
 
 /// A `timespec` for `kevent` (nanosecond resolution), saturating.
 #[inline]
 pub fn to_nanos_timespec(t: Duration) -> Timespec {
-    timespec(t.as_secs(), t.subsec_nanos())
+    timespec(t.as_secs(), t.subsec_nanos(), 999_999_999)
 }
 
 /// The `timespec` equal to `ms` milliseconds (for epoll and poll through
@@ -46,11 +48,13 @@ pub fn to_nanos_timespec(t: Duration) -> Timespec {
 pub fn millis_timespec(ms: i32) -> Option<Timespec> {
     u32::try_from(ms)
         .ok()
-        .map(|ms| timespec(u64::from(ms / 1000), (ms % 1000) * 1_000_000))
+        .map(|ms| timespec(u64::from(ms / 1000), (ms % 1000) * 1_000_000, 0))
 }
 
+/// `secs` and `nanos` as a `timespec`; beyond `i64::MAX` seconds, the
+/// largest one: `i64::MAX` seconds and `max_nanos`.
 #[inline]
-fn timespec(secs: u64, nanos: u32) -> Timespec {
+fn timespec(secs: u64, nanos: u32, max_nanos: i64) -> Timespec {
     match i64::try_from(secs) {
         Ok(tv_sec) => Timespec {
             tv_sec,
@@ -58,7 +62,7 @@ fn timespec(secs: u64, nanos: u32) -> Timespec {
         },
         Err(_) => Timespec {
             tv_sec: i64::MAX,
-            tv_nsec: 999_999_999,
+            tv_nsec: max_nanos as _,
         },
     }
 }
@@ -136,7 +140,16 @@ mod tests {
             ts(Duration::from_millis(i32::MAX as u64)),
             (2_147_483, 647_000_000)
         );
-        assert_eq!(ts(Duration::MAX), (i64::MAX, 999_999_999));
+        assert_eq!(ts(Duration::MAX), (i64::MAX, 999_999_000));
+        // The largest in range rounds up into the next second: saturate.
+        assert_eq!(
+            ts(Duration::new(i64::MAX as u64, 999_999_001)),
+            (i64::MAX, 999_999_000)
+        );
+        assert_eq!(
+            ts(Duration::new(i64::MAX as u64 + 1, 0)),
+            (i64::MAX, 999_999_000)
+        );
     }
 
     #[test]
