@@ -92,13 +92,15 @@ pub struct KeyMap<D, const N: usize> {
 }
 
 impl<D, const N: usize> KeyMap<D, N> {
+    /// Fails the build for a capacity that is not a power of two in
+    /// `2..=65536`, wherever it is evaluated.
+    pub(crate) const CAPACITY_CHECK: () = assert!(
+        N >= 2 && N <= 65536 && N.is_power_of_two(),
+        "capacity N must be a power of two in 2..=65536"
+    );
+
     pub(crate) const fn new() -> Self {
-        const {
-            assert!(
-                N >= 2 && N <= 65536 && N.is_power_of_two(),
-                "capacity N must be a power of two in 2..=65536"
-            );
-        }
+        let () = Self::CAPACITY_CHECK;
         KeyMap {
             inner: FdMap::new(),
         }

@@ -73,6 +73,12 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
     #[doc(hidden)]
     pub const BACKEND_OFFSET: usize = core::mem::offset_of!(Self, backend);
 
+    /// Evaluating this fails the build unless `N` is a power of two in
+    /// `2..=65536`. `new` does; so must any other way of building a
+    /// selector (the adapter's in-place construction). Not a stable API.
+    #[doc(hidden)]
+    pub const CAPACITY_CHECK: () = KeyMap::<D, N>::CAPACITY_CHECK;
+
     /// Starts watching `fd` for `events`, keeping `data` with it, and returns
     /// the new key.
     ///

@@ -74,6 +74,12 @@ pub type DefaultSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selecto
 impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// Opens the mechanism and an empty key table of capacity `N`.
     ///
+    /// A capacity that is not a power of two in `2..=65536` does not build:
+    ///
+    /// ```compile_fail
+    /// let sel = selectors2::PollSelector::<usize, 3>::new();
+    /// ```
+    ///
     /// `EpollSelector::<Token, 1024>::new()`, `DefaultSelector::<usize>::new()`
     /// or `let s: DefaultSelector = DefaultSelector::new()?`.
     pub fn new() -> io::Result<Self> {

@@ -64,6 +64,8 @@ pub trait OsBackend: Backend<Error = io::Error> + Sealed + Sized {
 pub(crate) fn boxed_selector<B: Backend, D, const N: usize>(
     backend: B,
 ) -> Box<selectors2_core::Selector<B, D, N>> {
+    // What `Selector::new` would check: a capacity heapless can index.
+    let () = selectors2_core::Selector::<B, D, N>::CAPACITY_CHECK;
     // SAFETY: `BACKEND_OFFSET` is the offset of the core selector's
     // `backend` field, of type `B`; the core documents (and tests under
     // Miri) that all-zero bytes plus a valid backend there are the same as
