@@ -142,16 +142,6 @@ const TIMESPEC_MAX: i128 = i64::MAX as i128 * NANOS_PER_SEC + (NANOS_PER_SEC - 1
 /// The largest `timespec` of whole microseconds, in nanoseconds.
 const TIMESPEC_MAX_MICROS: i128 = TIMESPEC_MAX - (NANOS_PER_MICRO - 1);
 
-/// KNOWN FINDING, reproduced by the ignored test
-/// `select_timeout_saturates_at_whole_micros` in
-/// `tests/tests/conformance.rs`: `to_micros_timespec` saturates at
-/// `(i64::MAX, 999_999_999)`, which is not whole microseconds; rustix's
-/// libc backend (macOS, the BSDs) rounds it up into a seconds overflow and
-/// `select` fails with EINVAL. While `true`, that value is let through;
-/// set it to `false` when the library saturates at `(i64::MAX,
-/// 999_999_000)`.
-const ALLOW_KNOWN_MICROS_SATURATION: bool = true;
-
 /// A `timespec`'s fields, checked valid (`tv_sec >= 0`, `0 <= tv_nsec <
 /// 10^9`), as `(tv_sec, tv_nsec, total nanoseconds)`.
 fn total(sec: i128, nsec: i128, ctx: &dyn std::fmt::Debug) -> (i128, i128, i128) {
@@ -193,15 +183,16 @@ pub fn timeout(t: Duration) {
         assert!(us_nanos >= nanos, "below the timeout: {ctx:?}");
         assert!(us_nanos - nanos < NANOS_PER_MICRO, "1 µs above: {ctx:?}");
     } else {
-        assert!(
-            us_nanos == TIMESPEC_MAX_MICROS
-                || (ALLOW_KNOWN_MICROS_SATURATION && us_nanos == TIMESPEC_MAX),
+        // Not (i64::MAX, 999_999_999): rustix's libc backend rounds a
+        // select timeout up to whole µs, which would carry into an
+        // overflowing tv_sec (EINVAL). Found here; see
+        // `select_timeout_saturates_at_whole_micros` in the conformance suite.
+        assert_eq!(
+            us_nanos, TIMESPEC_MAX_MICROS,
             "not saturated at the largest whole-µs timespec: {ctx:?}"
         );
     }
-    if !(ALLOW_KNOWN_MICROS_SATURATION && us_nanos == TIMESPEC_MAX) {
-        assert_eq!(nsec % NANOS_PER_MICRO, 0, "not whole µs: {ctx:?}");
-    }
+    assert_eq!(nsec % NANOS_PER_MICRO, 0, "not whole µs: {ctx:?}");
     if t.is_zero() {
         assert_eq!((sec, nsec), (0, 0), "zero polls: {ctx:?}");
     } else {

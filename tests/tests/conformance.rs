@@ -56,21 +56,17 @@ fn backends_agree_on_random_sequences() {
     }
 }
 
-/// Found by the `pure` fuzz target (issue 5). `select`'s timeout must be a
-/// `timespec` of whole microseconds, saturating at the largest one,
-/// `(i64::MAX s, 999_999_000 ns)`. It saturates at `(i64::MAX s,
-/// 999_999_999 ns)` instead, for any timeout from `i64::MAX` s plus
+/// Found by the `pure` fuzz target (issue 5), fixed in d310ea4. `select`'s
+/// timeout must be a `timespec` of whole microseconds, saturating at the
+/// largest one, `(i64::MAX s, 999_999_000 ns)`. It used to saturate at
+/// `(i64::MAX s, 999_999_999 ns)`, for any timeout from `i64::MAX` s plus
 /// 999,999,001 ns up (`Duration::MAX` included). On Linux rustix hands the
 /// `timespec` to `pselect6` as it is, which accepts it; rustix's libc
 /// backend (macOS, the BSDs) converts it to a `timeval` first, rounding
-/// the nanoseconds up: 1,000,000 µs carry into `tv_sec`, which overflows,
-/// and `select` fails with `EINVAL` instead of waiting the longest it can.
-/// The fix belongs in `std-adapter/src/timeout.rs` (`to_micros_timespec`;
-/// its unit test `micros_round_up_and_saturate` expects the old value);
-/// then un-ignore this and set `ALLOW_KNOWN_MICROS_SATURATION` in
-/// `fuzz/src/pure.rs` to `false`.
+/// the nanoseconds up: 1,000,000 µs carried into `tv_sec`, which
+/// overflowed, and `select` failed with `EINVAL` instead of waiting the
+/// longest it can.
 #[test]
-#[ignore = "library bug: to_micros_timespec saturates at 999_999_999 ns, not whole µs"]
 fn select_timeout_saturates_at_whole_micros() {
     use selectors2::__fuzz::to_micros_timespec;
     use std::time::Duration;
