@@ -147,6 +147,10 @@ impl Backend for Select {
         let got = retry_eintr(timeout, |t| {
             read_out.copy_from_slice(read);
             write_out.copy_from_slice(write);
+            // XNU's select, like its kevent, rejects timeouts above 10^8 s
+            // with EINVAL (itimerfix): wait the longest it accepts instead.
+            #[cfg(apple)]
+            let t = t.map(super::kqueue_flags::clamp_timeout);
             let ts = t.map(to_micros_timespec);
             // SAFETY: both sets hold `words` elements, enough for fds below
             // `nfds` (the number of elements is computed from `nfds` by
