@@ -138,21 +138,17 @@ impl From<io::Error> for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::InvalidFd(fd) => write!(f, "invalid file descriptor: {fd}"),
-            Error::InvalidEvents(bits) => {
-                write!(
-                    f,
-                    "invalid events: {bits:#x} (expected READ, WRITE or both)"
-                )
-            }
-            Error::AlreadyRegistered(fd) => write!(f, "fd {fd} is already registered"),
-            Error::NotRegistered(fd) => write!(f, "fd {fd} is not registered"),
-            Error::Full { capacity } => {
-                write!(f, "selector is full ({capacity} keys registered)")
-            }
-            Error::Io(e) => e.fmt(f),
-        }
+        // The core words every message but the OS's own.
+        use selectors2_core::Error as E;
+        let core: E<std::convert::Infallible> = match *self {
+            Error::Io(ref e) => return e.fmt(f),
+            Error::InvalidFd(fd) => E::InvalidFd(fd),
+            Error::InvalidEvents(bits) => E::InvalidEvents(bits),
+            Error::AlreadyRegistered(fd) => E::AlreadyRegistered(fd),
+            Error::NotRegistered(fd) => E::NotRegistered(fd),
+            Error::Full { capacity } => E::Full { capacity },
+        };
+        core.fmt(f)
     }
 }
 
