@@ -13,7 +13,7 @@ use arbitrary::Arbitrary;
 use selectors2_core::{Selector, SimBackend};
 
 use crate::input::{EventsIn, FdIn};
-use crate::model::Model;
+use crate::model::{Model, TableOp};
 
 /// The table's capacity: small, so that `Full` is reached often.
 pub const CAPACITY: usize = 8;
@@ -68,21 +68,15 @@ pub fn run(ops: &[Op]) {
         let step = (i, op);
         match op {
             Op::Register { fd, events, data } => {
-                let (fd, events) = (fd.fd(), events.events());
-                let want = model.register(fd, events, data);
-                let got = sel.register(fd, events, data).copied();
-                assert_eq!(got, want, "result of {step:?}");
+                let op = TableOp::Register(fd.fd(), events.events(), data);
+                model.check_table_op(&mut sel, op, &step);
             }
             Op::Modify { fd, events, data } => {
-                let (fd, events) = (fd.fd(), events.events());
-                let want = model.modify(fd, events, data);
-                let got = sel.modify(fd, events, data).copied();
-                assert_eq!(got, want, "result of {step:?}");
+                let op = TableOp::Modify(fd.fd(), events.events(), data);
+                model.check_table_op(&mut sel, op, &step);
             }
             Op::Unregister { fd } => {
-                let want = model.unregister(fd.fd());
-                let got = sel.unregister(fd.fd());
-                assert_eq!(got, want, "result of {step:?}");
+                model.check_table_op(&mut sel, TableOp::Unregister(fd.fd()), &step);
             }
             Op::GetKey { fd } => {
                 assert_eq!(

@@ -21,6 +21,17 @@ use crate::input::fd_universe;
 /// What a `register`, `modify` or `unregister` returns, by value.
 pub type KeyResult<D> = Result<SelectorKey<D>, Error<SimError>>;
 
+/// A `register`, `modify` or `unregister` with its arguments.
+#[derive(Debug, Clone, Copy)]
+pub enum TableOp<D> {
+    /// `register(fd, events, data)`.
+    Register(RawFd, Events, D),
+    /// `modify(fd, events, data)`.
+    Modify(RawFd, Events, D),
+    /// `unregister(fd)`.
+    Unregister(RawFd),
+}
+
 /// fd -> (key, events): what a `select` may report.
 pub type ReadySet<D> = BTreeMap<RawFd, (SelectorKey<D>, Events)>;
 
@@ -141,6 +152,28 @@ impl<D: Copy + Eq + Debug> Model<D> {
         self.backend.remove(&fd);
         self.table.remove(&fd);
         Ok(key)
+    }
+
+    /// Applies one key-table operation to both `sel` and the model and
+    /// asserts they return the same (the shared step of the targets).
+    pub fn check_table_op<const N: usize>(
+        &mut self,
+        sel: &mut Selector<SimBackend, D, N>,
+        op: TableOp<D>,
+        step: &dyn Debug,
+    ) {
+        let (got, want) = match op {
+            TableOp::Register(fd, events, data) => (
+                sel.register(fd, events, data).copied(),
+                self.register(fd, events, data),
+            ),
+            TableOp::Modify(fd, events, data) => (
+                sel.modify(fd, events, data).copied(),
+                self.modify(fd, events, data),
+            ),
+            TableOp::Unregister(fd) => (sel.unregister(fd), self.unregister(fd)),
+        };
+        assert_eq!(got, want, "result of {step:?}");
     }
 
     /// `Selector::get_key`.

@@ -22,7 +22,7 @@ use arbitrary::Arbitrary;
 use selectors2_core::{Events, RawFd, Ready, ReportOrder, Selector, SimBackend};
 
 use crate::input::{EventsIn, FdIn, ReadinessIn, TimeoutIn};
-use crate::model::Model;
+use crate::model::{Model, TableOp};
 
 /// The table's capacity.
 pub const CAPACITY: usize = 16;
@@ -151,21 +151,15 @@ pub fn run(ops: &[Op]) {
         let step = (i, op);
         match op {
             Op::Register { fd, events, data } => {
-                let (fd, events) = (fd.fd(), events.events());
-                let want = model.register(fd, events, data);
-                let got = sel.register(fd, events, data).copied();
-                assert_eq!(got, want, "result of {step:?}");
+                let op = TableOp::Register(fd.fd(), events.events(), data);
+                model.check_table_op(&mut sel, op, &step);
             }
             Op::Modify { fd, events, data } => {
-                let (fd, events) = (fd.fd(), events.events());
-                let want = model.modify(fd, events, data);
-                let got = sel.modify(fd, events, data).copied();
-                assert_eq!(got, want, "result of {step:?}");
+                let op = TableOp::Modify(fd.fd(), events.events(), data);
+                model.check_table_op(&mut sel, op, &step);
             }
             Op::Unregister { fd } => {
-                let want = model.unregister(fd.fd());
-                let got = sel.unregister(fd.fd());
-                assert_eq!(got, want, "result of {step:?}");
+                model.check_table_op(&mut sel, TableOp::Unregister(fd.fd()), &step);
             }
             Op::SetReadiness { fd, readiness } => {
                 model.set_readiness(fd.fd(), readiness.readiness());
