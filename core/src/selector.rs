@@ -85,8 +85,9 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
     /// Checks, in Python's order: `events` is `READ`, `WRITE` or both
     /// ([`Error::InvalidEvents`]); `fd >= 0` and within the backend's limit
     /// ([`Error::InvalidFd`]); `fd` is not registered yet
-    /// ([`Error::AlreadyRegistered`]); the table has room ([`Error::Full`]).
-    /// Then the backend registers it; if it refuses ([`Error::Backend`]),
+    /// ([`Error::AlreadyRegistered`]); the table has room ([`Error::Full`]:
+    /// `N` keys, or the backend's [`key_limit`](Backend::key_limit) if
+    /// lower). Then the backend registers it; if it refuses ([`Error::Backend`]),
     /// nothing changes.
     #[inline]
     pub fn register(
@@ -98,13 +99,17 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
         self.check(fd, events)?;
         // One probe of the table for the whole call: the vacant entry is
         // where the key goes once the backend has accepted it.
-        let full_now = self.map.len() == N;
+        let capacity = match self.backend.key_limit() {
+            Some(limit) if limit < N => limit,
+            _ => N,
+        };
+        let full_now = self.map.len() >= capacity;
         let vacant = match self.map.inner.entry(fd) {
             heapless::index_map::Entry::Occupied(_) => return Err(already_registered(fd)),
             heapless::index_map::Entry::Vacant(v) => v,
         };
         if full_now {
-            return Err(full(N));
+            return Err(full(capacity));
         }
         let tag = self.last_tag.wrapping_add(1);
         let slot = self
@@ -1002,5 +1007,49 @@ mod tests {
             sweep::<_, 1>(&mut sel, &fds);
             sweep::<_, 7>(&mut sel, &fds);
         }
+    }
+
+    /// A backend that watches at most two fds, as Windows `select` watches
+    /// at most `FD_SETSIZE` sockets.
+    struct AtMostTwo(Script);
+
+    impl Backend for AtMostTwo {
+        type Error = ();
+        fn key_limit(&self) -> Option<usize> {
+            Some(2)
+        }
+        fn register(&mut self, fd: RawFd, e: Events, tag: u32) -> Result<u32, ()> {
+            assert!(self.0.tags.len() < 2, "register beyond the key limit");
+            self.0.register(fd, e, tag)
+        }
+        fn modify(&mut self, fd: RawFd, s: u32, o: Events, n: Events, t: u32) -> Result<(), ()> {
+            self.0.modify(fd, s, o, n, t)
+        }
+        fn unregister(&mut self, fd: RawFd, slot: u32, e: Events) -> Result<(), ()> {
+            self.0.unregister(fd, slot, e)
+        }
+        fn wait<F: FnMut(RawFd, u32, Readiness)>(
+            &mut self,
+            max: usize,
+            t: Option<Duration>,
+            report: F,
+        ) -> Result<(), ()> {
+            self.0.wait(max, t, report)
+        }
+    }
+
+    #[test]
+    fn key_limit_below_capacity_is_full_and_changes_nothing() {
+        let mut sel: Selector<AtMostTwo, u32, 4> = Selector::new(AtMostTwo(Script::default()));
+        sel.register(1, R, 1).unwrap();
+        sel.register(2, W, 2).unwrap();
+        assert_eq!(sel.register(3, R, 3), Err(Error::Full { capacity: 2 }));
+        // Python's order: an fd already there is that error, not Full.
+        assert_eq!(sel.register(2, R, 3), Err(Error::AlreadyRegistered(2)));
+        assert_eq!(sel.len(), 2);
+        assert!(sel.get_key(3).is_none());
+        sel.unregister(1).unwrap();
+        sel.register(3, R, 3).unwrap();
+        assert_eq!(sel.len(), 2);
     }
 }
