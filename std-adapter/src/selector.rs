@@ -253,6 +253,7 @@ mod tests {
         check::<EpollSelector>();
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_large_table_is_built_off_the_stack() {
         // 65,536 keys of 64-byte data is several MiB: more than this thread's

@@ -147,7 +147,7 @@ impl Backend for Auto {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

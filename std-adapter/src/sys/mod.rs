@@ -4,6 +4,8 @@
 //!
 //! You rarely name these types: the selector aliases do
 //! (`PollSelector` is [`Selector<sys::Poll, D, N>`](crate::Selector)).
+//! On Windows `Poll` is WSAPoll (`wsapoll.rs`) and `Select` is Winsock
+//! `select` (`winsock_select.rs`), sharing `winsock.rs`.
 //!
 //! # Backend contract
 //!
@@ -29,17 +31,34 @@ mod auto;
 mod epoll;
 #[cfg(has_kqueue)]
 mod kqueue;
+#[cfg(unix)]
 mod kqueue_flags;
+#[cfg(unix)]
 mod poll;
+#[cfg(unix)]
 mod select;
+#[cfg(windows)]
+mod winsock;
+#[cfg(windows)]
+mod winsock_select;
+#[cfg(windows)]
+mod wsapoll;
 
 pub use auto::Auto;
 #[cfg(has_epoll)]
 pub use epoll::Epoll;
 #[cfg(has_kqueue)]
 pub use kqueue::Kqueue;
+#[cfg(unix)]
 pub use poll::Poll;
+#[cfg(unix)]
 pub use select::{FD_SETSIZE, Select};
+#[cfg(windows)]
+pub(crate) use winsock::{fd_of_socket, set_no_inherit};
+#[cfg(windows)]
+pub use winsock_select::{FD_SETSIZE, Select};
+#[cfg(windows)]
+pub use wsapoll::Poll;
 
 mod sealed {
     pub trait Sealed {}
@@ -110,6 +129,7 @@ unsafe fn boxed_zeroed_with<T, V>(offset: usize, value: V) -> Box<T> {
 /// only handed to the kernel, which validates the number and answers
 /// `EBADF` for a closed one; nothing is read from or written to it here,
 /// and it does not outlive the call.
+#[cfg(unix)]
 #[inline]
 pub(crate) fn with_fd<R>(fd: RawFd, f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> R) -> R {
     debug_assert!(fd >= 0);
@@ -120,6 +140,7 @@ pub(crate) fn with_fd<R>(fd: RawFd, f: impl FnOnce(std::os::fd::BorrowedFd<'_>) 
 }
 
 /// The errno of an I/O error that means "the fd is already gone".
+#[cfg(unix)]
 #[inline]
 pub(crate) fn is_gone(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EBADF) | Some(libc::ENOENT))
