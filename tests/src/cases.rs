@@ -52,8 +52,7 @@ use std::time::Duration;
 
 use selectors2::sys::{FD_SETSIZE, OsBackend};
 use selectors2::{
-    BackendKind, EVENT_READ, EVENT_WRITE, Error, Events, RawFd, Ready, Selector, SelectorKey,
-    Waker,
+    BackendKind, EVENT_READ, EVENT_WRITE, Error, Events, RawFd, Ready, Selector, SelectorKey, Waker,
 };
 
 use crate::*;
@@ -164,9 +163,15 @@ pub fn selectable_forms_name_the_same_fd<B: OsBackend>() {
         assert!(sel.get_key(a.as_raw_socket()).is_some());
         // A handle beyond the core's i32 (here INVALID_SOCKET) is refused.
         let too_big: std::os::windows::io::RawSocket = u64::MAX;
-        assert!(matches!(sel.register(too_big, R, 0), Err(Error::InvalidFd(-1))));
+        assert!(matches!(
+            sel.register(too_big, R, 0),
+            Err(Error::InvalidFd(-1))
+        ));
         let too_big: std::os::windows::io::RawSocket = 1 << 31;
-        assert!(matches!(sel.register(too_big, R, 0), Err(Error::InvalidFd(-1))));
+        assert!(matches!(
+            sel.register(too_big, R, 0),
+            Err(Error::InvalidFd(-1))
+        ));
     }
     sel.modify(a.as_fd(), W, 2).unwrap();
     assert_eq!(sel.unregister(&a).unwrap().data, 2);
@@ -508,7 +513,10 @@ pub fn refused_connect_is_write<B: OsBackend>() {
     let (set, took) = timed(|| ready_set(&mut sel, Some(Duration::from_secs(10))));
     // Windows retries a refused SYN for about two seconds; Linux (and
     // Wine) answers at once.
-    assert!(set.get(&s.as_raw_fd()).is_some_and(|e| e.contains(W)), "{set:?} after {took:?}");
+    assert!(
+        set.get(&s.as_raw_fd()).is_some_and(|e| e.contains(W)),
+        "{set:?} after {took:?}"
+    );
     assert!(s.take_error().unwrap().is_some(), "the error is pending");
 }
 

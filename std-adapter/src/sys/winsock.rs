@@ -6,7 +6,10 @@ use std::io;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use windows_sys::Win32::Networking::WinSock::{WSADATA, WSAStartup};
+use windows_sys::Win32::Networking::WinSock::{
+    SO_TYPE, SOCKET, SOCKET_ERROR, SOL_SOCKET, WSADATA, WSAENOTSOCK, WSAGetLastError, WSAStartup,
+    getsockopt,
+};
 
 use crate::RawFd;
 
@@ -59,6 +62,18 @@ pub(crate) fn set_no_inherit(socket: &impl std::os::windows::io::AsRawSocket) ->
     } else {
         Ok(())
     }
+}
+
+/// Whether `socket` still names a socket.
+pub(crate) fn is_socket(socket: SOCKET) -> bool {
+    let mut ty = 0i32;
+    let mut len = size_of::<i32>() as i32;
+    // SAFETY: `ty` and `len` are valid out-pointers of the sizes given;
+    // Winsock validates the handle and fails with WSAENOTSOCK for one that
+    // is not (or no longer) a socket.
+    let r = unsafe { getsockopt(socket, SOL_SOCKET, SO_TYPE, (&raw mut ty).cast(), &mut len) };
+    // SAFETY: no preconditions; reads this thread's last error.
+    r != SOCKET_ERROR || unsafe { WSAGetLastError() } != WSAENOTSOCK
 }
 
 /// A socket handle as the core's fd (`i32`), or `-1` (which the selector

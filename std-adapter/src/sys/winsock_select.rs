@@ -22,11 +22,10 @@ use std::time::Duration;
 
 use selectors2_core::{Backend, Events, Readiness};
 use windows_sys::Win32::Networking::WinSock::{
-    FD_SET, SO_TYPE, SOCKET, SOCKET_ERROR, SOL_SOCKET, TIMEVAL, WSAENOTSOCK, WSAGetLastError,
-    getsockopt,
+    FD_SET, SOCKET, SOCKET_ERROR, TIMEVAL, WSAENOTSOCK, WSAGetLastError,
 };
 
-use super::winsock::{sleep, socket_of_fd, startup};
+use super::winsock::{is_socket, sleep, socket_of_fd, startup};
 use super::{OsBackend, Sealed};
 use crate::timeout::{retry_eintr, to_timeval};
 use crate::{BackendKind, RawFd};
@@ -257,18 +256,6 @@ impl Select {
             }
         }
     }
-}
-
-/// Whether `socket` still names a socket.
-fn is_socket(socket: SOCKET) -> bool {
-    let mut ty = 0i32;
-    let mut len = size_of::<i32>() as i32;
-    // SAFETY: `ty` and `len` are valid out-pointers of the sizes given;
-    // Winsock validates the handle and fails with WSAENOTSOCK for one that
-    // is not (or no longer) a socket.
-    let r = unsafe { getsockopt(socket, SOL_SOCKET, SO_TYPE, (&raw mut ty).cast(), &mut len) };
-    // SAFETY: no preconditions; reads this thread's last error.
-    r != SOCKET_ERROR || unsafe { WSAGetLastError() } != WSAENOTSOCK
 }
 
 impl Backend for Select {

@@ -22,11 +22,11 @@ use std::time::Duration;
 
 use selectors2_core::{Backend, Events, Readiness};
 use windows_sys::Win32::Networking::WinSock::{
-    POLLERR, POLLHUP, POLLNVAL, POLLRDBAND, POLLRDNORM, POLLWRNORM, SOCKET_ERROR, WSAGetLastError,
-    WSAPOLLFD,
+    POLLERR, POLLHUP, POLLNVAL, POLLRDBAND, POLLRDNORM, POLLWRNORM, SOCKET_ERROR, WSAENOTSOCK,
+    WSAGetLastError, WSAPOLLFD,
 };
 
-use super::winsock::{sleep, socket_of_fd, startup};
+use super::winsock::{is_socket, sleep, socket_of_fd, startup};
 use super::{OsBackend, Sealed};
 use crate::timeout::{retry_eintr, to_millis};
 use crate::{BackendKind, RawFd};
@@ -199,7 +199,20 @@ impl Backend for Poll {
             return Ok(());
         }
         let fds = &mut self.fds;
-        let got = retry_eintr(timeout, |t| wsapoll(fds, to_millis(t)))?;
+        let got = match retry_eintr(timeout, |t| wsapoll(fds, to_millis(t))) {
+            Ok(got) => got,
+            // Windows marks a closed socket POLLNVAL; Wine fails the whole
+            // call instead. Say which, as Windows would.
+            Err(e) if e.raw_os_error() == Some(WSAENOTSOCK) => {
+                for (p, &tag) in self.fds.iter().zip(&self.tags) {
+                    if !is_socket(p.fd) {
+                        report(p.fd as RawFd, tag, Readiness::INVALID);
+                    }
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         let mut left = got.unwrap_or(0);
         for (p, &tag) in self.fds.iter().zip(&self.tags) {
             if left == 0 {
