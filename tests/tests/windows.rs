@@ -185,6 +185,37 @@ impl<B: selectors2::sys::OsBackend> Sel for selectors2::Selector<B, usize, 8> {
     }
 }
 
+/// Winsock select holds `FD_SETSIZE` (512) sockets: the next register is
+/// `Full { capacity: 512 }` and changes nothing, through `SelectSelector`
+/// and through a `DefaultSelector` that chose select. (Numbers, not
+/// sockets: registering makes no system call.)
+#[test]
+fn select_holds_fd_setsize_sockets() {
+    use selectors2::{Error, sys::FD_SETSIZE};
+    fn fill<B: selectors2::sys::OsBackend>(mut sel: selectors2::Selector<B, usize, 1024>) {
+        for i in 0..FD_SETSIZE {
+            sel.register(4 * (i + 1), EVENT_READ, 0).unwrap();
+        }
+        let next = 4 * (FD_SETSIZE + 1);
+        assert!(matches!(
+            sel.register(next, EVENT_READ, 0),
+            Err(Error::Full { capacity: 512 })
+        ));
+        assert!(sel.get_key(next).is_none());
+        assert_eq!(sel.len(), 512);
+        sel.unregister(4).unwrap();
+        sel.register(next, EVENT_WRITE, 0).unwrap();
+    }
+    assert_eq!(FD_SETSIZE, 512);
+    fill(SelectSelector::<usize, 1024>::new().unwrap());
+    fill(DefaultSelector::<usize, 1024>::with_backends(&[BackendKind::Select]).unwrap());
+    // WSAPoll has no such limit.
+    let mut poll = PollSelector::<usize, 1024>::new().unwrap();
+    for i in 0..=FD_SETSIZE {
+        poll.register(4 * (i + 1), EVENT_READ, 0).unwrap();
+    }
+}
+
 /// DefaultSelector is WSAPoll, falling back to select.
 #[test]
 fn default_is_wsapoll_then_select() {

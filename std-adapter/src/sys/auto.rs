@@ -110,6 +110,11 @@ impl Backend for Auto {
     }
 
     #[inline]
+    fn key_limit(&self) -> Option<usize> {
+        each!(self, b => b.key_limit())
+    }
+
+    #[inline]
     fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
         each!(self, b => b.register(fd, interest, tag))
     }
