@@ -30,7 +30,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use selectors2::sys::{FD_SETSIZE, OsBackend};
-use selectors2::{
+use selectors2::{AnyCapacity, 
     BackendKind, EVENT_READ, EVENT_WRITE, Error, Events, Ready, Selector, SelectorKey, Waker,
 };
 
@@ -44,7 +44,7 @@ const ZERO: Option<Duration> = Some(Duration::ZERO);
 type Sel<B> = Selector<B, usize, 64>;
 
 fn new<B: OsBackend>() -> Sel<B> {
-    Selector::new().expect("open the backend")
+    Sel::<B>::new().expect("open the backend")
 }
 
 /// CPython `test_register`.

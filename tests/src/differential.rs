@@ -11,7 +11,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use selectors2::sys::OsBackend;
-use selectors2::{Error, Events, Ready, Selector};
+use selectors2::{AnyCapacity, Error, Events, Ready, Selector};
 
 use crate::{pair, pipe};
 

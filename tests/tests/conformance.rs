@@ -20,7 +20,7 @@ selectors2_tests::suite!(default, selectors2::sys::Auto);
 /// which to try (CPython's patched-module tests, without patching).
 #[test]
 fn default_selector_order_and_fallback() {
-    use selectors2::{BackendKind, DefaultSelector};
+    use selectors2::{AnyCapacity, BackendKind, DefaultSelector};
     let best = DefaultSelector::<usize, 8>::new().unwrap();
     assert_eq!(best.backend_kind(), BackendKind::available()[0]);
     let only_select = DefaultSelector::<usize, 8>::with_backends(&[BackendKind::Select]).unwrap();
