@@ -209,7 +209,11 @@ mod tests {
             let mut seen = Vec::new();
             let r = retry(timeout, |t| {
                 seen.push(t);
-                if seen.len() < 4 { again() } else { Ok(Some(())) }
+                if seen.len() < 4 {
+                    again()
+                } else {
+                    Ok(Some(()))
+                }
             });
             assert_eq!(r.unwrap(), Some(()));
             assert_eq!(seen, vec![timeout; 4]);

@@ -115,7 +115,13 @@ impl Select {
         // only tests them, and a closed one yields EBADF, which the caller
         // handles.
         let n = unsafe {
-            rustix::event::select(self.nfds, Some(read_out), Some(write_out), None, ts.as_ref())
+            rustix::event::select(
+                self.nfds,
+                Some(read_out),
+                Some(write_out),
+                None,
+                ts.as_ref(),
+            )
         };
         n.map_err(io::Error::from)
     }
@@ -149,7 +155,8 @@ impl Select {
         loop {
             self.read_out[..words].copy_from_slice(&self.read[..words]);
             self.write_out[..words].copy_from_slice(&self.write[..words]);
-            let watched = FdSetIter::new(&self.read[..words]).chain(FdSetIter::new(&self.write[..words]));
+            let watched =
+                FdSetIter::new(&self.read[..words]).chain(FdSetIter::new(&self.write[..words]));
             for fd in watched {
                 let closed = with_fd(fd, |f| rustix::io::fcntl_getfd(f))
                     .is_err_and(|e| e.raw_os_error() == Some(libc::EBADF));
