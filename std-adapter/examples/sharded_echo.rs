@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use selectors2::{DefaultSelector, EVENT_READ, EVENT_WRITE, Ready, Waker};
+use selectors2::{AnyCapacity, DefaultSelector, EVENT_READ, EVENT_WRITE, Ready, Waker};
 
 /// Key-table capacity of each shard: the listener, the waker and up to
 /// 16,382 connections (a shard refuses, by closing, any beyond that).

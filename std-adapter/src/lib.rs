@@ -39,7 +39,7 @@ pub use selectors2_core::{
 pub use selector::EpollSelector;
 #[cfg(has_kqueue)]
 pub use selector::KqueueSelector;
-pub use selector::{DefaultSelector, PollSelector, SelectSelector, Selector};
+pub use selector::{AnyCapacity, DefaultSelector, PollSelector, SelectSelector, Selector};
 pub use waker::Waker;
 
 /// The key-table capacity of a selector when `N` is not given: 4096 keys.

@@ -1,7 +1,7 @@
 //! The one conversion from a `Duration` timeout to what each system call
-//! takes, and the EINTR retry loop that honours one deadline.
+//! takes, and the retry loop (EINTR, spurious wake-ups) that honours one
+//! deadline.
 
-use std::io;
 use std::time::{Duration, Instant};
 
 #[cfg(unix)]
@@ -91,35 +91,34 @@ pub fn to_timeval(t: Duration) -> windows_sys::Win32::Networking::WinSock::TIMEV
     windows_sys::Win32::Networking::WinSock::TIMEVAL { tv_sec, tv_usec }
 }
 
-/// Runs `wait` (one system call with the given timeout) and retries it on
-/// `EINTR` with the time left until one deadline, computed once before the
-/// first call (PEP 475), so the total never exceeds the timeout.
+/// Runs `wait` with `timeout`, and again with the time left until one
+/// deadline (computed once, before the first call) for as long as it
+/// answers `Ok(None)`: "ended early, nothing to report" (a signal,
+/// `EINTR`, PEP 475; or a wake-up for a registration the backend has since
+/// dropped). The total never exceeds the timeout.
 ///
-/// Returns `Ok(None)` when a retry finds the deadline passed: the caller
-/// reports no events. Never returns an `Interrupted` error. `None` (block)
-/// and zero (poll) need no clock: they are retried as they are.
+/// Returns `Ok(None)` when the deadline has passed before `wait` had
+/// anything: the caller reports no events. `None` (block) and zero (poll)
+/// need no clock: they are retried as they are.
 #[inline]
-pub(crate) fn retry_eintr<T>(
+pub(crate) fn retry<T, E>(
     timeout: Option<Duration>,
-    mut wait: impl FnMut(Option<Duration>) -> io::Result<T>,
-) -> io::Result<Option<T>> {
+    mut wait: impl FnMut(Option<Duration>) -> Result<Option<T>, E>,
+) -> Result<Option<T>, E> {
     let deadline = match timeout {
         Some(t) if !t.is_zero() => Instant::now().checked_add(t),
         _ => None,
     };
     let mut next = timeout;
     loop {
-        match wait(next) {
-            Ok(v) => return Ok(Some(v)),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                if let Some(deadline) = deadline {
-                    match deadline.checked_duration_since(Instant::now()) {
-                        Some(left) if !left.is_zero() => next = Some(left),
-                        _ => return Ok(None),
-                    }
-                }
+        if let Some(v) = wait(next)? {
+            return Ok(Some(v));
+        }
+        if let Some(deadline) = deadline {
+            match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => next = Some(left),
+                _ => return Ok(None),
             }
-            Err(e) => return Err(e),
         }
     }
 }
@@ -127,6 +126,7 @@ pub(crate) fn retry_eintr<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
 
     const MS: Duration = Duration::from_millis(1);
 
@@ -218,17 +218,18 @@ mod tests {
         assert_eq!((t.tv_sec, t.tv_nsec), (2_147_483, 647_000_000));
     }
 
-    fn eintr<T>() -> io::Result<T> {
-        Err(io::Error::from(io::ErrorKind::Interrupted))
+    /// What the selector's `wait` closure answers for a signal.
+    fn again<T>() -> io::Result<Option<T>> {
+        Ok(None)
     }
 
     #[test]
-    fn eintr_retries_with_less_time_each_call() {
+    fn retries_with_less_time_each_call() {
         let mut seen = Vec::new();
-        let r = retry_eintr(Some(Duration::from_secs(10)), |t| {
+        let r = retry(Some(Duration::from_secs(10)), |t| {
             seen.push(t.unwrap());
             std::thread::sleep(MS);
-            if seen.len() < 3 { eintr() } else { Ok(7) }
+            if seen.len() < 3 { again() } else { Ok(Some(7)) }
         });
         assert_eq!(r.unwrap(), Some(7));
         assert_eq!(seen.len(), 3);
@@ -236,24 +237,28 @@ mod tests {
     }
 
     #[test]
-    fn eintr_after_the_deadline_returns_nothing() {
+    fn a_retry_after_the_deadline_returns_nothing() {
         let mut calls = 0;
-        let r: io::Result<Option<()>> = retry_eintr(Some(MS), |_| {
+        let r: io::Result<Option<()>> = retry(Some(MS), |_| {
             calls += 1;
             std::thread::sleep(2 * MS);
-            eintr()
+            again()
         });
         assert_eq!(r.unwrap(), None);
         assert_eq!(calls, 1);
     }
 
     #[test]
-    fn eintr_with_no_timeout_or_zero_retries_the_same() {
+    fn with_no_timeout_or_zero_retries_the_same() {
         for timeout in [None, Some(Duration::ZERO)] {
             let mut seen = Vec::new();
-            let r = retry_eintr(timeout, |t| {
+            let r = retry(timeout, |t| {
                 seen.push(t);
-                if seen.len() < 4 { eintr() } else { Ok(()) }
+                if seen.len() < 4 {
+                    again()
+                } else {
+                    Ok(Some(()))
+                }
             });
             assert_eq!(r.unwrap(), Some(()));
             assert_eq!(seen, vec![timeout; 4]);
@@ -261,8 +266,9 @@ mod tests {
     }
 
     #[test]
-    fn other_errors_pass_through() {
-        let r: io::Result<Option<()>> = retry_eintr(None, |_| Err(io::Error::from_raw_os_error(9)));
+    fn errors_pass_through() {
+        // EBADF on unix (any OS error code would do).
+        let r: io::Result<Option<()>> = retry(None, |_| Err(io::Error::from_raw_os_error(9)));
         assert_eq!(r.unwrap_err().raw_os_error(), Some(9));
     }
 }

@@ -110,7 +110,7 @@ impl AsRawSocket for Waker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{EVENT_READ, PollSelector, Ready};
+    use crate::{AnyCapacity, EVENT_READ, PollSelector, Ready};
     use std::time::Duration;
 
     fn readable(w: &Waker) -> bool {

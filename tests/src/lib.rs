@@ -223,6 +223,17 @@ pub fn is_cloexec(fd: RawFd) -> bool {
     ok != 0 && flags & HANDLE_FLAG_INHERIT == 0
 }
 
+/// Whether `fd` names an open handle in this process (Windows).
+#[cfg(windows)]
+pub fn is_open(fd: RawFd) -> bool {
+    let mut flags = 0u32;
+    // SAFETY: reads the flags of a handle into a valid out-pointer; a bad
+    // handle fails the call.
+    unsafe {
+        windows_sys::Win32::Foundation::GetHandleInformation(fd as usize as _, &mut flags) != 0
+    }
+}
+
 /// Whether an OS error means "that fd is gone" (closed, or its number
 /// already reused by a parallel test).
 pub fn is_gone_error(e: &std::io::Error) -> bool {
@@ -266,8 +277,9 @@ pub fn many_fds_alone() -> RwLockWriteGuard<'static, ()> {
 /// Instantiates every case of [`cases`] as a `#[test]` in a module named
 /// `$name`, on backend `$backend`: the cases that apply everywhere, and on
 /// unix the ones that need pipes, signals, `dup2` or regular files (see the
-/// top of [`cases`] for why each is skipped on Windows). Every case but
-/// `many_fds` shares the fd numbers ([`low_fds`]); `many_fds` runs alone
+/// top of [`cases`] for why each is skipped on Windows). Most cases share
+/// the fd numbers ([`low_fds`]); those that hold thousands of fds or free a
+/// registered fd number (which another test could take) run alone
 /// ([`many_fds_alone`]).
 #[macro_export]
 macro_rules! suite {
@@ -308,6 +320,7 @@ macro_rules! suite {
                 fileno_and_cloexec,
                 no_fd_leak_over_many_selectors,
                 errors_convert_to_io_kinds,
+                backends_called_directly_do_not_panic,
             );
             $crate::suite!(@cases $backend, unix;
                 unregister_after_fd_reuse_succeeds,
@@ -317,14 +330,28 @@ macro_rules! suite {
                 eintr_without_event_waits_the_full_timeout,
                 eintr_with_event_returns_the_event,
                 stale_registration_of_reused_fd_number,
+                eintr_hook_resumes_or_stops,
             );
 
-            #[test]
-            fn many_fds() {
-                let _alone = $crate::many_fds_alone();
-                $crate::cases::many_fds::<$backend>();
-            }
+            $crate::suite!(@alone $backend, all();
+                many_fds,
+                closed_fd_does_not_hide_the_others,
+                registration_outliving_its_fd_is_harmless,
+            );
+            $crate::suite!(@alone $backend, unix;
+                same_file_back_under_the_same_number,
+            );
         }
+    };
+    (@alone $backend:ty, $cfg:meta; $($case:ident),* $(,)?) => {
+        $(
+            #[cfg($cfg)]
+            #[test]
+            fn $case() {
+                let _alone = $crate::many_fds_alone();
+                $crate::cases::$case::<$backend>();
+            }
+        )*
     };
     (@cases $backend:ty, $cfg:meta; $($case:ident),* $(,)?) => {
         $(

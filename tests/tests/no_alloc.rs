@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use selectors2::sys::OsBackend;
-use selectors2::{EVENT_READ, EVENT_WRITE, Ready, Selector, Waker};
+use selectors2::{AnyCapacity, EVENT_READ, EVENT_WRITE, Ready, Selector, Waker};
 use selectors2_tests::{AsRawFd, drain, pair, poke};
 
 struct Counting;

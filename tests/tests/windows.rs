@@ -7,7 +7,8 @@ use std::os::windows::io::AsRawSocket;
 use std::time::Duration;
 
 use selectors2::{
-    BackendKind, DefaultSelector, EVENT_READ, EVENT_WRITE, PollSelector, Ready, SelectSelector,
+    AnyCapacity, BackendKind, DefaultSelector, EVENT_READ, EVENT_WRITE, PollSelector, Ready,
+    SelectSelector,
 };
 use selectors2_tests::{AsRawFd, pair, ready_set, timed};
 use socket2::{Domain, Socket, Type};

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use selectors2::{EVENT_READ, PollSelector, Ready, SelectSelector};
+use selectors2::{AnyCapacity, EVENT_READ, PollSelector, Ready, SelectSelector};
 
 #[test]
 fn selectors_work_before_any_socket() {

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 
 use selectors2::sys::OsBackend;
-use selectors2::{EVENT_READ, EVENT_WRITE, Ready, Selector, Waker};
+use selectors2::{AnyCapacity, EVENT_READ, EVENT_WRITE, Ready, Selector, Waker};
 
 const LISTENER: usize = usize::MAX;
 const WAKER: usize = usize::MAX - 1;

@@ -61,7 +61,18 @@ pub use winsock_select::{FD_SETSIZE, Select};
 pub use wsapoll::Poll;
 
 mod sealed {
-    pub trait Sealed {}
+    /// Private to the crate: what the adapter's `Selector` needs of a
+    /// backend beyond the core's `Backend` trait.
+    pub trait Sealed {
+        /// Whether the last `select` woke only for reports that belong to
+        /// no key, after which the backend dropped them (epoll's rebuild):
+        /// the selector then waits again for the time left. Cleared by the
+        /// call.
+        #[inline]
+        fn take_spurious_wakeup(&mut self) -> bool {
+            false
+        }
+    }
 }
 pub(crate) use sealed::Sealed;
 
@@ -128,15 +139,29 @@ unsafe fn boxed_zeroed_with<T, V>(offset: usize, value: V) -> Box<T> {
 /// of the API (Python's `unregister` of a closed fd). The borrowed fd is
 /// only handed to the kernel, which validates the number and answers
 /// `EBADF` for a closed one; nothing is read from or written to it here,
-/// and it does not outlive the call.
+/// and it does not outlive the call. A negative number is answered with
+/// `EBADF` here, as the kernel would, without making the call: the backends
+/// are public, and one called directly must not panic.
 #[cfg(unix)]
 #[inline]
-pub(crate) fn with_fd<R>(fd: RawFd, f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> R) -> R {
-    debug_assert!(fd >= 0);
-    // SAFETY: `fd` is not -1 (the selector rejects negative fds), so the
-    // value is a valid `BorrowedFd` bit pattern; see above for why handing
-    // a possibly-closed number to the kernel for one call is sound.
-    f(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) })
+pub(crate) fn with_fd<R>(
+    fd: RawFd,
+    f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> rustix::io::Result<R>,
+) -> io::Result<R> {
+    if fd < 0 {
+        return Err(bad_fd());
+    }
+    // SAFETY: `fd` is not negative (checked above), so it is not -1, the
+    // one bit pattern `BorrowedFd` forbids; see above for why handing a
+    // possibly-closed number to the kernel for one call is sound.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    f(borrowed).map_err(io::Error::from)
+}
+
+#[cfg(unix)]
+#[cold]
+fn bad_fd() -> io::Error {
+    io::Error::from_raw_os_error(libc::EBADF)
 }
 
 /// The errno of an I/O error that means "the fd is already gone".

@@ -88,7 +88,6 @@ pub(crate) fn fd_of_socket(socket: u64) -> RawFd {
 /// The socket an fd (non-negative: the selector checked) names.
 #[inline]
 pub(crate) fn socket_of_fd(fd: RawFd) -> usize {
-    debug_assert!(fd >= 0);
     fd as u32 as usize
 }
 

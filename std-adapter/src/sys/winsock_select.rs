@@ -27,7 +27,7 @@ use windows_sys::Win32::Networking::WinSock::{
 
 use super::winsock::{is_socket, sleep, socket_of_fd, startup};
 use super::{OsBackend, Sealed};
-use crate::timeout::{retry_eintr, to_timeval};
+use crate::timeout::to_timeval;
 use crate::{BackendKind, RawFd};
 
 /// How many sockets the select backend watches at once on Windows (the
@@ -72,11 +72,21 @@ impl FdSet {
         }
     }
 
+    /// Copies the sockets of `from`, in order; only those that still are
+    /// sockets if `skip_closed`.
     #[inline]
-    fn copy_from(&mut self, from: &FdSet) {
-        let n = from.count as usize;
-        self.sockets[..n].copy_from_slice(&from.sockets[..n]);
-        self.count = from.count;
+    fn copy_from(&mut self, from: &FdSet, skip_closed: bool) {
+        if skip_closed {
+            self.count = 0;
+            for &s in from.live().iter().filter(|&&s| is_socket(s)) {
+                self.sockets[self.count as usize] = s;
+                self.count += 1;
+            }
+        } else {
+            let n = from.count as usize;
+            self.sockets[..n].copy_from_slice(&from.sockets[..n]);
+            self.count = from.count;
+        }
     }
 }
 
@@ -238,6 +248,43 @@ impl Select {
         }
     }
 
+    /// One Winsock `select` on copies of the sets (only the sockets that
+    /// still are sockets if `skip_closed`): the number of sockets ready,
+    /// or the Winsock error. The output sets hold the ready ones.
+    fn select(&mut self, timeout: Option<Duration>, skip_closed: bool) -> Result<i32, i32> {
+        let (read, write, except) = (&mut self.read, &mut self.write, &mut self.except);
+        read.out.copy_from(&read.set, skip_closed);
+        write.out.copy_from(&write.set, skip_closed);
+        except.copy_from(&write.set, skip_closed);
+        if read.out.count == 0 && write.out.count == 0 {
+            return Ok(0);
+        }
+        let tv = timeout.map(to_timeval);
+        let tv_ptr = tv
+            .as_ref()
+            .map_or(std::ptr::null(), |tv| tv as *const TIMEVAL);
+        // SAFETY: each non-null set is a live, exclusively borrowed `FdSet`,
+        // laid out as `FD_SET` with room for `SETSIZE` sockets, whose count
+        // Winsock reads and which it only shrinks; `tv_ptr` is null or
+        // points at `tv`, alive for the call. The first argument is ignored
+        // by Winsock.
+        let n = unsafe {
+            windows_sys::Win32::Networking::WinSock::select(
+                0,
+                read.out.as_arg(),
+                write.out.as_arg(),
+                except.as_arg(),
+                tv_ptr,
+            )
+        };
+        if n == SOCKET_ERROR {
+            // SAFETY: no preconditions; reads this thread's last error.
+            Err(unsafe { WSAGetLastError() })
+        } else {
+            Ok(n)
+        }
+    }
+
     /// After `WSAENOTSOCK`: report each registered socket that is no longer
     /// a socket (closed) as invalid, as WSAPoll does with `POLLNVAL`,
     /// instead of failing the whole call without saying which is at fault.
@@ -268,6 +315,11 @@ impl Backend for Select {
 
     #[inline]
     fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
+        if fd < 0 {
+            // No socket has that number; only a direct caller (the
+            // selector refuses it first) can ask.
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -321,44 +373,26 @@ impl Backend for Select {
             sleep(timeout);
             return Ok(());
         }
-        let (read, write, except) = (&mut self.read, &mut self.write, &mut self.except);
-        let got = retry_eintr(timeout, |t| {
-            read.out.copy_from(&read.set);
-            write.out.copy_from(&write.set);
-            except.copy_from(&write.set);
-            let tv = t.map(to_timeval);
-            let tv_ptr = tv
-                .as_ref()
-                .map_or(std::ptr::null(), |tv| tv as *const TIMEVAL);
-            // SAFETY: each non-null set is a live, exclusively borrowed
-            // `FdSet`, laid out as `FD_SET` with room for `SETSIZE` sockets,
-            // whose count Winsock reads and which it only shrinks; `tv_ptr`
-            // is null or points at `tv`, alive for the call. The first
-            // argument is ignored by Winsock.
-            let n = unsafe {
-                windows_sys::Win32::Networking::WinSock::select(
-                    0,
-                    read.out.as_arg(),
-                    write.out.as_arg(),
-                    except.as_arg(),
-                    tv_ptr,
-                )
-            };
-            if n == SOCKET_ERROR {
-                // SAFETY: no preconditions; reads this thread's last error.
-                Err(io::Error::from_raw_os_error(unsafe { WSAGetLastError() }))
-            } else {
-                Ok(n)
-            }
-        });
-        let n = match got {
-            Ok(Some(n)) => n,
-            Ok(None) => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(WSAENOTSOCK) => {
+        let n = match self.select(timeout, false) {
+            Ok(n) => n,
+            // A socket closed while registered fails the whole call: say
+            // which, and select the others without waiting (something is
+            // to be reported already), so that it hides none of them.
+            Err(WSAENOTSOCK) => {
                 self.report_closed(&mut report);
-                return Ok(());
+                let mut again = self.select(Some(Duration::ZERO), true);
+                if again == Err(WSAENOTSOCK) {
+                    // Another one closed meanwhile.
+                    self.report_closed(&mut report);
+                    again = self.select(Some(Duration::ZERO), true);
+                }
+                match again {
+                    Ok(n) => n,
+                    Err(WSAENOTSOCK) => return Ok(()),
+                    Err(code) => return Err(io::Error::from_raw_os_error(code)),
+                }
             }
-            Err(e) => return Err(e),
+            Err(code) => return Err(io::Error::from_raw_os_error(code)),
         };
         if n <= 0 {
             return Ok(());

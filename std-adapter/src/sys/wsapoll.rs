@@ -28,7 +28,7 @@ use windows_sys::Win32::Networking::WinSock::{
 
 use super::winsock::{is_socket, sleep, socket_of_fd, startup};
 use super::{OsBackend, Sealed};
-use crate::timeout::{retry_eintr, to_millis};
+use crate::timeout::to_millis;
 use crate::{BackendKind, RawFd};
 
 /// The WSAPoll backend of [`PollSelector`](crate::PollSelector) on Windows.
@@ -198,33 +198,65 @@ impl Backend for Poll {
             sleep(timeout);
             return Ok(());
         }
-        let fds = &mut self.fds;
-        let got = match retry_eintr(timeout, |t| wsapoll(fds, to_millis(t))) {
-            Ok(got) => got,
+        match wsapoll(&mut self.fds, to_millis(timeout)) {
+            Ok(_) => {}
             // Windows marks a closed socket POLLNVAL; Wine fails the whole
-            // call instead. Say which, as Windows would.
-            Err(e) if e.raw_os_error() == Some(WSAENOTSOCK) => {
-                for (p, &tag) in self.fds.iter().zip(&self.tags) {
-                    if !is_socket(p.fd) {
-                        report(p.fd as RawFd, tag, Readiness::INVALID);
-                    }
-                }
-                return Ok(());
-            }
+            // call instead. Then do as Windows does.
+            Err(e) if e.raw_os_error() == Some(WSAENOTSOCK) => self.poll_around_closed()?,
             Err(e) => return Err(e),
-        };
-        let mut left = got.unwrap_or(0);
+        }
+        // Every entry is scanned, whatever the count: Wine's leaves out the
+        // entries it marks POLLNVAL (it may even be 0), so it cannot end the
+        // scan early.
         for (p, &tag) in self.fds.iter().zip(&self.tags) {
-            if left == 0 {
-                break;
-            }
             if p.revents != 0 {
-                left -= 1;
                 // Registered sockets fit in an fd (the selector checked).
                 report(p.fd as RawFd, tag, readiness(p.revents));
             }
         }
         Ok(())
+    }
+}
+
+impl Poll {
+    /// After `WSAENOTSOCK`: moves the entries that are no longer sockets
+    /// (closed while registered) to the end of the array, marks them
+    /// `POLLNVAL`, and polls the others without waiting (something is to
+    /// be reported already), as WSAPoll itself would have: a closed socket
+    /// hides no other.
+    #[cold]
+    fn poll_around_closed(&mut self) -> io::Result<()> {
+        let mut live = self.fds.len();
+        loop {
+            let mut i = 0;
+            while i < live {
+                if is_socket(self.fds[i].fd) {
+                    i += 1;
+                } else {
+                    live -= 1;
+                    self.swap(i, live);
+                    self.fds[live].revents = POLLNVAL;
+                }
+            }
+            if live == 0 {
+                return Ok(());
+            }
+            match wsapoll(&mut self.fds[..live], 0) {
+                Ok(_) => return Ok(()),
+                // Another one closed meanwhile: sort again.
+                Err(e) if e.raw_os_error() == Some(WSAENOTSOCK) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Swaps entries `i` and `j`, keeping each slot's `pos` right.
+    fn swap(&mut self, i: usize, j: usize) {
+        self.fds.swap(i, j);
+        self.tags.swap(i, j);
+        self.owner.swap(i, j);
+        self.pos[self.owner[i] as usize] = i as u32;
+        self.pos[self.owner[j] as usize] = j as u32;
     }
 }
 
