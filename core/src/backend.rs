@@ -41,9 +41,11 @@ use crate::{Events, RawFd, Readiness};
 /// * **honour the timeout**: `None` blocks until something is ready,
 ///   `Some(Duration::ZERO)` does not block, and a positive timeout waits at
 ///   least that long when nothing is ready (rounded up to the mechanism's
-///   resolution, never down to zero), even with no fd registered. A
-///   backend that can be interrupted (EINTR) retries with the time left and
-///   returns `Ok` with no reports once the deadline has passed.
+///   resolution, never down to zero), even with no fd registered. A wait
+///   that a signal cuts short (EINTR) may either retry with the time left
+///   or fail with its error and no reports, for the host to retry: the std
+///   adapter's backends do the latter, and its `Selector::select` retries
+///   against one deadline (and lets a host runtime act on each signal).
 ///
 /// `wait` may report an fd several times (kqueue reports read and write
 /// separately; the selector merges them into one entry), may report fds or

@@ -269,7 +269,7 @@ fn select_once(
         // A batch of M reports: at least one fd when any is ready, at most
         // M; with split reports an fd may take several of them.
         assert!(
-            n <= expected.len().min(M) && (n > 0) == !expected.is_empty(),
+            n <= expected.len().min(M) && (n > 0) != expected.is_empty(),
             "{} fds ready (M = {M}), got {ready:?} from a kernel batch, at {step:?}",
             expected.len()
         );

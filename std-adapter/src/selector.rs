@@ -91,10 +91,15 @@ impl<B: OsBackend, D> Selector<B, D, DEFAULT_CAPACITY> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
-    /// For another capacity `N`, name it and bring [`AnyCapacity`] into
-    /// scope: `EpollSelector::<Token, 1024>::new()`. (Rust does not fall back
-    /// to an alias's default capacity in `DefaultSelector::new()`, so the
-    /// default one is this inherent `new`, and the others are the trait's.)
+    /// For another capacity `N`, name it in the path and bring
+    /// [`AnyCapacity`] into scope: `EpollSelector::<Token, 1024>::new()`.
+    /// (Rust does not fall back to an alias's default capacity in
+    /// `DefaultSelector::new()`, so the default one is this inherent `new`,
+    /// and the others are the trait's. For the same reason a capacity given
+    /// only by a `let` annotation does not reach `new`: `let s:
+    /// PollSelector<u32, 64> = PollSelector::new()?` finds this `new` and
+    /// reports "expected `64`, found `4096`"; write
+    /// `PollSelector::<u32, 64>::new()?`.)
     #[inline]
     pub fn new() -> io::Result<Self> {
         Self::open()

@@ -424,7 +424,7 @@ macro_rules! selectors2_contender {
 
             fn open() -> io::Result<Self> {
                 Ok(S2 {
-                    sel: Selector::new()?,
+                    sel: Selector::<$backend, usize, CAPACITY>::new()?,
                     ready: Ready::new(),
                 })
             }

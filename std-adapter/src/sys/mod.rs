@@ -13,8 +13,12 @@
 //! `Error = std::io::Error`, as that trait's docs specify, and:
 //!
 //! * every fd it opens is close-on-exec and closed on drop;
-//! * `wait` is one system call, retried on `EINTR` against one deadline
-//!   (see `timeout.rs`), and makes no heap allocation;
+//! * `wait` is one system call and makes no heap allocation; a signal
+//!   ends it with an `Interrupted` error, which the adapter's
+//!   `Selector::select` retries against one deadline (see `timeout.rs`);
+//!   called directly, a backend hands that error to its caller;
+//! * a backend called directly (the types are public) answers an fd it
+//!   cannot watch with an error, never a panic;
 //! * `register`, `modify` and `unregister` are O(1) and allocation-free
 //!   (buffers are sized at construction from the key-table capacity).
 #![allow(unsafe_code)]
