@@ -128,7 +128,7 @@ impl Side {
         (i != last).then(|| self.owner[i as usize])
     }
 
-    /// Calls `f(slot)` for each socket of `out` (a compacted copy of `set`
+    /// Calls `f(socket, slot)` for each socket of `out` (a compacted copy of `set`
     /// in the same order, as `select` leaves it).
     #[inline]
     fn each_ready(&self, out: &FdSet, mut f: impl FnMut(SOCKET, u32)) {
