@@ -285,9 +285,9 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
         slots[i].entry.insert(entry)
     }
 
-    /// Takes the entry out of slot `i` (which [`probe`](Self::probe) found).
-    #[inline]
-    pub(crate) fn remove_at(&mut self, i: usize) -> Option<Entry<D>> {
+    /// Takes the key out of slot `i` (which [`probe`](Self::probe) found).
+    #[inline(always)]
+    pub(crate) fn remove_at(&mut self, i: usize) -> Option<SelectorKey<D>> {
         let last = self.len.checked_sub(1)?;
         let slots = self.slots_mut();
         let removed = slots.get_mut(i)?.entry.take()?;
@@ -298,15 +298,20 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
         if let Some(e) = slots[usize::from(moved)].entry.as_mut() {
             e.dense_pos = pos as u16;
         }
+        // Usually the next slot is empty and nothing needs to move.
+        let cluster = slots[(i + 1) & Self::MASK].entry.is_some();
         self.len = last;
-        self.close_gap(i);
-        Some(removed)
+        if cluster {
+            self.close_gap(i);
+        }
+        Some(removed.key)
     }
 
     /// Slot `hole` was just emptied: move back the entries after it in its
     /// cluster that would no longer be found (their probe from home would
     /// stop at the hole), so that no tombstone is needed.
-    #[inline]
+    #[cold]
+    #[inline(never)]
     fn close_gap(&mut self, mut hole: usize) {
         let slots = self.slots_mut();
         let mut j = hole;

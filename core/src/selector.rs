@@ -156,7 +156,7 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
             return Err(Error::Backend(e));
         }
         match self.map.remove_at(at) {
-            Some(entry) => Ok(entry.key),
+            Some(key) => Ok(key),
             None => Err(not_registered(fd)),
         }
     }
