@@ -32,8 +32,34 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::windows::io::{AsRawSocket, BorrowedSocket, RawSocket};
 
 pub use selectors2_core::{
-    EVENT_READ, EVENT_WRITE, Events, KeyMap, RawFd, Readiness, Ready, SelectorKey,
+    EVENT_READ, EVENT_WRITE, Events, KeyIter, RawFd, Readiness, Ready, ReadyIter, SelectorKey,
 };
+
+/// The read-only key table of a [`Selector`], as [`Selector::get_map`]
+/// returns it: Python's `get_map()`, a mapping from fd to [`SelectorKey`].
+/// The core's [`KeyMap`](selectors2_core::KeyMap) with its slots on the
+/// heap.
+///
+/// Lookups are O(1); iteration yields the keys in registration order until
+/// a key is removed (removal moves the last key into its place).
+///
+/// ```
+/// use selectors2::{DefaultSelector, EVENT_READ, EVENT_WRITE};
+/// use std::os::unix::net::UnixStream;
+///
+/// let (a, b) = UnixStream::pair()?;
+/// let mut sel = DefaultSelector::new()?;
+/// sel.register(&a, EVENT_READ, "a")?;
+/// sel.register(&b, EVENT_WRITE, "b")?;
+/// let map = sel.get_map();
+/// assert_eq!(map.len(), 2);
+/// assert_eq!(map.get((&b).raw_fd()).map(|k| k.data), Some("b"));
+/// assert_eq!(map.iter().filter(|k| k.events == EVENT_READ).count(), 1);
+/// # use selectors2::Selectable;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub type KeyMap<D, const N: usize> =
+    selectors2_core::KeyMap<D, N, Box<[selectors2_core::Slot<D>; N]>>;
 
 #[cfg(has_epoll)]
 pub use selector::EpollSelector;

@@ -49,7 +49,7 @@ use crate::{
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Selector<B: OsBackend, D = usize, const N: usize = DEFAULT_CAPACITY> {
-    inner: Box<core_::Selector<B, D, N>>,
+    inner: core_::Selector<B, D, N, Box<[core_::Slot<D>; N]>>,
 }
 
 /// A selector on epoll (Linux, Android).
@@ -151,7 +151,7 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
 
     fn from_backend(backend: B) -> Self {
         Selector {
-            inner: sys::boxed_selector(backend),
+            inner: core_::Selector::with_storage(backend, sys::boxed_slots()),
         }
     }
 

@@ -1136,7 +1136,12 @@ pub fn eintr_hook_resumes_or_stops<B: OsBackend>() {
     });
     helper.join().unwrap();
     assert_eq!(n.unwrap(), 0);
-    assert_eq!(calls, 2, "the hook runs once per signal");
+    // Once per signal that lands inside the wait (on a loaded machine one
+    // may land between two waits, where there is nothing to interrupt).
+    assert!(
+        (1..=2).contains(&calls),
+        "the hook ran {calls} times for 2 signals"
+    );
     assert!(
         took >= Duration::from_millis(150),
         "resumed for the time left: {took:?}"

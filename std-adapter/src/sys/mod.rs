@@ -23,7 +23,6 @@
 //!   (buffers are sized at construction from the key-table capacity).
 #![allow(unsafe_code)]
 
-use std::alloc::Layout;
 use std::io;
 
 use selectors2_core::Backend;
@@ -92,49 +91,19 @@ pub trait OsBackend: Backend<Error = io::Error> + Sealed + Sized {
     fn fileno(&self) -> Option<RawFd>;
 }
 
-/// `selectors2_core::Selector::new(backend)`, boxed without passing through
-/// the stack: a 4096-key table is over 100 KiB, and debug builds would copy
-/// it through several stack frames on its way into a `Box`.
-pub(crate) fn boxed_selector<B: Backend, D, const N: usize>(
-    backend: B,
-) -> Box<selectors2_core::Selector<B, D, N>> {
-    // What `Selector::new` would check: a capacity heapless can index.
-    let () = selectors2_core::Selector::<B, D, N>::CAPACITY_CHECK;
-    // SAFETY: `BACKEND_OFFSET` is the offset of the core selector's
-    // `backend` field, of type `B`; the core documents (and tests under
-    // Miri) that all-zero bytes plus a valid backend there are the same as
-    // `Selector::new(backend)`.
-    unsafe {
-        boxed_zeroed_with(
-            selectors2_core::Selector::<B, D, N>::BACKEND_OFFSET,
-            backend,
-        )
+/// An empty key table of `N` slots on the heap, built without passing
+/// through the stack: a 4096-key table is over 100 KiB, and debug builds
+/// would copy an array that size through several stack frames on its way
+/// into a `Box`. Safe code only: the slots are collected into a boxed slice
+/// of length `N`.
+pub(crate) fn boxed_slots<D, const N: usize>() -> Box<[selectors2_core::Slot<D>; N]> {
+    let slots: Box<[selectors2_core::Slot<D>]> =
+        (0..N).map(|_| selectors2_core::Slot::EMPTY).collect();
+    match slots.try_into() {
+        Ok(array) => array,
+        // `N` items were collected: the conversion cannot fail.
+        Err(_) => unreachable!("a boxed slice of N slots is a boxed [_; N]"),
     }
-}
-
-/// Builds `T` on the heap with every byte zero except for `value`, written
-/// at byte `offset`, without `T` ever passing through the stack.
-///
-/// # Safety
-///
-/// `offset` must be the offset of a field of type `V` in `T`, and a `T`
-/// whose bytes are all zero except for a valid `V` in that field must be a
-/// valid `T`.
-unsafe fn boxed_zeroed_with<T, V>(offset: usize, value: V) -> Box<T> {
-    const { assert!(size_of::<T>() != 0) };
-    let layout = Layout::new::<T>();
-    debug_assert!(offset + size_of::<V>() <= layout.size());
-    // SAFETY: `layout` has a non-zero size (asserted above).
-    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<T>();
-    if ptr.is_null() {
-        std::alloc::handle_alloc_error(layout);
-    }
-    // SAFETY: the caller promises `offset` is a `V` field of `T`, so the
-    // pointer is in bounds of the allocation and aligned for `V`.
-    unsafe { ptr.cast::<u8>().add(offset).cast::<V>().write(value) };
-    // SAFETY: `ptr` was allocated by the global allocator with `T`'s layout,
-    // and the caller promises zero bytes plus this `V` make a valid `T`.
-    unsafe { Box::from_raw(ptr) }
 }
 
 /// `BorrowedFd` for a caller's raw fd, for the duration of one system call.
