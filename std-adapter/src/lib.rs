@@ -93,14 +93,22 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 ///
 /// ```
 /// use selectors2::Selectable;
+/// # #[cfg(unix)] {
 /// use std::os::fd::AsFd;
 /// use std::os::unix::net::UnixStream;
 ///
-/// # #[cfg(unix)] {
 /// let (a, _b) = UnixStream::pair().unwrap();
 /// let fd = (&a).raw_fd();
 /// assert_eq!(a.as_fd().raw_fd(), fd);
 /// assert_eq!(fd.raw_fd(), fd);
+/// # }
+/// # #[cfg(windows)] {
+/// # use std::os::windows::io::{AsRawSocket, AsSocket};
+/// # let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// # let fd = (&l).raw_fd();
+/// # assert_eq!(l.as_socket().raw_fd(), fd);
+/// # assert_eq!(l.as_raw_socket().raw_fd(), fd);
+/// # assert_eq!(fd.raw_fd(), fd);
 /// # }
 /// ```
 pub trait Selectable {
