@@ -418,6 +418,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ready_sockets_find_their_slot_in_any_order() {
+        let mut side = Side::new();
+        for (socket, slot) in [(100, 7), (104, 3), (108, 5), (112, 1)] {
+            side.insert(socket, slot);
+        }
+        let mut out = FdSet::new();
+        // In order, as Winsock leaves it, and (the fallback) out of order.
+        for ready in [[104, 112], [112, 100]] {
+            out.count = 0;
+            for s in ready {
+                out.sockets[out.count as usize] = s;
+                out.count += 1;
+            }
+            let mut seen = Vec::new();
+            side.each_ready(&out, |s, slot| seen.push((s, slot)));
+            let want: Vec<_> = ready
+                .iter()
+                .map(|&s| {
+                    (
+                        s,
+                        side.owner[side.set.live().iter().position(|&x| x == s).unwrap()],
+                    )
+                })
+                .collect();
+            assert_eq!(seen, want);
+        }
+    }
+
+    #[test]
     fn sets_stay_dense_and_slots_stable() {
         let mut s = Select::open(8).unwrap();
         let a = s.register(100, Events::READ, 1).unwrap();
