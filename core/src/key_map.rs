@@ -10,6 +10,7 @@
 //! swap.
 
 use core::borrow::{Borrow, BorrowMut};
+use core::num::NonZeroU32;
 
 use crate::{Events, RawFd};
 
@@ -39,13 +40,15 @@ pub struct SelectorKey<D> {
 pub(crate) struct Entry<D> {
     pub(crate) key: SelectorKey<D>,
     /// Generation of this registration, handed to the backend and checked
-    /// on every report.
-    pub(crate) tag: u32,
+    /// on every report. Never zero, so that `Option<Entry<D>>` needs no
+    /// discriminant of its own: a slot stays small (40 bytes for `usize`
+    /// data, against 56 with a `u32` tag and a separate epoch).
+    pub(crate) tag: NonZeroU32,
     /// The backend's own value for this registration.
     pub(crate) slot: u32,
-    /// The `select` call that last put this fd in `Ready`...
-    pub(crate) epoch: u32,
-    /// ...and where it put it.
+    /// Where the last `select` that reported this fd put it in `Ready`.
+    /// Only a hint: it is current when `Ready` holds this fd's key there
+    /// (the one check `select` makes to merge a second report).
     pub(crate) pos: u32,
     /// Where this entry is in the dense list.
     dense_pos: u16,
@@ -54,13 +57,12 @@ pub(crate) struct Entry<D> {
 impl<D> Entry<D> {
     /// A new entry for `key` with the backend's `tag` and `slot`.
     #[inline]
-    pub(crate) fn new(key: SelectorKey<D>, tag: u32, slot: u32) -> Self {
+    pub(crate) fn new(key: SelectorKey<D>, tag: NonZeroU32, slot: u32) -> Self {
         Entry {
             key,
             tag,
             slot,
-            epoch: 0,
-            pos: 0,
+            pos: u32::MAX,
             dense_pos: 0,
         }
     }
@@ -265,11 +267,6 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
             Probe::Found(i) => self.entry_mut(i),
             _ => None,
         }
-    }
-
-    /// Every entry, mutably (in slot order).
-    pub(crate) fn entries_mut(&mut self) -> impl Iterator<Item = &mut Entry<D>> {
-        self.slots_mut().iter_mut().filter_map(|s| s.entry.as_mut())
     }
 
     /// Puts `entry` in the free slot `i` that [`probe`](Self::probe)
@@ -479,6 +476,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The slot stays small: the table is most of a selector's memory.
+    #[test]
+    fn slots_are_compact() {
+        use core::mem::size_of;
+        // The tag's niche holds `Option`'s discriminant.
+        assert_eq!(size_of::<Option<Entry<u64>>>(), size_of::<Entry<u64>>());
+        assert_eq!(size_of::<Slot<u64>>(), 40);
+        assert_eq!(size_of::<Slot<()>>(), 28);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! [`Selector`]: the key table and its state machine over a [`Backend`].
 
 use core::borrow::BorrowMut;
+use core::num::NonZeroU32;
 use core::time::Duration;
 
 use crate::key_map::{Entry, Probe, Slot};
@@ -45,10 +46,7 @@ use crate::{Backend, Error, Events, KeyMap, RawFd, Ready, Registration, Selector
 pub struct Selector<B: Backend, D, const N: usize, S = [Slot<D>; N]> {
     map: KeyMap<D, N, S>,
     /// The generation handed to the last registration.
-    last_tag: u32,
-    /// Counts `select` calls, so that a key can tell whether it is already
-    /// in `Ready` (and where) without a search.
-    epoch: u32,
+    last_tag: NonZeroU32,
     /// Where the next overflowing `select` starts picking fds (fairness).
     cursor: RawFd,
     backend: B,
@@ -60,8 +58,7 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
     pub const fn new(backend: B) -> Self {
         Selector {
             map: KeyMap::new(),
-            last_tag: 0,
-            epoch: 0,
+            last_tag: NonZeroU32::MIN,
             cursor: 0,
             backend,
         }
@@ -87,8 +84,7 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
     pub fn with_storage(backend: B, slots: S) -> Self {
         Selector {
             map: KeyMap::with_storage(slots),
-            last_tag: 0,
-            epoch: 0,
+            last_tag: NonZeroU32::MIN,
             cursor: 0,
             backend,
         }
@@ -132,11 +128,12 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
         {
             return Err(full(limit));
         }
-        let tag = self.last_tag.wrapping_add(1);
-        let slot = self
-            .backend
-            .register(fd, events, tag)
-            .map_err(Error::Backend)?;
+        // Never zero (see `Entry::tag`): after `u32::MAX` comes 1.
+        let tag = self.last_tag.checked_add(1).unwrap_or(NonZeroU32::MIN);
+        let slot = match self.backend.register(fd, events, tag.get()) {
+            Ok(slot) => slot,
+            Err(e) => return Err(Error::Backend(e)),
+        };
         self.last_tag = tag;
         let key = SelectorKey { fd, events, data };
         Ok(&self.map.insert_at(at, Entry::new(key, tag, slot)).key)
@@ -191,9 +188,12 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
         };
         let old = entry.key.events;
         if old != events {
-            self.backend
-                .modify(fd, entry.slot, old, events, entry.tag)
-                .map_err(Error::Backend)?;
+            if let Err(e) = self
+                .backend
+                .modify(fd, entry.slot, old, events, entry.tag.get())
+            {
+                return Err(Error::Backend(e));
+            }
             entry.key.events = events;
         }
         entry.key.data = data;
@@ -278,18 +278,13 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
         D: Clone,
     {
         ready.clear();
-        self.epoch = self.epoch.wrapping_add(1);
-        if self.epoch == 0 {
-            self.restart_epochs();
-        }
-        let epoch = self.epoch;
         let cursor = self.cursor;
         let map = &mut self.map;
         let mut overflow = false;
         let mut foreign = false;
         let result = self.backend.wait(M, timeout, |fd, tag, readiness| {
             let entry = match map.get_mut(fd) {
-                Some(entry) if entry.tag == tag => entry,
+                Some(entry) if entry.tag.get() == tag => entry,
                 _ => {
                     foreign = true;
                     return;
@@ -299,22 +294,28 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
             if events.is_empty() {
                 return;
             }
-            if entry.epoch == epoch {
-                merge(ready, entry, events, overflow);
-                return;
-            }
-            entry.epoch = epoch;
-            if overflow || ready.entries.is_full() {
-                if !overflow {
-                    overflow = true;
-                    sort_by_distance(ready, cursor);
+            if !overflow {
+                // A second report of an fd this call already put in `ready`
+                // finds its key where `pos` says (the table does not change
+                // during a wait, so the fd names this very entry); a `pos`
+                // left by an earlier call points past the end or at another fd.
+                if let Some(slot) = ready.entries.get_mut(entry.pos as usize)
+                    && slot.0.fd == fd
+                {
+                    slot.1 |= events;
+                    return;
                 }
-                admit_fairly(ready, &entry.key, events, cursor);
-                return;
+                let len = ready.entries.len();
+                if len < M {
+                    entry.pos = len as u32;
+                    // Cannot fail: not full.
+                    let _ = ready.entries.push((entry.key.clone(), events));
+                    return;
+                }
+                overflow = true;
+                sort_by_distance(ready, cursor);
             }
-            entry.pos = ready.entries.len() as u32;
-            // Cannot fail: not full.
-            let _ = ready.entries.push((entry.key.clone(), events));
+            admit_fairly(ready, &entry.key, events, cursor);
         });
         if let Err(e) = result {
             ready.clear();
@@ -340,7 +341,7 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
         let live = self.map.entries().map(|e| Registration {
             fd: e.key.fd,
             interest: e.key.events,
-            tag: e.tag,
+            tag: e.tag.get(),
             slot: e.slot,
         });
         match self.backend.rebuild(live) {
@@ -350,14 +351,6 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
                 Err(Error::Backend(e))
             }
         }
-    }
-
-    #[cold]
-    fn restart_epochs(&mut self) {
-        for entry in self.map.entries_mut() {
-            entry.epoch = 0;
-        }
-        self.epoch = 1;
     }
 
     /// The one place that checks an interest mask and an fd.
@@ -381,25 +374,6 @@ fn distance(cursor: RawFd, fd: RawFd) -> u32 {
     (fd as u32).wrapping_sub(cursor as u32)
 }
 
-/// A second report for an fd already handled in this `select`.
-#[inline]
-fn merge<D, const M: usize>(
-    ready: &mut Ready<D, M>,
-    entry: &Entry<D>,
-    events: Events,
-    overflow: bool,
-) {
-    let pos = if overflow {
-        // Entries have moved; the fd may also have been turned away.
-        ready.position(entry.key.fd)
-    } else {
-        Some(entry.pos as usize)
-    };
-    if let Some(slot) = pos.and_then(|p| ready.entries.get_mut(p)) {
-        slot.1 |= events;
-    }
-}
-
 /// `ready` just filled up: order it so that the farthest entry is last.
 #[cold]
 fn sort_by_distance<D, const M: usize>(ready: &mut Ready<D, M>, cursor: RawFd) {
@@ -408,7 +382,13 @@ fn sort_by_distance<D, const M: usize>(ready: &mut Ready<D, M>, cursor: RawFd) {
         .sort_unstable_by_key(|(k, _)| distance(cursor, k.fd));
 }
 
-/// More fds are ready than `ready` holds (and `ready` is sorted): keep the `M` closest to the cursor.
+/// More fds are ready than `ready` holds (and `ready` is sorted): keep the
+/// `M` closest to the cursor.
+///
+/// A report of an fd already in `ready` merges into its entry (entries have
+/// moved since they were pushed: found by a search). One this call turned
+/// away or pushed out before is turned away again: the farthest distance
+/// kept only shrinks while `ready` overflows, and distances are distinct.
 #[cold]
 fn admit_fairly<D: Clone, const M: usize>(
     ready: &mut Ready<D, M>,
@@ -416,6 +396,13 @@ fn admit_fairly<D: Clone, const M: usize>(
     events: Events,
     cursor: RawFd,
 ) {
+    if let Some(slot) = ready
+        .position(key.fd)
+        .and_then(|p| ready.entries.get_mut(p))
+    {
+        slot.1 |= events;
+        return;
+    }
     let entries = &mut ready.entries;
     let d = distance(cursor, key.fd);
     match entries.last() {
@@ -893,7 +880,7 @@ mod tests {
     }
 
     #[test]
-    fn epoch_wraparound_keeps_merging_right() {
+    fn positions_left_by_earlier_selects_merge_nothing_wrong() {
         let mut sel: Sim<4> = sim();
         sel.backend_mut().set_split_reports(true);
         sel.register(1, RW, 1).unwrap();
@@ -901,7 +888,6 @@ mod tests {
         sel.backend_mut()
             .set_readiness(1, Readiness::READABLE | Readiness::WRITABLE);
         let mut ready: Ready<u32, 4> = Ready::new();
-        sel.epoch = u32::MAX - 2;
         for _ in 0..5 {
             assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
             assert_eq!(entries(&ready), [(1, RW, 1)]);
