@@ -259,8 +259,9 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// signal handlers (`PyErr_CheckSignals`) there.
     ///
     /// If `on_eintr` returns `Ok(())`, the wait resumes with the time left
-    /// until the one deadline computed before the first wait (PEP 475), as
-    /// `select` does. If it returns an error, `select_with_eintr` returns
+    /// until the one deadline computed before the first wait that may block
+    /// (PEP 475), as `select` does. (A positive timeout first polls with a
+    /// zero one, which reads no clock: see `timeout.rs`.) If it returns an error, `select_with_eintr` returns
     /// it as [`Error::Io`] at once, with `ready` empty. `select` is this
     /// with a hook that always resumes.
     ///
@@ -295,15 +296,19 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
         D: Clone,
     {
         let inner = &mut self.inner;
-        let n = crate::timeout::retry(timeout, |t| match inner.select(ready, t) {
-            Ok(0) if inner.backend_mut().take_spurious_wakeup() => Ok(None),
-            Ok(n) => Ok(Some(n)),
-            Err(core_::Error::Backend(e)) if e.kind() == io::ErrorKind::Interrupted => {
-                on_eintr().map_err(Error::Io)?;
-                Ok(None)
-            }
-            Err(e) => Err(Error::from(e)),
-        })?;
+        let n = crate::timeout::retry(
+            timeout,
+            |t| match inner.select(ready, t) {
+                Ok(0) if inner.backend_mut().take_spurious_wakeup() => Ok(None),
+                Ok(n) => Ok(Some(n)),
+                Err(core_::Error::Backend(e)) if e.kind() == io::ErrorKind::Interrupted => {
+                    on_eintr().map_err(Error::Io)?;
+                    Ok(None)
+                }
+                Err(e) => Err(Error::from(e)),
+            },
+            |&n| n > 0,
+        )?;
         Ok(n.unwrap_or(0))
     }
 
