@@ -11,6 +11,7 @@
 //! registration (`EEXIST`): `register` takes it over with `EPOLL_CTL_MOD`.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
@@ -21,11 +22,18 @@ use super::{OsBackend, Sealed, with_fd};
 use crate::timeout::{millis_timespec, to_millis};
 use crate::{BackendKind, RawFd};
 
+/// The most events one `epoll_wait` returns: the size of its output
+/// buffer, on the stack of `wait` (3 KiB, left uninitialised: the kernel
+/// writes what it returns). A `select` into a `Ready` that holds more
+/// returns at most this many keys; the kernel's rotation brings the others
+/// in the following calls. The selector itself keeps no event buffer: a
+/// wait never returns more than `Ready` holds, so one sized to the key
+/// table (48 KiB at 4096 keys) was mostly never written.
+pub(crate) const WAIT_EVENTS: usize = 256;
+
 /// The epoll backend of [`EpollSelector`](crate::EpollSelector).
 pub struct Epoll {
     epfd: OwnedFd,
-    /// The `epoll_wait` output buffer, allocated once: one slot per key.
-    events: Box<[epoll::Event]>,
     /// Set by `rebuild`, cleared by the next `wait` (see
     /// `Sealed::take_spurious_wakeup`).
     spurious: bool,
@@ -38,14 +46,6 @@ impl std::fmt::Debug for Epoll {
             .finish_non_exhaustive()
     }
 }
-
-// SAFETY: `epoll::Event` is `!Send`/`!Sync` only because `epoll_data` may
-// hold a pointer. This backend only ever stores integers (fd and generation)
-// in it, and the buffer is plain memory the kernel writes into during a
-// `&mut self` call, so moving or sharing an `Epoll` across threads is sound.
-unsafe impl Send for Epoll {}
-// SAFETY: as above; `&Epoll` exposes no interior mutability.
-unsafe impl Sync for Epoll {}
 
 /// `epoll_data`: the generation in the high half, the fd in the low half.
 #[inline]
@@ -100,15 +100,10 @@ impl Epoll {
 }
 
 impl OsBackend for Epoll {
-    fn open(capacity: usize) -> io::Result<Self> {
+    fn open(_capacity: usize) -> io::Result<Self> {
         let epfd = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-        let empty = epoll::Event {
-            flags: epoll::EventFlags::empty(),
-            data: data(0, 0),
-        };
         Ok(Epoll {
             epfd,
-            events: vec![empty; capacity.max(1)].into_boxed_slice(),
             spurious: false,
         })
     }
@@ -161,15 +156,14 @@ impl Backend for Epoll {
         mut report: F,
     ) -> io::Result<()> {
         self.spurious = false;
-        let epfd = self.epfd.as_fd();
-        let buf = &mut self.events;
+        let mut buf = [const { MaybeUninit::<epoll::Event>::uninit() }; WAIT_EVENTS];
         // The kernel rotates level-triggered entries it returned to the back
         // of its ready list, so asking for at most `max` keeps every fd in
         // turn (no starvation) without a second pass here.
-        let max = max.clamp(1, buf.len());
+        let max = max.clamp(1, WAIT_EVENTS);
         let ts = millis_timespec(to_millis(timeout));
-        let n = epoll::wait(epfd, &mut buf[..max], ts.as_ref())?;
-        for ev in &buf[..n] {
+        let (got, _) = epoll::wait(self.epfd.as_fd(), &mut buf[..max], ts.as_ref())?;
+        for ev in got.iter() {
             let d = ev.data.u64();
             report(d as u32 as RawFd, (d >> 32) as u32, readiness(ev.flags));
         }
