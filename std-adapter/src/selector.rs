@@ -295,20 +295,41 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     where
         D: Clone,
     {
+        // The fast path: one wait, no clock. A positive timeout polls first
+        // (see `timeout::first_wait`): something ready is the answer.
+        let first = crate::timeout::first_wait(timeout);
+        match self.inner.select(ready, first) {
+            Ok(n) if n > 0 => return Ok(n),
+            Ok(_) if first == timeout && !self.inner.backend_mut().take_spurious_wakeup() => {
+                return Ok(0);
+            }
+            // Nothing yet after a poll, or a wake-up for nothing: wait on.
+            Ok(_) => {}
+            Err(e) => interrupted(e, &mut on_eintr)?,
+        }
+        self.wait_on(ready, timeout, on_eintr)
+    }
+
+    /// The rest of a `select` whose first wait ended with nothing: a poll
+    /// before a positive timeout, a signal, or a spurious wake-up. Waits
+    /// against one deadline, computed now (PEP 475).
+    #[cold]
+    #[inline(never)]
+    fn wait_on<const M: usize>(
+        &mut self,
+        ready: &mut Ready<D, M>,
+        timeout: Option<Duration>,
+        mut on_eintr: impl FnMut() -> io::Result<()>,
+    ) -> Result<usize, Error>
+    where
+        D: Clone,
+    {
         let inner = &mut self.inner;
-        let n = crate::timeout::retry(
-            timeout,
-            |t| match inner.select(ready, t) {
-                Ok(0) if inner.backend_mut().take_spurious_wakeup() => Ok(None),
-                Ok(n) => Ok(Some(n)),
-                Err(core_::Error::Backend(e)) if e.kind() == io::ErrorKind::Interrupted => {
-                    on_eintr().map_err(Error::Io)?;
-                    Ok(None)
-                }
-                Err(e) => Err(Error::from(e)),
-            },
-            |&n| n > 0,
-        )?;
+        let n = crate::timeout::retry(timeout, |t| match inner.select(ready, t) {
+            Ok(0) if inner.backend_mut().take_spurious_wakeup() => Ok(None),
+            Ok(n) => Ok(Some(n)),
+            Err(e) => interrupted(e, &mut on_eintr).map(|()| None),
+        })?;
         Ok(n.unwrap_or(0))
     }
 
@@ -331,6 +352,21 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     pub fn close(self) -> io::Result<()> {
         drop(self);
         Ok(())
+    }
+}
+
+/// A failed wait: `Ok` after `EINTR` when `on_eintr` says to resume
+/// (`ready` is empty then), else the error to return.
+#[cold]
+fn interrupted(
+    e: core_::Error<io::Error>,
+    on_eintr: &mut impl FnMut() -> io::Result<()>,
+) -> Result<(), Error> {
+    match e {
+        core_::Error::Backend(e) if e.kind() == io::ErrorKind::Interrupted => {
+            on_eintr().map_err(Error::Io)
+        }
+        e => Err(Error::from(e)),
     }
 }
 

@@ -91,53 +91,58 @@ pub fn to_timeval(t: Duration) -> windows_sys::Win32::Networking::WinSock::TIMEV
     windows_sys::Win32::Networking::WinSock::TIMEVAL { tv_sec, tv_usec }
 }
 
+/// The timeout of a `select`'s first wait: zero for a positive `timeout`
+/// (poll first), else `timeout` itself.
+///
+/// A positive timeout needs a deadline (one clock reading) before any wait
+/// that may block, so that a signal can be retried with the time left
+/// ([`retry`]). To spare that when something is already ready (a busy event
+/// loop, where the clock was most of what a timed wait cost beyond the
+/// system call), `select` polls first: if the poll finds something, that is
+/// the answer and no clock was read; otherwise [`retry`] reads the clock
+/// and waits the whole timeout. The poll did not wait, so the total still
+/// never exceeds the timeout.
+///
+/// Measured on the 2-core Intel Xeon KVM machine, `EpollSelector`, one
+/// ready fd of 100 (`scaling 100`: callgrind's user-space instructions per
+/// select, and criterion's time as a ratio to raw epoll; see the README):
+///
+/// | timed select, something ready | instructions | time |
+/// | --- | ---: | ---: |
+/// | clock, then one wait (before) | 246 | 1.16x |
+/// | `CLOCK_MONOTONIC_COARSE`, then one wait | TODO | TODO |
+/// | zero-timeout poll first (chosen) | TODO | TODO |
+///
+/// The price: one more system call (a non-blocking `epoll_wait`, about
+/// 0.2 µs) when nothing is ready, just before a wait that blocks anyway.
+/// The coarse clock still costs a clock call on every select, and ticks
+/// every 1 to 10 ms, so the time left after a signal could be
+/// overestimated by a tick and a wait overrun its deadline unless a tick
+/// were taken off every retry.
+#[inline]
+pub(crate) fn first_wait(timeout: Option<Duration>) -> Option<Duration> {
+    match timeout {
+        Some(t) if !t.is_zero() => Some(Duration::ZERO),
+        t => t,
+    }
+}
+
 /// Runs `wait` with `timeout`, and again with the time left until one
-/// deadline for as long as it answers `Ok(None)`: "ended early, nothing to
-/// report" (a signal, `EINTR`, PEP 475; or a wake-up for a registration the
-/// backend has since dropped). The total never exceeds the timeout.
+/// deadline (computed once, before the first call) for as long as it
+/// answers `Ok(None)`: "ended early, nothing to report" (a signal,
+/// `EINTR`, PEP 475; or a wake-up for a registration the backend has since
+/// dropped). The total never exceeds the timeout.
 ///
 /// Returns `Ok(None)` when the deadline has passed before `wait` had
 /// anything: the caller reports no events. `None` (block) and zero (poll)
 /// need no clock: they are retried as they are.
-///
-/// # A positive timeout polls first
-///
-/// The deadline needs a clock reading before the first blocking wait. To
-/// spare that when something is already ready (a busy event loop, where
-/// it is most of what a wait costs beyond the system call), a positive
-/// timeout first calls `wait` with a zero timeout: if that finds something
-/// (`found`), it is the answer, and no clock was read. Otherwise the clock
-/// is read and the wait blocks for the whole timeout: the poll did not
-/// wait, so the total still never exceeds the timeout. Measured on the
-/// 2-core Xeon KVM machine (epoll, 1 ready of 100, `benches/scan.rs` and
-/// callgrind's `scaling 100`): see the README's benchmark notes.
-///
-/// | timed wait, something ready | user instructions | time |
-/// | --- | ---: | ---: |
-/// | clock, then one wait (before) | 246 | 1.16x raw epoll |
-/// | zero-timeout poll first (chosen) | see README | see README |
-///
-/// The price is one more system call (a non-blocking `epoll_wait`, about
-/// 0.2 µs) when nothing is ready, just before a wait that blocks anyway.
-/// A coarse clock (`CLOCK_MONOTONIC_COARSE`) was the other candidate: still
-/// a clock call on every wait, and ticks of 1 to 10 ms, so the time left
-/// after a signal could be overestimated by a tick, and a wait could
-/// overrun its deadline unless a tick were taken off every retry.
 #[inline]
 pub(crate) fn retry<T, E>(
     timeout: Option<Duration>,
     mut wait: impl FnMut(Option<Duration>) -> Result<Option<T>, E>,
-    found: impl FnOnce(&T) -> bool,
 ) -> Result<Option<T>, E> {
     let deadline = match timeout {
-        Some(t) if !t.is_zero() => {
-            if let Some(v) = wait(Some(Duration::ZERO))?
-                && found(&v)
-            {
-                return Ok(Some(v));
-            }
-            Instant::now().checked_add(t)
-        }
+        Some(t) if !t.is_zero() => Instant::now().checked_add(t),
         _ => None,
     };
     let mut next = timeout;
@@ -254,97 +259,52 @@ mod tests {
         Ok(None)
     }
 
-    /// `found` for the tests: anything but zero.
-    fn some(n: &i32) -> bool {
-        *n != 0
+    #[test]
+    fn a_positive_timeout_polls_first() {
+        assert_eq!(first_wait(None), None);
+        assert_eq!(first_wait(Some(Duration::ZERO)), Some(Duration::ZERO));
+        assert_eq!(first_wait(Some(MS)), Some(Duration::ZERO));
+        assert_eq!(first_wait(Some(Duration::MAX)), Some(Duration::ZERO));
     }
 
     #[test]
     fn retries_with_less_time_each_call() {
         let mut seen = Vec::new();
-        let r = retry(
-            Some(Duration::from_secs(10)),
-            |t| {
-                seen.push(t.unwrap());
-                std::thread::sleep(MS);
-                if seen.len() < 4 { again() } else { Ok(Some(7)) }
-            },
-            some,
-        );
+        let r = retry(Some(Duration::from_secs(10)), |t| {
+            seen.push(t.unwrap());
+            std::thread::sleep(MS);
+            if seen.len() < 3 { again() } else { Ok(Some(7)) }
+        });
         assert_eq!(r.unwrap(), Some(7));
-        assert_eq!(seen.len(), 4);
-        // The poll first, then the whole timeout, then less each time.
-        assert_eq!(seen[0], Duration::ZERO);
-        assert_eq!(seen[1], Duration::from_secs(10));
-        assert!(seen[2] < seen[1] && seen[3] < seen[2], "{seen:?}");
-    }
-
-    #[test]
-    fn a_positive_timeout_polls_first() {
-        // Something ready: the poll is the answer, and nothing blocks.
-        let mut seen = Vec::new();
-        let r = retry(
-            Some(Duration::from_secs(10)),
-            |t| {
-                seen.push(t);
-                Ok::<_, io::Error>(Some(3))
-            },
-            some,
-        );
-        assert_eq!(r.unwrap(), Some(3));
-        assert_eq!(seen, [Some(Duration::ZERO)]);
-        // Nothing ready: the whole timeout follows; its answer stands, even
-        // an empty one.
-        let mut seen = Vec::new();
-        let r = retry(
-            Some(Duration::from_secs(10)),
-            |t| {
-                seen.push(t);
-                Ok::<_, io::Error>(Some(0))
-            },
-            some,
-        );
-        assert_eq!(r.unwrap(), Some(0));
-        assert_eq!(seen, [Some(Duration::ZERO), Some(Duration::from_secs(10))]);
-        // An error in the poll is returned at once.
-        let r: io::Result<Option<i32>> = retry(
-            Some(Duration::from_secs(10)),
-            |_| Err(io::Error::from_raw_os_error(9)),
-            some,
-        );
-        assert_eq!(r.unwrap_err().raw_os_error(), Some(9));
+        assert_eq!(seen.len(), 3);
+        assert!(seen[1] < seen[0] && seen[2] < seen[1], "{seen:?}");
     }
 
     #[test]
     fn a_retry_after_the_deadline_returns_nothing() {
         let mut calls = 0;
-        let r: io::Result<Option<i32>> = retry(
-            Some(MS),
-            |_| {
-                calls += 1;
-                std::thread::sleep(2 * MS);
-                again()
-            },
-            some,
-        );
+        let r: io::Result<Option<()>> = retry(Some(MS), |_| {
+            calls += 1;
+            std::thread::sleep(2 * MS);
+            again()
+        });
         assert_eq!(r.unwrap(), None);
-        // The poll, then the one wait that overran the deadline.
-        assert_eq!(calls, 2);
+        assert_eq!(calls, 1);
     }
 
     #[test]
     fn with_no_timeout_or_zero_retries_the_same() {
         for timeout in [None, Some(Duration::ZERO)] {
             let mut seen = Vec::new();
-            let r = retry(
-                timeout,
-                |t| {
-                    seen.push(t);
-                    if seen.len() < 4 { again() } else { Ok(Some(1)) }
-                },
-                some,
-            );
-            assert_eq!(r.unwrap(), Some(1));
+            let r = retry(timeout, |t| {
+                seen.push(t);
+                if seen.len() < 4 {
+                    again()
+                } else {
+                    Ok(Some(()))
+                }
+            });
+            assert_eq!(r.unwrap(), Some(()));
             assert_eq!(seen, vec![timeout; 4]);
         }
     }
@@ -352,8 +312,7 @@ mod tests {
     #[test]
     fn errors_pass_through() {
         // EBADF on unix (any OS error code would do).
-        let r: io::Result<Option<i32>> =
-            retry(None, |_| Err(io::Error::from_raw_os_error(9)), some);
+        let r: io::Result<Option<()>> = retry(None, |_| Err(io::Error::from_raw_os_error(9)));
         assert_eq!(r.unwrap_err().raw_os_error(), Some(9));
     }
 }
