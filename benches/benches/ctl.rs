@@ -13,7 +13,7 @@
 //! make no system call here: they only update their arrays, which is why
 //! they are far below the floor.
 //!
-//! `cargo bench -p selectors2 --bench ctl`; `SELECTORS2_BENCH_QUICK=1` for
+//! `cargo bench -p selectors2-bench --bench ctl`; `SELECTORS2_BENCH_QUICK=1` for
 //! the quick mode.
 
 #[macro_use]

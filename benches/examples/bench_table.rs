@@ -1,11 +1,11 @@
-//! Prints the results of `cargo bench -p selectors2` as Markdown: for each
+//! Prints the results of `cargo bench -p selectors2-bench` as Markdown: for each
 //! scenario, raw epoll through rustix in nanoseconds per iteration, and
 //! every other contender as a ratio to it (below 1.00x is faster); then
 //! the scale-out table, and the targets of the benchmark issue, checked.
 //!
 //! ```text
-//! cargo bench -p selectors2            # or SELECTORS2_BENCH_QUICK=1 cargo bench -p selectors2
-//! cargo run -p selectors2 --example bench_table
+//! cargo bench -p selectors2-bench            # or SELECTORS2_BENCH_QUICK=1 cargo bench -p selectors2-bench
+//! cargo run -p selectors2-bench --example bench_table
 //! ```
 //!
 //! It reads criterion's `*/new/benchmark.json` and `estimates.json` (the
@@ -55,7 +55,7 @@ fn main() -> std::io::Result<()> {
     collect(&home, &mut results, &mut newest);
     if results.is_empty() {
         eprintln!(
-            "no results under {}: run `cargo bench -p selectors2` first",
+            "no results under {}: run `cargo bench -p selectors2-bench` first",
             home.display()
         );
         std::process::exit(1);
@@ -153,7 +153,7 @@ fn scale_out_table(out: &mut String, text: &str) {
     let base = first["per_sec"].as_f64().unwrap_or(f64::NAN);
     let _ = writeln!(
         out,
-        "Scale-out (`examples/sharded_echo.rs`, driven by `examples/scale_out.rs`): {} concurrent loopback \
+        "Scale-out (`benches/examples/sharded_echo.rs`, driven by `benches/examples/scale_out.rs`): {} concurrent loopback \
          connections, {} shards, {} round trips of 16 bytes, {} in flight.\n",
         first["conns"], first["threads"], first["round_trips"], first["inflight"]
     );

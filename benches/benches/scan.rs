@@ -15,7 +15,7 @@
 //! select (its ping-pong numbers show its select cost at each N).
 //! `SelectSelector` sits out N = 10,000 (fds beyond `FD_SETSIZE`).
 //!
-//! `cargo bench -p selectors2 --bench scan`; `SELECTORS2_BENCH_QUICK=1` for
+//! `cargo bench -p selectors2-bench --bench scan`; `SELECTORS2_BENCH_QUICK=1` for
 //! the quick mode.
 
 #[macro_use]

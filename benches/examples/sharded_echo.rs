@@ -10,7 +10,7 @@
 //! `examples/scale_out.rs`, can compare the two in one run.
 //!
 //! ```text
-//! cargo run --release -p selectors2 --example sharded_echo -- [--mio] [--threads N] [--port P] [--secs S]
+//! cargo run --release -p selectors2-bench --example sharded_echo -- [--mio] [--threads N] [--port P] [--secs S]
 //! ```
 //!
 //! then, say, `nc 127.0.0.1 P`. It stops after `S` seconds (default 60).

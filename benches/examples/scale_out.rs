@@ -21,7 +21,7 @@
 //! the numbers compare the servers with each other, not with a network.
 //!
 //! ```text
-//! cargo run --release -p selectors2 --example scale_out
+//! cargo run --release -p selectors2-bench --example scale_out
 //! ```
 //!
 //! Environment: `SELECTORS2_BENCH_QUICK=1` (fewer round trips),

@@ -5,7 +5,7 @@
 //! `SELECTORS2_PROFILE` is set, so `cargo bench` passes over it.
 //!
 //! ```text
-//! cargo bench -p selectors2 --bench profile --no-run   # prints the binary's path
+//! cargo bench -p selectors2-bench --bench profile --no-run   # prints the binary's path
 //! SELECTORS2_PROFILE="ping_pong 1 s2_epoll 100000" \
 //!     valgrind --tool=callgrind target/release/deps/profile-HASH
 //! ```

@@ -11,7 +11,7 @@
 //! in level mode. Everyone else is level-triggered and reads once.
 //! `SelectSelector` sits out N = 10,000 (fds beyond `FD_SETSIZE`).
 //!
-//! `cargo bench -p selectors2 --bench ping_pong`; `SELECTORS2_BENCH_QUICK=1`
+//! `cargo bench -p selectors2-bench --bench ping_pong`; `SELECTORS2_BENCH_QUICK=1`
 //! for the quick mode.
 
 #[macro_use]

@@ -8,7 +8,7 @@
 //! of round trips, throughput and p50/p99 latency.
 //!
 //! Not a criterion bench: one long run per server says more than many
-//! short samples. `cargo bench -p selectors2 --bench scale_out`;
+//! short samples. `cargo bench -p selectors2-bench --bench scale_out`;
 //! `SELECTORS2_BENCH_QUICK=1` for the quick mode. A name filter given to
 //! `cargo bench -- NAME` skips it unless NAME is in `scale_out`.
 
