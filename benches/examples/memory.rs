@@ -1,0 +1,80 @@
+//! Resident memory per selector: opens `SELECTORS2_MEM_COUNT` (default 64)
+//! selectors of each kind at the default capacity (`usize` data), each
+//! with one registered socket, and prints how much the process's resident
+//! set grew per selector (from `/proc/self/statm`, Linux).
+//!
+//! ```text
+//! cargo run --release -p selectors2-bench --example memory
+//! ```
+
+use std::os::unix::net::UnixStream;
+
+use selectors2::{DefaultSelector, EVENT_READ, PollSelector, SelectSelector};
+
+/// Resident bytes of this process.
+fn rss() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("resident pages");
+    pages * 4096
+}
+
+fn measure<S>(
+    name: &str,
+    count: usize,
+    (a, _b): &(UnixStream, UnixStream),
+    open: impl Fn() -> S,
+    register: impl Fn(&mut S, &UnixStream),
+) {
+    let before = rss();
+    let mut all = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut s = open();
+        register(&mut s, a);
+        all.push(s);
+    }
+    let after = rss();
+    println!(
+        "{name}: {} bytes resident per selector ({count} selectors)",
+        (after - before) / count
+    );
+    drop(all);
+}
+
+fn main() {
+    let count: usize = std::env::var("SELECTORS2_MEM_COUNT")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(64);
+    let pair = UnixStream::pair().expect("socketpair");
+    measure(
+        "DefaultSelector",
+        count,
+        &pair,
+        || DefaultSelector::<usize>::new().expect("open"),
+        |s, a| {
+            s.register(a, EVENT_READ, 0).expect("register");
+        },
+    );
+    measure(
+        "PollSelector",
+        count,
+        &pair,
+        || PollSelector::<usize>::new().expect("open"),
+        |s, a| {
+            s.register(a, EVENT_READ, 0).expect("register");
+        },
+    );
+    measure(
+        "SelectSelector",
+        count,
+        &pair,
+        || SelectSelector::<usize>::new().expect("open"),
+        |s, a| {
+            s.register(a, EVENT_READ, 0).expect("register");
+        },
+    );
+}
