@@ -11,8 +11,8 @@ use crate::{Backend, Error, Events, KeyMap, RawFd, Ready, Registration, Selector
 /// keys.
 ///
 /// `B` is the readiness mechanism, `D` the user data kept with each key, and
-/// `N` the fixed capacity of the key table (a power of two in `2..=65536`,
-/// checked at compile time). Every operation is O(1) in the number of keys,
+/// `N` the fixed capacity of the key table (any number of keys in
+/// `1..=65536`, checked at compile time). Every operation is O(1) in the number of keys,
 /// and none allocates.
 ///
 /// Every failed call leaves the table and the backend as they were.
@@ -94,8 +94,8 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
         }
     }
 
-    /// Evaluating this fails the build unless `N` is a power of two in
-    /// `2..=65536`. Every constructor does. Not a stable API.
+    /// Evaluating this fails the build unless `N` is in `1..=65536`. Every
+    /// constructor does. Not a stable API.
     #[doc(hidden)]
     pub const CAPACITY_CHECK: () = KeyMap::<D, N, S>::CAPACITY_CHECK;
 

@@ -13,8 +13,8 @@ use crate::{
 };
 
 /// Python's `selectors` selector over an OS readiness mechanism `B`, with
-/// user data `D` and a fixed capacity of `N` keys (a power of two in
-/// `2..=65536`).
+/// user data `D` and a fixed capacity of `N` keys (any number in
+/// `1..=65536`: a Python user's 100 is fine).
 ///
 /// Name it through an alias: [`DefaultSelector`] (the best mechanism that
 /// works here), `EpollSelector` (Linux), `KqueueSelector` (BSD, Apple), [`PollSelector`] or
@@ -123,11 +123,13 @@ impl<B: OsBackend, D> Selector<B, D, DEFAULT_CAPACITY> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 ///
-/// A capacity that is not a power of two in `2..=65536` does not build:
+/// Any capacity from 1 to 65,536 keys works (a power of two is not
+/// needed); 0 or more than 65,536 does not build, and the error says so
+/// ("a selector's capacity N must be in 1..=65536 keys"):
 ///
 /// ```compile_fail
 /// use selectors2::AnyCapacity;
-/// let sel = selectors2::PollSelector::<usize, 3>::new();
+/// let sel = selectors2::PollSelector::<usize, 0>::new();
 /// ```
 pub trait AnyCapacity: Sized + sys::Sealed {
     /// Opens the mechanism and an empty key table of capacity `N`.
