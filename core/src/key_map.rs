@@ -425,7 +425,7 @@ mod tests {
 
     type Model = BTreeMap<RawFd, (Events, u16)>;
 
-    fn check_events(ev: u8) -> Result<Events, Error<crate::SimError>> {
+    fn check_events(ev: u8) -> Result<Events, Error<crate::sim::SimError>> {
         let e = Events::from_bits_retain(ev);
         if e.is_valid_interest() {
             Ok(e)

@@ -456,7 +456,8 @@ fn full<E>(capacity: usize) -> Error<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Readiness, ReportOrder, SimBackend, SimError};
+    use crate::sim::{ReportOrder, SimError};
+    use crate::{Readiness, SimBackend};
     use proptest::prelude::*;
     use std::collections::{BTreeMap, BTreeSet};
     use std::{vec, vec::Vec};
@@ -546,7 +547,7 @@ mod tests {
         // ...the fd before duplicates...
         assert_eq!(sel.register(-5, R, 0), Err(Error::InvalidFd(-5)));
         assert_eq!(
-            sel.register(crate::SIM_FD_LIMIT, R, 0),
+            sel.register(crate::sim::SIM_FD_LIMIT, R, 0),
             Err(Error::InvalidFd(1024))
         );
         sel.register(1, R, 0).unwrap();

@@ -148,7 +148,7 @@ impl<B: OsBackend, D, const N: usize> AnyCapacity for Selector<B, D, N> {
 impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// The one constructor behind both `new`s.
     fn open() -> io::Result<Self> {
-        Ok(Self::from_backend(B::open(N)?))
+        Ok(Self::from_backend(B::open(N, sys::Token)?))
     }
 
     fn from_backend(backend: B) -> Self {

@@ -1161,33 +1161,3 @@ pub fn eintr_hook_resumes_or_stops<B: OsBackend>() {
     assert!(ready.is_empty());
     assert!(took < PROMPT, "stopped at once: {took:?}");
 }
-
-/// issue 9, item 4: the backends are public; called directly with fds the
-/// selector would have refused, they answer with errors, never a panic.
-pub fn backends_called_directly_do_not_panic<B: OsBackend>() {
-    let mut b = B::open(4).unwrap();
-    let kind = b.kind();
-    for fd in [-1, -2, i32::MIN, FD_SETSIZE, 5000, i32::MAX] {
-        // poll takes any number (it ignores negative ones); the others
-        // must refuse what they cannot watch, by error. (Windows select
-        // limits how many sockets, not their numbers: it refuses only
-        // negative ones.)
-        let registered = b.register(fd, R, 1);
-        let must_refuse = match kind {
-            BackendKind::Poll => false,
-            BackendKind::Select if cfg!(windows) => fd < 0,
-            _ => true,
-        };
-        if must_refuse {
-            assert!(registered.is_err(), "{kind} registered fd {fd}");
-        }
-        let slot = registered.unwrap_or(0);
-        let _ = b.modify(fd, slot, R, W, 1);
-        let _ = b.unregister(fd, slot, W);
-        let _ = b.unregister(fd, 9999, R);
-        let _ = b.modify(fd, 9999, R, W, 1);
-    }
-    let mut reports = 0;
-    b.wait(4, Some(Duration::ZERO), |_, _, _| reports += 1)
-        .unwrap();
-}

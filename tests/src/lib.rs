@@ -320,7 +320,6 @@ macro_rules! suite {
                 fileno_and_cloexec,
                 no_fd_leak_over_many_selectors,
                 errors_convert_to_io_kinds,
-                backends_called_directly_do_not_panic,
             );
             $crate::suite!(@cases $backend, unix;
                 unregister_after_fd_reuse_succeeds,

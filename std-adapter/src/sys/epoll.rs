@@ -17,7 +17,7 @@ use std::time::Duration;
 use rustix::event::epoll;
 use selectors2_core::{Backend, Events, Readiness, Registration};
 
-use super::{OsBackend, Sealed, with_fd};
+use super::{OsBackend, Sealed, Token, with_fd};
 use crate::timeout::{millis_timespec, to_millis};
 use crate::{BackendKind, RawFd};
 
@@ -100,7 +100,7 @@ impl Epoll {
 }
 
 impl OsBackend for Epoll {
-    fn open(capacity: usize) -> io::Result<Self> {
+    fn open(capacity: usize, _: Token) -> io::Result<Self> {
         let epfd = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         let empty = epoll::Event {
             flags: epoll::EventFlags::empty(),
