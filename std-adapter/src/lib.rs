@@ -139,6 +139,24 @@ impl<T: AsRawFd + ?Sized> Selectable for &T {
     }
 }
 
+/// `&mut T` too, so that a connection borrowed mutably (from
+/// `HashMap::get_mut`, say) can be unregistered or modified as it is.
+#[cfg(unix)]
+impl<T: AsRawFd + ?Sized> Selectable for &mut T {
+    #[inline]
+    fn raw_fd(&self) -> RawFd {
+        (**self).as_raw_fd()
+    }
+}
+
+#[cfg(windows)]
+impl<T: AsRawSocket + ?Sized> Selectable for &mut T {
+    #[inline]
+    fn raw_fd(&self) -> RawFd {
+        sys::fd_of_socket((**self).as_raw_socket())
+    }
+}
+
 #[cfg(windows)]
 impl Selectable for RawSocket {
     #[inline]

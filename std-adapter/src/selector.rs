@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use selectors2_core as core_;
 
@@ -297,14 +297,39 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
         D: Clone,
     {
         let inner = &mut self.inner;
-        let n = crate::timeout::retry(timeout, |t| match inner.select(ready, t) {
-            Ok(0) if inner.backend_mut().take_spurious_wakeup() => Ok(None),
-            Ok(n) => Ok(Some(n)),
-            Err(core_::Error::Backend(e)) if e.kind() == io::ErrorKind::Interrupted => {
-                on_eintr().map_err(Error::Io)?;
-                Ok(None)
-            }
-            Err(e) => Err(Error::from(e)),
+        let n = crate::timeout::retry(timeout, |t| wait_once(inner, ready, t, &mut on_eintr))?;
+        Ok(n.unwrap_or(0))
+    }
+
+    /// [`select`](Self::select) with a deadline instead of a timeout: waits
+    /// until a registered fd is ready or `deadline` passes (at once if it
+    /// has), retrying signals with the time left until that instant, as
+    /// polling's `wait_deadline`. For event loops that keep timers.
+    ///
+    /// ```
+    /// use selectors2::{DefaultSelector, Ready};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let mut sel = DefaultSelector::<u8>::new()?;
+    /// let mut ready: Ready<u8, 8> = Ready::new();
+    /// let next_timer = Instant::now() + Duration::from_millis(5);
+    /// assert_eq!(sel.select_until(&mut ready, next_timer)?, 0);
+    /// assert!(Instant::now() >= next_timer);
+    /// # Ok::<(), selectors2::Error>(())
+    /// ```
+    #[inline]
+    pub fn select_until<const M: usize>(
+        &mut self,
+        ready: &mut Ready<D, M>,
+        deadline: Instant,
+    ) -> Result<usize, Error>
+    where
+        D: Clone,
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let inner = &mut self.inner;
+        let n = crate::timeout::retry_until(Some(left), Some(deadline), |t| {
+            wait_once(inner, ready, t, &mut || Ok(()))
         })?;
         Ok(n.unwrap_or(0))
     }
@@ -328,6 +353,63 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     pub fn close(self) -> io::Result<()> {
         drop(self);
         Ok(())
+    }
+}
+
+/// One wait of a `select`: `Ok(None)` when it must be retried for the
+/// time left (a signal the hook let through, or a wake-up only for a
+/// registration the backend has since dropped).
+#[inline]
+fn wait_once<B: OsBackend, D: Clone, const N: usize, const M: usize>(
+    inner: &mut core_::Selector<B, D, N, Box<[core_::Slot<D>; N]>>,
+    ready: &mut Ready<D, M>,
+    timeout: Option<Duration>,
+    on_eintr: &mut impl FnMut() -> io::Result<()>,
+) -> Result<Option<usize>, Error> {
+    match inner.select(ready, timeout) {
+        Ok(0) if inner.backend_mut().take_spurious_wakeup() => Ok(None),
+        Ok(n) => Ok(Some(n)),
+        Err(core_::Error::Backend(e)) if e.kind() == io::ErrorKind::Interrupted => {
+            on_eintr().map_err(Error::Io)?;
+            Ok(None)
+        }
+        Err(e) => Err(Error::from(e)),
+    }
+}
+
+#[cfg(has_epoll)]
+impl<D, const N: usize> std::os::fd::AsFd for Selector<sys::Epoll, D, N> {
+    /// The epoll fd, as [`fileno`](Selector::fileno): to nest this selector
+    /// in another event loop (it is readable when a key is ready).
+    #[inline]
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.backend().as_fd()
+    }
+}
+
+#[cfg(has_epoll)]
+impl<D, const N: usize> std::os::fd::AsRawFd for Selector<sys::Epoll, D, N> {
+    #[inline]
+    fn as_raw_fd(&self) -> RawFd {
+        std::os::fd::AsFd::as_fd(self.inner.backend()).as_raw_fd()
+    }
+}
+
+#[cfg(has_kqueue)]
+impl<D, const N: usize> std::os::fd::AsFd for Selector<sys::Kqueue, D, N> {
+    /// The kqueue fd, as [`fileno`](Selector::fileno): to nest this
+    /// selector in another event loop (it is readable when a key is ready).
+    #[inline]
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.backend().as_fd()
+    }
+}
+
+#[cfg(has_kqueue)]
+impl<D, const N: usize> std::os::fd::AsRawFd for Selector<sys::Kqueue, D, N> {
+    #[inline]
+    fn as_raw_fd(&self) -> RawFd {
+        std::os::fd::AsFd::as_fd(self.inner.backend()).as_raw_fd()
     }
 }
 
@@ -370,6 +452,15 @@ mod tests {
         check::<SelectSelector>();
         #[cfg(has_epoll)]
         check::<EpollSelector>();
+    }
+
+    #[cfg(has_epoll)]
+    #[test]
+    fn epoll_selector_is_as_fd_with_its_fileno() {
+        use std::os::fd::{AsFd, AsRawFd};
+        let sel = EpollSelector::<u8>::new().unwrap();
+        assert_eq!(Some(sel.as_fd().as_raw_fd()), sel.fileno());
+        assert_eq!(Some(sel.as_raw_fd()), sel.fileno());
     }
 
     #[cfg(unix)]

@@ -1161,3 +1161,34 @@ pub fn eintr_hook_resumes_or_stops<B: OsBackend>() {
     assert!(ready.is_empty());
     assert!(took < PROMPT, "stopped at once: {took:?}");
 }
+
+/// issue 14: `select_until` waits until the instant (never past it by the
+/// clock, at once if it has passed) and reports what is ready; a `&mut`
+/// borrow of a connection is `Selectable` too.
+#[cfg(unix)]
+pub fn select_until_and_mut_borrows<B: OsBackend>() {
+    use std::collections::HashMap;
+    use std::time::Instant;
+    let mut sel = new::<B>();
+    let mut conns: HashMap<usize, std::os::unix::net::UnixStream> = HashMap::new();
+    let (a, peer) = pair();
+    conns.insert(7, a);
+    let conn = conns.get_mut(&7).unwrap();
+    sel.register(&mut *conn, R, 7).unwrap();
+    let mut ready: Ready<usize, 4> = Ready::new();
+    let deadline = Instant::now() + Duration::from_millis(60);
+    assert_eq!(sel.select_until(&mut ready, deadline).unwrap(), 0);
+    assert!(Instant::now() >= deadline);
+    let (n, took) = timed(|| sel.select_until(&mut ready, Instant::now() - Duration::from_secs(1)));
+    assert_eq!(n.unwrap(), 0);
+    assert!(took < PROMPT);
+    poke(&peer);
+    assert_eq!(
+        sel.select_until(&mut ready, Instant::now() + Duration::from_secs(5))
+            .unwrap(),
+        1
+    );
+    let conn = conns.get_mut(&7).unwrap();
+    sel.modify(&mut *conn, RW, 8).unwrap();
+    assert_eq!(sel.unregister(conn).unwrap().data, 8);
+}

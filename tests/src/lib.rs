@@ -322,6 +322,7 @@ macro_rules! suite {
                 errors_convert_to_io_kinds,
             );
             $crate::suite!(@cases $backend, unix;
+                select_until_and_mut_borrows,
                 unregister_after_fd_reuse_succeeds,
                 pipe_read_and_write_ends,
                 pipe_reader_closed_wakes_writer,

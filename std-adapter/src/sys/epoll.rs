@@ -78,6 +78,15 @@ pub(crate) fn readiness(f: epoll::EventFlags) -> Readiness {
     r
 }
 
+impl AsFd for Epoll {
+    /// The epoll instance's fd (kept under the same number across a
+    /// rebuild).
+    #[inline]
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.epfd.as_fd()
+    }
+}
+
 impl Sealed for Epoll {
     #[inline]
     fn take_spurious_wakeup(&mut self) -> bool {

@@ -229,6 +229,14 @@ impl Kqueue {
     }
 }
 
+impl AsFd for Kqueue {
+    /// The kqueue's fd.
+    #[inline]
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.kq.as_fd()
+    }
+}
+
 impl Sealed for Kqueue {}
 
 impl OsBackend for Kqueue {
