@@ -163,6 +163,21 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// Fails, changing nothing, with `InvalidEvents`, `InvalidFd` (negative,
     /// or `>= FD_SETSIZE` on select), `AlreadyRegistered`, `Full`, or `Io`
     /// when the OS refuses (epoll refuses regular files with `EPERM`).
+    /// Register non-blocking sockets: a ready report says a call makes
+    /// progress, not that a blocking call will not wait.
+    ///
+    /// ```
+    /// use selectors2::{DefaultSelector, EVENT_READ, Error};
+    /// use std::net::TcpListener;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// listener.set_nonblocking(true)?;
+    /// let mut sel = DefaultSelector::new()?;
+    /// let key = sel.register(&listener, EVENT_READ, 0)?;
+    /// assert_eq!(key.events, EVENT_READ);
+    /// assert!(matches!(sel.register(&listener, EVENT_READ, 1), Err(Error::AlreadyRegistered(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn register(
         &mut self,
@@ -176,7 +191,20 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     }
 
     /// Stops watching `f` and returns its key. Succeeds even when the fd
-    /// was closed first (the OS already forgot it), as in Python.
+    /// was closed first (the OS already forgot it), as in Python; fails
+    /// with `NotRegistered` for an fd that is not.
+    ///
+    /// ```
+    /// use selectors2::{DefaultSelector, EVENT_READ, Error};
+    /// use std::net::TcpListener;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let mut sel = DefaultSelector::new()?;
+    /// sel.register(&listener, EVENT_READ, "listener")?;
+    /// assert_eq!(sel.unregister(&listener)?.data, "listener");
+    /// assert!(matches!(sel.unregister(&listener), Err(Error::NotRegistered(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn unregister(&mut self, f: impl Selectable) -> Result<SelectorKey<D>, Error> {
         self.inner.unregister(f.raw_fd()).map_err(Error::from)
@@ -185,7 +213,23 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// Changes the events and data of a registered `f`; returns the new
     /// key. Validates first; with the same events it only replaces the data
     /// (no system call). On any failure the old key and the old OS
-    /// registration stay.
+    /// registration stay (Python's loses the registration, bpo-30014).
+    ///
+    /// ```
+    /// use selectors2::{DefaultSelector, EVENT_READ, EVENT_WRITE, Error, Events};
+    /// use std::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let conn = TcpStream::connect(listener.local_addr()?)?;
+    /// let mut sel = DefaultSelector::new()?;
+    /// sel.register(&conn, EVENT_READ, 1)?;
+    /// // Something to send: watch WRITE too, until it is sent.
+    /// assert_eq!(sel.modify(&conn, EVENT_READ | EVENT_WRITE, 1)?.events, EVENT_READ | EVENT_WRITE);
+    /// // An invalid mask changes nothing.
+    /// assert!(matches!(sel.modify(&conn, Events::empty(), 2), Err(Error::InvalidEvents(0))));
+    /// assert_eq!(sel.get_key(&conn).map(|k| k.data), Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn modify(
         &mut self,
@@ -243,6 +287,27 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// `events` is never empty and never more than the key asked for; an
     /// error or hang-up on the fd counts as both `READ` and `WRITE`. When
     /// more fds are ready than `ready` holds, later calls return the rest.
+    /// Each entry holds a clone of its key's data (`D: Clone`).
+    ///
+    /// ```
+    /// use selectors2::{DefaultSelector, EVENT_READ, Ready};
+    /// use std::io::Write;
+    /// use std::net::{TcpListener, TcpStream};
+    /// use std::time::Duration;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = TcpStream::connect(listener.local_addr()?)?;
+    /// let (conn, _) = listener.accept()?;
+    /// let mut sel = DefaultSelector::new()?;
+    /// sel.register(&conn, EVENT_READ, "conn")?;
+    /// let mut ready: Ready<&str, 16> = Ready::new();
+    /// assert_eq!(sel.select(&mut ready, Some(Duration::ZERO))?, 0); // poll: nothing yet
+    /// client.write_all(b"hi")?;
+    /// assert_eq!(sel.select(&mut ready, Some(Duration::from_secs(5)))?, 1);
+    /// let (key, events) = ready.iter().next().unwrap();
+    /// assert_eq!((key.data, events), ("conn", EVENT_READ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn select<const M: usize>(
         &mut self,
