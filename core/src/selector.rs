@@ -373,6 +373,22 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
     }
 }
 
+impl<B, D, const N: usize, S> core::fmt::Debug for Selector<B, D, N, S>
+where
+    B: Backend + core::fmt::Debug,
+    D: core::fmt::Debug,
+    S: core::borrow::Borrow<[Slot<D>; N]>,
+{
+    /// The backend, the capacity and the keys (not the table's slots).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Selector")
+            .field("backend", &self.backend)
+            .field("capacity", &N)
+            .field("keys", &self.map)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Cyclic distance from the fairness cursor: the overflowing `select` keeps
 /// the `M` ready fds closest after the cursor, then moves the cursor past
 /// the last one kept, so successive calls sweep the whole ready set.
