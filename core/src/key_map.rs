@@ -12,7 +12,7 @@
 
 use core::borrow::{Borrow, BorrowMut};
 
-use crate::{Events, RawFd};
+use crate::{Events, RawFd, Selectable};
 
 /// One registration: the fd, the events it is watched for, and the user's
 /// data. Python's `SelectorKey`, without `fileobj` (Rust callers keep their
@@ -187,19 +187,20 @@ impl<D, const N: usize, S: Borrow<[Slot<D>; N]>> KeyMap<D, N, S> {
         self.slots.borrow()
     }
 
-    /// The key registered for `fd`, if any.
+    /// The key registered for `f` (an fd, or with the `std` feature
+    /// anything [`Selectable`], as the selector's `get_key` takes), if any.
     #[inline]
-    pub fn get(&self, fd: RawFd) -> Option<&SelectorKey<D>> {
-        match self.probe(fd) {
+    pub fn get(&self, f: impl Selectable) -> Option<&SelectorKey<D>> {
+        match self.probe(f.raw_fd()) {
             Probe::Found(i) => self.entry(i).map(|e| &e.key),
             _ => None,
         }
     }
 
-    /// Whether `fd` is registered.
+    /// Whether `f` is registered.
     #[inline]
-    pub fn contains_key(&self, fd: RawFd) -> bool {
-        matches!(self.probe(fd), Probe::Found(_))
+    pub fn contains_key(&self, f: impl Selectable) -> bool {
+        matches!(self.probe(f.raw_fd()), Probe::Found(_))
     }
 
     /// The registered keys, in table order (see the type's docs).

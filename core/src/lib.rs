@@ -30,7 +30,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-#[cfg(test)]
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
 mod backend;
@@ -38,6 +38,7 @@ mod error;
 mod events;
 mod key_map;
 mod ready;
+mod selectable;
 mod selector;
 pub mod sim;
 
@@ -46,6 +47,7 @@ pub use error::Error;
 pub use events::{EVENT_READ, EVENT_WRITE, Events, Readiness};
 pub use key_map::{Iter as KeyIter, KeyMap, SelectorKey, Slot};
 pub use ready::{Iter as ReadyIter, Ready};
+pub use selectable::Selectable;
 pub use selector::Selector;
 pub use sim::SimBackend;
 

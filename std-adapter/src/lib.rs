@@ -26,10 +26,6 @@ pub mod __fuzz {
 
 use std::fmt;
 use std::io;
-#[cfg(unix)]
-use std::os::fd::{AsRawFd, BorrowedFd};
-#[cfg(windows)]
-use std::os::windows::io::{AsRawSocket, BorrowedSocket, RawSocket};
 
 pub use selectors2_core::{EVENT_READ, EVENT_WRITE, KeyIter, RawFd, ReadyIter};
 
@@ -108,9 +104,9 @@ pub type Ready<D, const M: usize> = selectors2_core::Ready<D, M>;
 /// sel.register(&b, EVENT_WRITE, "b")?;
 /// let map = sel.get_map();
 /// assert_eq!(map.len(), 2);
-/// assert_eq!(map.get((&b).raw_fd()).map(|k| k.data), Some("b"));
+/// assert_eq!(map.get(&b).map(|k| k.data), Some("b")); // as sel.get_key(&b)
+/// assert!(map.contains_key(&a));
 /// assert_eq!(map.iter().filter(|k| k.events == EVENT_READ).count(), 1);
-/// # use selectors2::Selectable;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub type KeyMap<D, const N: usize> =
@@ -166,75 +162,11 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 /// # assert_eq!(fd.raw_fd(), fd);
 /// # }
 /// ```
-pub trait Selectable {
-    /// The file descriptor number.
-    fn raw_fd(&self) -> RawFd;
-}
-
-impl Selectable for RawFd {
-    #[inline]
-    fn raw_fd(&self) -> RawFd {
-        *self
-    }
-}
-
-#[cfg(unix)]
-impl Selectable for BorrowedFd<'_> {
-    #[inline]
-    fn raw_fd(&self) -> RawFd {
-        self.as_raw_fd()
-    }
-}
-
-#[cfg(unix)]
-impl<T: AsRawFd + ?Sized> Selectable for &T {
-    #[inline]
-    fn raw_fd(&self) -> RawFd {
-        (**self).as_raw_fd()
-    }
-}
-
-/// `&mut T` too, so that a connection borrowed mutably (from
-/// `HashMap::get_mut`, say) can be unregistered or modified as it is.
-#[cfg(unix)]
-impl<T: AsRawFd + ?Sized> Selectable for &mut T {
-    #[inline]
-    fn raw_fd(&self) -> RawFd {
-        (**self).as_raw_fd()
-    }
-}
-
-#[cfg(windows)]
-impl<T: AsRawSocket + ?Sized> Selectable for &mut T {
-    #[inline]
-    fn raw_fd(&self) -> RawFd {
-        sys::fd_of_socket((**self).as_raw_socket())
-    }
-}
-
-#[cfg(windows)]
-impl Selectable for RawSocket {
-    #[inline]
-    fn raw_fd(&self) -> RawFd {
-        sys::fd_of_socket(*self)
-    }
-}
-
-#[cfg(windows)]
-impl Selectable for BorrowedSocket<'_> {
-    #[inline]
-    fn raw_fd(&self) -> RawFd {
-        sys::fd_of_socket(self.as_raw_socket())
-    }
-}
-
-#[cfg(windows)]
-impl<T: AsRawSocket + ?Sized> Selectable for &T {
-    #[inline]
-    fn raw_fd(&self) -> RawFd {
-        sys::fd_of_socket((**self).as_raw_socket())
-    }
-}
+///
+/// The trait lives in `selectors2-core` (behind its `std` feature, which
+/// this crate turns on), so that the core's key table takes the same
+/// arguments: `sel.get_map().get(&conn)` as `sel.get_key(&conn)`.
+pub use selectors2_core::Selectable;
 
 /// Why a [`Selector`] call failed. Every variant but `Io` carries the
 /// offending value; a failed call changes nothing.

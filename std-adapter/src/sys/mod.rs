@@ -57,7 +57,7 @@ pub use poll::Poll;
 #[cfg(unix)]
 pub use select::{FD_SETSIZE, Select};
 #[cfg(windows)]
-pub(crate) use winsock::{fd_of_socket, set_no_inherit};
+pub(crate) use winsock::set_no_inherit;
 #[cfg(windows)]
 pub use winsock_select::{FD_SETSIZE, Select};
 #[cfg(windows)]
