@@ -9,12 +9,22 @@
 //!
 //! Here the "interrupts" are simulated by a loop counter so that the example
 //! runs on a host: `cargo run -p selectors2-core --example interrupt_flags`.
-//! Nothing in it needs `std` or an allocator.
+//! Nothing in it needs `std` or an allocator but `wait_for_interrupt`, the
+//! board's sleep, which the host simulates with a thread sleep.
+//!
+//! The backend keeps the two rules of the `Backend` contract that matter
+//! for a source of your own: it is level-triggered (it never clears a bit;
+//! the application does, once it has serviced the source), and it reports,
+//! and wakes, only for what a registration asked for (a READ-only source
+//! whose TX is free does not end the wait), sleeping otherwise until an
+//! interrupt or the timeout.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 
-use selectors2_core::{Backend, EVENT_READ, EVENT_WRITE, RawFd, Readiness, Ready, Selector};
+use selectors2_core::{
+    Backend, EVENT_READ, EVENT_WRITE, Events, RawFd, Readiness, Ready, Selector,
+};
 
 /// Bit `n` set: source `n` has input. Written by interrupt handlers.
 static RX_PENDING: AtomicU32 = AtomicU32::new(0);
@@ -29,7 +39,43 @@ const TICK: RawFd = 2;
 /// set and "writable" while its TX bit is set (level-triggered: the bits
 /// stay set until the handler code clears them).
 struct IrqFlags {
+    interest: [Events; 32],
     tags: [u32; 32],
+}
+
+impl IrqFlags {
+    /// Reports each source's readiness that its registration asked for;
+    /// whether there was any.
+    fn report_ready(&self, report: &mut impl FnMut(RawFd, u32, Readiness)) -> bool {
+        let (rx, tx) = (
+            RX_PENDING.load(Ordering::Acquire),
+            TX_FREE.load(Ordering::Acquire),
+        );
+        let mut any = false;
+        for src in 0..32 {
+            let interest = self.interest[src as usize];
+            let mut r = Readiness::empty();
+            r.set(
+                Readiness::READABLE,
+                interest.contains(Events::READ) && rx & (1 << src) != 0,
+            );
+            r.set(
+                Readiness::WRITABLE,
+                interest.contains(Events::WRITE) && tx & (1 << src) != 0,
+            );
+            if !r.is_empty() {
+                report(src, self.tags[src as usize], r);
+                any = true;
+            }
+        }
+        any
+    }
+}
+
+/// The board's sleep: on a microcontroller, arm a timer for `timeout` and
+/// `WFI` until it or another interrupt fires. The host simulates it.
+fn wait_for_interrupt(timeout: Option<Duration>) {
+    std::thread::sleep(timeout.unwrap_or(Duration::from_millis(1)));
 }
 
 impl Backend for IrqFlags {
@@ -39,12 +85,8 @@ impl Backend for IrqFlags {
         Some(32) // one bit per source
     }
 
-    fn register(
-        &mut self,
-        src: RawFd,
-        _: selectors2_core::Events,
-        tag: u32,
-    ) -> Result<u32, Self::Error> {
+    fn register(&mut self, src: RawFd, interest: Events, tag: u32) -> Result<u32, Self::Error> {
+        self.interest[src as usize] = interest;
         self.tags[src as usize] = tag;
         Ok(0)
     }
@@ -53,41 +95,33 @@ impl Backend for IrqFlags {
         &mut self,
         src: RawFd,
         _: u32,
-        _: selectors2_core::Events,
-        _: selectors2_core::Events,
+        _: Events,
+        new: Events,
         tag: u32,
     ) -> Result<(), Self::Error> {
+        self.interest[src as usize] = new;
         self.tags[src as usize] = tag;
         Ok(())
     }
 
-    fn unregister(
-        &mut self,
-        _: RawFd,
-        _: u32,
-        _: selectors2_core::Events,
-    ) -> Result<(), Self::Error> {
+    fn unregister(&mut self, src: RawFd, _: u32, _: Events) -> Result<(), Self::Error> {
+        self.interest[src as usize] = Events::empty();
         Ok(())
     }
 
     fn wait<F: FnMut(RawFd, u32, Readiness)>(
         &mut self,
         _max: usize,
-        _timeout: Option<Duration>, // a real board would sleep with WFI until an interrupt or the timer
+        timeout: Option<Duration>,
         mut report: F,
     ) -> Result<(), Self::Error> {
-        let (rx, tx) = (
-            RX_PENDING.load(Ordering::Acquire),
-            TX_FREE.load(Ordering::Acquire),
-        );
-        for src in 0..32 {
-            let mut r = Readiness::empty();
-            r.set(Readiness::READABLE, rx & (1 << src) != 0);
-            r.set(Readiness::WRITABLE, tx & (1 << src) != 0);
-            if !r.is_empty() {
-                report(src, self.tags[src as usize], r);
-            }
+        if self.report_ready(&mut report) || timeout == Some(Duration::ZERO) {
+            return Ok(());
         }
+        // Nothing usable: sleep until an interrupt or the timeout, then
+        // report what the interrupt brought (if anything).
+        wait_for_interrupt(timeout);
+        self.report_ready(&mut report);
         Ok(())
     }
 }
@@ -114,7 +148,10 @@ fn simulate_interrupts(round: u32) {
 
 fn main() {
     // Room for 8 sources, all in a fixed-size struct: no heap.
-    let mut sel: Selector<IrqFlags, Source, 8> = Selector::new(IrqFlags { tags: [0; 32] });
+    let mut sel: Selector<IrqFlags, Source, 8> = Selector::new(IrqFlags {
+        interest: [Events::empty(); 32],
+        tags: [0; 32],
+    });
     sel.register(UART, EVENT_READ, Source::Uart).expect("UART");
     sel.register(RADIO, EVENT_READ, Source::Radio)
         .expect("radio");

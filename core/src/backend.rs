@@ -71,56 +71,92 @@ use crate::{Events, RawFd, Readiness};
 ///
 /// # Example
 ///
-/// A backend for a board whose interrupt handlers set one flag per channel
-/// (the `channel` plays the part of the fd):
+/// A backend for a board whose interrupt handlers mark channels (the
+/// channel number plays the part of the fd) as having input. The mark is
+/// *level* state: it stays until the application has serviced the channel,
+/// so `wait` reports it again and again, and it never clears it itself.
+/// `wait` reports only what a registration asked for, and when nothing is
+/// there it sleeps (here in simulated time; on a board, `WFI` until an
+/// interrupt or the timer) rather than returning at once:
 ///
 /// ```
 /// use core::time::Duration;
 /// use selectors2_core::{Backend, Events, RawFd, Readiness, Ready, Selector};
 ///
-/// struct Flags {
-///     pending: [bool; 8],
+/// struct Channels {
+///     has_input: [bool; 8],     // set by interrupt handlers, cleared by the application
+///     interest: [Events; 8],
 ///     tags: [u32; 8],
+///     slept: Duration,          // the board's timer, simulated
 /// }
 ///
-/// impl Backend for Flags {
+/// impl Channels {
+///     fn report_ready(&self, report: &mut impl FnMut(RawFd, u32, Readiness)) -> bool {
+///         let mut any = false;
+///         for ch in 0..8 {
+///             // Only what the registration can use: a READ-only channel
+///             // must not end the wait for being writable.
+///             if self.has_input[ch] && self.interest[ch].contains(Events::READ) {
+///                 report(ch as RawFd, self.tags[ch], Readiness::READABLE);
+///                 any = true;
+///             }
+///         }
+///         any
+///     }
+/// }
+///
+/// impl Backend for Channels {
 ///     type Error = core::convert::Infallible;
 ///     fn fd_limit(&self) -> Option<RawFd> {
 ///         Some(8)
 ///     }
-///     fn register(&mut self, fd: RawFd, _: Events, tag: u32) -> Result<u32, Self::Error> {
-///         self.tags[fd as usize] = tag;
+///     fn register(&mut self, ch: RawFd, interest: Events, tag: u32) -> Result<u32, Self::Error> {
+///         (self.interest[ch as usize], self.tags[ch as usize]) = (interest, tag);
 ///         Ok(0)
 ///     }
-///     fn modify(&mut self, fd: RawFd, _: u32, _: Events, _: Events, tag: u32) -> Result<(), Self::Error> {
-///         self.tags[fd as usize] = tag;
+///     fn modify(&mut self, ch: RawFd, _: u32, _: Events, new: Events, tag: u32) -> Result<(), Self::Error> {
+///         (self.interest[ch as usize], self.tags[ch as usize]) = (new, tag);
 ///         Ok(())
 ///     }
-///     fn unregister(&mut self, _: RawFd, _: u32, _: Events) -> Result<(), Self::Error> {
+///     fn unregister(&mut self, ch: RawFd, _: u32, _: Events) -> Result<(), Self::Error> {
+///         self.interest[ch as usize] = Events::empty();
 ///         Ok(())
 ///     }
 ///     fn wait<F: FnMut(RawFd, u32, Readiness)>(
 ///         &mut self,
 ///         _max: usize,
-///         _timeout: Option<Duration>,
+///         timeout: Option<Duration>,
 ///         mut report: F,
 ///     ) -> Result<(), Self::Error> {
-///         for (ch, pending) in self.pending.iter_mut().enumerate() {
-///             if core::mem::take(pending) {
-///                 report(ch as RawFd, self.tags[ch], Readiness::READABLE);
-///             }
+///         if self.report_ready(&mut report) || timeout == Some(Duration::ZERO) {
+///             return Ok(());
 ///         }
+///         // Nothing usable: sleep until an interrupt or the timeout. (A real
+///         // board blocks with `None`; this simulation has no interrupts.)
+///         self.slept += timeout.unwrap_or(Duration::MAX);
+///         self.report_ready(&mut report);
 ///         Ok(())
 ///     }
 /// }
 ///
-/// let mut sel: Selector<Flags, &str, 8> = Selector::new(Flags { pending: [false; 8], tags: [0; 8] });
+/// let board = Channels { has_input: [false; 8], interest: [Events::empty(); 8], tags: [0; 8], slept: Duration::ZERO };
+/// let mut sel: Selector<Channels, &str, 8> = Selector::new(board);
 /// sel.register(2, Events::READ, "uart").unwrap();
-/// sel.backend_mut().pending[2] = true;
 /// let mut ready: Ready<&str, 4> = Ready::new();
-/// assert_eq!(sel.select(&mut ready, Some(Duration::ZERO)).unwrap(), 1);
-/// let (key, events) = ready.iter().next().unwrap();
-/// assert_eq!((key.data, events), ("uart", Events::READ));
+///
+/// // Nothing yet: the select sleeps its timeout, then reports nothing.
+/// assert_eq!(sel.select(&mut ready, Some(Duration::from_millis(50))).unwrap(), 0);
+/// assert_eq!(sel.backend().slept, Duration::from_millis(50));
+///
+/// sel.backend_mut().has_input[2] = true; // the UART interrupt fires
+/// for _ in 0..2 {
+///     // Level-triggered: reported until serviced.
+///     assert_eq!(sel.select(&mut ready, Some(Duration::from_millis(50))).unwrap(), 1);
+///     let (key, events) = ready.iter().next().unwrap();
+///     assert_eq!((key.data, events), ("uart", Events::READ));
+/// }
+/// sel.backend_mut().has_input[2] = false; // the application drained the UART
+/// assert_eq!(sel.select(&mut ready, Some(Duration::ZERO)).unwrap(), 0);
 /// ```
 pub trait Backend {
     /// What the mechanism fails with (`std::io::Error` for the OS backends).

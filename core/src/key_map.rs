@@ -1,8 +1,9 @@
 //! The key table: [`SelectorKey`], the read-only [`KeyMap`] view, and the
 //! [`Slot`]s it is stored in.
 //!
-//! An open-addressing table of `N` slots (a power of two) that this crate
-//! owns outright: an fd's home slot is `fd & (N - 1)`, so an fd below `N`
+//! An open-addressing table of `N` slots that this crate owns outright:
+//! an fd's home slot is `fd % N` (a mask when `N` is a power of two, a
+//! multiplication otherwise: `N` is a constant), so an fd below `N`
 //! sits in slot `fd` and is found in one probe; larger fds probe linearly
 //! past it, and removal shifts the cluster back (no tombstones), so every
 //! lookup stays O(1) on average. The occupied slots are also listed densely
@@ -12,7 +13,7 @@
 use core::borrow::{Borrow, BorrowMut};
 use core::num::NonZeroU32;
 
-use crate::{Events, RawFd};
+use crate::{Events, RawFd, Selectable};
 
 /// One registration: the fd, the events it is watched for, and the user's
 /// data. Python's `SelectorKey`, without `fileobj` (Rust callers keep their
@@ -144,14 +145,24 @@ impl<D, const N: usize> KeyMap<D, N> {
 }
 
 impl<D, const N: usize, S> KeyMap<D, N, S> {
-    /// Fails the build for a capacity that is not a power of two in
-    /// `2..=65536`, wherever it is evaluated.
+    /// Fails the build for a capacity outside `1..=65536`, wherever it is
+    /// evaluated.
     pub(crate) const CAPACITY_CHECK: () = assert!(
-        N >= 2 && N <= 65536 && N.is_power_of_two(),
-        "capacity N must be a power of two in 2..=65536"
+        N >= 1 && N <= 65536,
+        "a selector's capacity N must be in 1..=65536 keys"
     );
 
-    const MASK: usize = N - 1;
+    /// The slot where a probe for `fd` (not negative) starts.
+    #[inline(always)]
+    fn home(fd: RawFd) -> usize {
+        fd as u32 as usize % N
+    }
+
+    /// The slot after `i`, wrapping around.
+    #[inline(always)]
+    fn next(i: usize) -> usize {
+        (i + 1) % N
+    }
 
     /// How many keys are registered.
     #[inline]
@@ -178,19 +189,20 @@ impl<D, const N: usize, S: Borrow<[Slot<D>; N]>> KeyMap<D, N, S> {
         self.slots.borrow()
     }
 
-    /// The key registered for `fd`, if any.
+    /// The key registered for `f` (an fd, or with the `std` feature
+    /// anything [`Selectable`], as the selector's `get_key` takes), if any.
     #[inline]
-    pub fn get(&self, fd: RawFd) -> Option<&SelectorKey<D>> {
-        match self.probe(fd) {
+    pub fn get(&self, f: impl Selectable) -> Option<&SelectorKey<D>> {
+        match self.probe(f.raw_fd()) {
             Probe::Found(i) => self.entry(i).map(|e| &e.key),
             _ => None,
         }
     }
 
-    /// Whether `fd` is registered.
+    /// Whether `f` is registered.
     #[inline]
-    pub fn contains_key(&self, fd: RawFd) -> bool {
-        matches!(self.probe(fd), Probe::Found(_))
+    pub fn contains_key(&self, f: impl Selectable) -> bool {
+        matches!(self.probe(f.raw_fd()), Probe::Found(_))
     }
 
     /// The registered keys, in table order (see the type's docs).
@@ -207,13 +219,13 @@ impl<D, const N: usize, S: Borrow<[Slot<D>; N]>> KeyMap<D, N, S> {
     #[inline]
     pub(crate) fn probe(&self, fd: RawFd) -> Probe {
         let slots = self.slots();
-        let mut i = fd as usize & Self::MASK;
+        let mut i = Self::home(fd);
         // At most N probes: the table may be full.
         for _ in 0..N {
             match &slots[i].entry {
                 None => return Probe::Vacant(i),
                 Some(e) if e.key.fd == fd => return Probe::Found(i),
-                Some(_) => i = (i + 1) & Self::MASK,
+                Some(_) => i = Self::next(i),
             }
         }
         Probe::Full
@@ -296,7 +308,7 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
             e.dense_pos = pos as u16;
         }
         // Usually the next slot is empty and nothing needs to move.
-        let cluster = slots[(i + 1) & Self::MASK].entry.is_some();
+        let cluster = slots[Self::next(i)].entry.is_some();
         self.len = last;
         if cluster {
             self.close_gap(i);
@@ -313,11 +325,11 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
         let slots = self.slots_mut();
         let mut j = hole;
         loop {
-            j = (j + 1) & Self::MASK;
+            j = Self::next(j);
             let Some(e) = &slots[j].entry else { return };
-            let home = e.key.fd as usize & Self::MASK;
+            let home = Self::home(e.key.fd);
             // The entry may stay if its home is cyclically in (hole, j].
-            if (j.wrapping_sub(home) & Self::MASK) < (j.wrapping_sub(hole) & Self::MASK) {
+            if (j + N - home) % N < (j + N - hole) % N {
                 continue;
             }
             let entry = slots[j].entry.take();
@@ -411,7 +423,7 @@ mod tests {
 
     type Model = BTreeMap<RawFd, (Events, u16)>;
 
-    fn check_events(ev: u8) -> Result<Events, Error<crate::SimError>> {
+    fn check_events(ev: u8) -> Result<Events, Error<crate::sim::SimError>> {
         let e = Events::from_bits_retain(ev);
         if e.is_valid_interest() {
             Ok(e)
@@ -431,7 +443,8 @@ mod tests {
         /// results, exact error variants (`Full` included) and contents.
         #[test]
         fn key_table_matches_model(ops in proptest::collection::vec(op(), 0..64)) {
-            const N: usize = 8;
+            // Not a power of two: the fuzz target covers 8.
+            const N: usize = 7;
             let mut sel: Selector<SimBackend, u16, N> = Selector::new(SimBackend::new());
             let mut model = Model::new();
             for op in ops {
@@ -550,6 +563,40 @@ mod tests {
         }
         assert!(sel.is_empty());
         assert_eq!(sel.get_map().iter().count(), 0);
+    }
+
+    /// Any capacity works, not only powers of two: a Python user's 100,
+    /// and odd sizes whose clusters wrap around the end.
+    #[test]
+    fn capacities_that_are_not_powers_of_two() {
+        let mut sel: Selector<SimBackend, RawFd, 100> = Selector::new(SimBackend::new());
+        for fd in (0..100).map(|i| i * 7 + 3) {
+            sel.register(fd, Events::READ, fd).unwrap();
+        }
+        assert_eq!(
+            sel.register(1, Events::READ, 1).err(),
+            Some(Error::Full { capacity: 100 })
+        );
+        for fd in (0..100).map(|i| i * 7 + 3).step_by(3) {
+            assert_eq!(sel.unregister(fd).map(|k| k.data), Ok(fd));
+        }
+        for (i, fd) in (0..100).map(|i| i * 7 + 3).enumerate() {
+            assert_eq!(sel.get_key(fd).is_some(), i % 3 != 0, "fd {fd}");
+        }
+        let mut tiny: Selector<SimBackend, (), 3> = Selector::new(SimBackend::new());
+        for fd in [2, 5, 8] {
+            tiny.register(fd, Events::WRITE, ()).unwrap();
+        }
+        tiny.unregister(2).unwrap();
+        assert!(tiny.get_key(5).is_some() && tiny.get_key(8).is_some());
+        let mut one: Selector<SimBackend, (), 1> = Selector::new(SimBackend::new());
+        one.register(9, Events::READ, ()).unwrap();
+        assert_eq!(
+            one.register(4, Events::READ, ()).err(),
+            Some(Error::Full { capacity: 1 })
+        );
+        one.unregister(9).unwrap();
+        one.register(4, Events::READ, ()).unwrap();
     }
 
     #[test]

@@ -30,7 +30,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-#[cfg(test)]
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
 mod backend;
@@ -38,20 +38,19 @@ mod error;
 mod events;
 mod key_map;
 mod ready;
+mod selectable;
 mod selector;
-mod sim;
+pub mod sim;
 
 pub use backend::{Backend, Registration};
 pub use error::Error;
 pub use events::{EVENT_READ, EVENT_WRITE, Events, Readiness};
 pub use key_map::{Iter as KeyIter, KeyMap, SelectorKey, Slot};
 pub use ready::{Iter as ReadyIter, Ready};
+pub use selectable::Selectable;
 pub use selector::Selector;
-pub use sim::{ReportOrder, SIM_FD_LIMIT, SimBackend, SimCalls, SimError};
+pub use sim::SimBackend;
 
 /// A file descriptor number, as the OS hands it out (`int` in C). The core
 /// uses a plain `i32` so that it builds where `libc` has nothing to offer.
 pub type RawFd = i32;
-
-/// `Duration`, re-exported so that no_std users need not name `core::time`.
-pub use core::time::Duration;

@@ -12,8 +12,8 @@ use crate::{Backend, Error, Events, KeyMap, RawFd, Ready, Registration, Selector
 /// keys.
 ///
 /// `B` is the readiness mechanism, `D` the user data kept with each key, and
-/// `N` the fixed capacity of the key table (a power of two in `2..=65536`,
-/// checked at compile time). Every operation is O(1) in the number of keys,
+/// `N` the fixed capacity of the key table (any number of keys in
+/// `1..=65536`, checked at compile time). Every operation is O(1) in the number of keys,
 /// and none allocates.
 ///
 /// Every failed call leaves the table and the backend as they were.
@@ -90,8 +90,8 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
         }
     }
 
-    /// Evaluating this fails the build unless `N` is a power of two in
-    /// `2..=65536`. Every constructor does. Not a stable API.
+    /// Evaluating this fails the build unless `N` is in `1..=65536`. Every
+    /// constructor does. Not a stable API.
     #[doc(hidden)]
     pub const CAPACITY_CHECK: () = KeyMap::<D, N, S>::CAPACITY_CHECK;
 
@@ -366,6 +366,22 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
     }
 }
 
+impl<B, D, const N: usize, S> core::fmt::Debug for Selector<B, D, N, S>
+where
+    B: Backend + core::fmt::Debug,
+    D: core::fmt::Debug,
+    S: core::borrow::Borrow<[Slot<D>; N]>,
+{
+    /// The backend, the capacity and the keys (not the table's slots).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Selector")
+            .field("backend", &self.backend)
+            .field("capacity", &N)
+            .field("keys", &self.map)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Cyclic distance from the fairness cursor: the overflowing `select` keeps
 /// the `M` ready fds closest after the cursor, then moves the cursor past
 /// the last one kept, so successive calls sweep the whole ready set.
@@ -443,7 +459,8 @@ fn full<E>(capacity: usize) -> Error<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Readiness, ReportOrder, SimBackend, SimError};
+    use crate::sim::{ReportOrder, SimError};
+    use crate::{Readiness, SimBackend};
     use proptest::prelude::*;
     use std::collections::{BTreeMap, BTreeSet};
     use std::{vec, vec::Vec};
@@ -533,7 +550,7 @@ mod tests {
         // ...the fd before duplicates...
         assert_eq!(sel.register(-5, R, 0), Err(Error::InvalidFd(-5)));
         assert_eq!(
-            sel.register(crate::SIM_FD_LIMIT, R, 0),
+            sel.register(crate::sim::SIM_FD_LIMIT, R, 0),
             Err(Error::InvalidFd(1024))
         );
         sel.register(1, R, 0).unwrap();
@@ -1016,6 +1033,123 @@ mod tests {
         let fds: BTreeSet<RawFd> = [3, 4, 5, 6].into();
         let mut sel = kernel_sim(|max| 2 * max, true, &fds, R, Readiness::READABLE);
         assert_eq!(rounds_to_see_all::<_, 1>(&mut sel, &fds, 100), None);
+    }
+
+    /// issue 14: a backend that really blocks, written by the contract's
+    /// rule: it wakes only for readiness that meets a registration's
+    /// interest (`Readiness::to_events`). A READ-only channel that is
+    /// writable does not end the wait; becoming readable does, from another
+    /// thread, at once.
+    #[test]
+    #[cfg_attr(miri, ignore)] // real time and threads; the logic is covered above
+    fn a_blocking_backend_wakes_only_for_usable_readiness() {
+        use std::sync::{Arc, Condvar, Mutex};
+        use std::time::Instant;
+
+        #[derive(Default)]
+        struct State {
+            readiness: BTreeMap<RawFd, Readiness>,
+        }
+        #[derive(Default, Clone)]
+        struct Blocking {
+            shared: Arc<(Mutex<State>, Condvar)>,
+            regs: BTreeMap<RawFd, (Events, u32)>,
+        }
+        impl Blocking {
+            fn set(&self, fd: RawFd, r: Readiness) {
+                let (state, cv) = &*self.shared;
+                state.lock().unwrap().readiness.insert(fd, r);
+                cv.notify_all();
+            }
+            fn usable(&self, state: &State) -> Vec<(RawFd, u32, Readiness)> {
+                self.regs
+                    .iter()
+                    .filter_map(|(&fd, &(interest, tag))| {
+                        let r = state.readiness.get(&fd).copied().unwrap_or_default();
+                        (!r.to_events(interest).is_empty()).then_some((fd, tag, r))
+                    })
+                    .collect()
+            }
+        }
+        impl Backend for Blocking {
+            type Error = ();
+            fn register(&mut self, fd: RawFd, e: Events, tag: u32) -> Result<u32, ()> {
+                self.regs.insert(fd, (e, tag));
+                Ok(0)
+            }
+            fn modify(
+                &mut self,
+                fd: RawFd,
+                _: u32,
+                _: Events,
+                e: Events,
+                tag: u32,
+            ) -> Result<(), ()> {
+                self.regs.insert(fd, (e, tag));
+                Ok(())
+            }
+            fn unregister(&mut self, fd: RawFd, _: u32, _: Events) -> Result<(), ()> {
+                self.regs.remove(&fd);
+                Ok(())
+            }
+            fn wait<F: FnMut(RawFd, u32, Readiness)>(
+                &mut self,
+                _max: usize,
+                timeout: Option<Duration>,
+                mut report: F,
+            ) -> Result<(), ()> {
+                let (state, cv) = &*self.shared;
+                let deadline = timeout.map(|t| Instant::now() + t);
+                let mut guard = state.lock().unwrap();
+                loop {
+                    let usable = self.usable(&guard);
+                    if !usable.is_empty() {
+                        for (fd, tag, r) in usable {
+                            report(fd, tag, r);
+                        }
+                        return Ok(());
+                    }
+                    let left = match deadline {
+                        None => Duration::from_secs(3600),
+                        Some(d) => match d.checked_duration_since(Instant::now()) {
+                            Some(left) if !left.is_zero() => left,
+                            _ => return Ok(()),
+                        },
+                    };
+                    guard = cv.wait_timeout(guard, left).unwrap().0;
+                }
+            }
+        }
+
+        let backend = Blocking::default();
+        let remote = backend.clone();
+        let mut sel: Selector<Blocking, &str, 8> = Selector::new(backend);
+        sel.register(3, R, "channel").unwrap();
+        remote.set(3, Readiness::WRITABLE); // writable, but only READ was asked for
+        let mut ready: Ready<&str, 4> = Ready::new();
+        let start = Instant::now();
+        assert_eq!(
+            sel.select(&mut ready, Some(Duration::from_millis(50))),
+            Ok(0)
+        );
+        assert!(
+            start.elapsed() >= Duration::from_millis(50),
+            "woke for WRITABLE"
+        );
+
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            remote.set(3, Readiness::READABLE | Readiness::WRITABLE);
+        });
+        let start = Instant::now();
+        assert_eq!(sel.select(&mut ready, None), Ok(1));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert_eq!(entries_of(&ready), [(3, R)]);
+        t.join().unwrap();
+    }
+
+    fn entries_of<D, const M: usize>(ready: &Ready<D, M>) -> Vec<(RawFd, Events)> {
+        ready.iter().map(|(k, e)| (k.fd, e)).collect()
     }
 
     /// issue 9, item 2: a report no key owns makes the selector hand the

@@ -1,4 +1,4 @@
-//! [`SimBackend`]: a deterministic backend with no OS underneath.
+//! Simulated readiness, for tests, fuzzing and event loops of your own: [`SimBackend`] (also at the crate root) and what it reports with.
 
 use core::fmt;
 use core::time::Duration;

@@ -3,7 +3,10 @@
 //! valid interest masks) while still reaching every raw value.
 
 use arbitrary::Arbitrary;
-use selectors2_core::{Duration, Events, RawFd, Readiness, SIM_FD_LIMIT};
+use core::time::Duration;
+
+use selectors2_core::sim::SIM_FD_LIMIT;
+use selectors2_core::{Events, RawFd, Readiness};
 
 /// Small fds, so that duplicates, re-registrations and a full table happen.
 pub const SMALL_FDS: RawFd = 24;

@@ -11,10 +11,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
-use selectors2_core::{
-    Duration, Error, Events, RawFd, Readiness, SIM_FD_LIMIT, Selector, SelectorKey, SimBackend,
-    SimCalls, SimError,
-};
+use core::time::Duration;
+
+use selectors2_core::sim::{SIM_FD_LIMIT, SimCalls, SimError};
+use selectors2_core::{Error, Events, RawFd, Readiness, Selector, SelectorKey, SimBackend};
 
 use crate::input::fd_universe;
 

@@ -30,8 +30,10 @@
 //! Nothing panics or overflows (the fuzzer builds with overflow checks).
 
 use arbitrary::Arbitrary;
+use core::time::Duration;
 use selectors2::__fuzz::{millis_timespec, to_micros_timespec, to_millis, to_nanos_timespec};
-use selectors2_core::{Duration, Events, Readiness};
+
+use selectors2_core::{Events, Readiness};
 
 /// One input.
 #[derive(Arbitrary, Debug, Clone, Copy)]

@@ -112,7 +112,7 @@ fn pure_exhaustive() {
 /// `to_millis` saturates, and where a `timespec` does.
 #[test]
 fn pure_timeout_edges() {
-    use selectors2_core::Duration;
+    use core::time::Duration;
     let ms_limit = i32::MAX as u64 / 1000;
     let ts_limit = i64::MAX as u64;
     let mut secs = vec![0, 1, 2, u64::from(u32::MAX), u64::MAX - 1, u64::MAX];

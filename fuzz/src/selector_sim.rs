@@ -19,7 +19,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use arbitrary::Arbitrary;
-use selectors2_core::{Events, RawFd, Ready, ReportOrder, Selector, SimBackend};
+use selectors2_core::sim::ReportOrder;
+use selectors2_core::{Events, RawFd, Ready, Selector, SimBackend};
 
 use crate::input::{EventsIn, FdIn, ReadinessIn, TimeoutIn};
 use crate::model::{Model, TableOp};

@@ -26,14 +26,65 @@ pub mod __fuzz {
 
 use std::fmt;
 use std::io;
-#[cfg(unix)]
-use std::os::fd::{AsRawFd, BorrowedFd};
-#[cfg(windows)]
-use std::os::windows::io::{AsRawSocket, BorrowedSocket, RawSocket};
 
-pub use selectors2_core::{
-    EVENT_READ, EVENT_WRITE, Events, KeyIter, RawFd, Readiness, Ready, ReadyIter, SelectorKey,
-};
+pub use selectors2_core::{EVENT_READ, EVENT_WRITE, KeyIter, RawFd, ReadyIter};
+
+/// The events a key is watched for, and a ready key reports: `READ`,
+/// `WRITE` or both (bitflags; [`EVENT_READ`] and [`EVENT_WRITE`] are
+/// Python's names for the two flags).
+///
+/// ```
+/// use selectors2::{EVENT_READ, EVENT_WRITE, Events};
+///
+/// let both: Events = EVENT_READ | EVENT_WRITE;
+/// assert!(both.contains(Events::READ));
+/// assert_eq!(both.bits(), 3); // Python's 1 | 2
+/// assert_eq!(both - EVENT_WRITE, EVENT_READ);
+/// ```
+pub type Events = selectors2_core::Events;
+
+/// One registration, as [`Selector::register`] returns it and
+/// [`Selector::select`] reports it: Python's `SelectorKey`, without
+/// `fileobj` (keep your object, or a token for it, in `data`).
+///
+/// ```
+/// use selectors2::{DefaultSelector, EVENT_READ, Selectable, SelectorKey};
+/// use std::net::TcpListener;
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let mut sel = DefaultSelector::new()?;
+/// let key: SelectorKey<&str> = *sel.register(&listener, EVENT_READ, "listener")?;
+/// assert_eq!(key, SelectorKey { fd: (&listener).raw_fd(), events: EVENT_READ, data: "listener" });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub type SelectorKey<D> = selectors2_core::SelectorKey<D>;
+
+/// The caller's buffer for what one [`Selector::select`] found: up to `M`
+/// `(key, events)` entries, reused from call to call (no allocation).
+/// `select` clears it, then fills it with one entry per ready fd; when more
+/// fds are ready than `M`, the next calls return the others (none starves).
+/// Each entry holds a clone of the key, so `D` must be `Clone` to `select`:
+/// keep a token (an index, an enum) in `data`, not the socket itself.
+///
+/// ```
+/// use selectors2::{DefaultSelector, EVENT_WRITE, Ready};
+/// use std::net::{TcpListener, TcpStream};
+/// use std::time::Duration;
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let stream = TcpStream::connect(listener.local_addr()?)?;
+/// let mut sel = DefaultSelector::new()?;
+/// sel.register(&stream, EVENT_WRITE, 1)?;
+///
+/// let mut ready: Ready<usize, 64> = Ready::new(); // on the stack, reused
+/// sel.select(&mut ready, Some(Duration::from_secs(5)))?;
+/// for (key, events) in &ready {
+///     assert_eq!((key.data, events), (1, EVENT_WRITE));
+/// }
+/// assert_eq!(ready.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub type Ready<D, const M: usize> = selectors2_core::Ready<D, M>;
 
 /// The read-only key table of a [`Selector`], as [`Selector::get_map`]
 /// returns it: Python's `get_map()`, a mapping from fd to [`SelectorKey`].
@@ -53,9 +104,9 @@ pub use selectors2_core::{
 /// sel.register(&b, EVENT_WRITE, "b")?;
 /// let map = sel.get_map();
 /// assert_eq!(map.len(), 2);
-/// assert_eq!(map.get((&b).raw_fd()).map(|k| k.data), Some("b"));
+/// assert_eq!(map.get(&b).map(|k| k.data), Some("b")); // as sel.get_key(&b)
+/// assert!(map.contains_key(&a));
 /// assert_eq!(map.iter().filter(|k| k.events == EVENT_READ).count(), 1);
-/// # use selectors2::Selectable;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub type KeyMap<D, const N: usize> =
@@ -111,57 +162,11 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 /// # assert_eq!(fd.raw_fd(), fd);
 /// # }
 /// ```
-pub trait Selectable {
-    /// The file descriptor number.
-    fn raw_fd(&self) -> RawFd;
-}
-
-impl Selectable for RawFd {
-    #[inline]
-    fn raw_fd(&self) -> RawFd {
-        *self
-    }
-}
-
-#[cfg(unix)]
-impl Selectable for BorrowedFd<'_> {
-    #[inline]
-    fn raw_fd(&self) -> RawFd {
-        self.as_raw_fd()
-    }
-}
-
-#[cfg(unix)]
-impl<T: AsRawFd + ?Sized> Selectable for &T {
-    #[inline]
-    fn raw_fd(&self) -> RawFd {
-        (**self).as_raw_fd()
-    }
-}
-
-#[cfg(windows)]
-impl Selectable for RawSocket {
-    #[inline]
-    fn raw_fd(&self) -> RawFd {
-        sys::fd_of_socket(*self)
-    }
-}
-
-#[cfg(windows)]
-impl Selectable for BorrowedSocket<'_> {
-    #[inline]
-    fn raw_fd(&self) -> RawFd {
-        sys::fd_of_socket(self.as_raw_socket())
-    }
-}
-
-#[cfg(windows)]
-impl<T: AsRawSocket + ?Sized> Selectable for &T {
-    #[inline]
-    fn raw_fd(&self) -> RawFd {
-        sys::fd_of_socket((**self).as_raw_socket())
-    }
-}
+///
+/// The trait lives in `selectors2-core` (behind its `std` feature, which
+/// this crate turns on), so that the core's key table takes the same
+/// arguments: `sel.get_map().get(&conn)` as `sel.get_key(&conn)`.
+pub use selectors2_core::Selectable;
 
 /// Why a [`Selector`] call failed. Every variant but `Io` carries the
 /// offending value; a failed call changes nothing.

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use selectors2_core as core_;
 
@@ -13,8 +13,8 @@ use crate::{
 };
 
 /// Python's `selectors` selector over an OS readiness mechanism `B`, with
-/// user data `D` and a fixed capacity of `N` keys (a power of two in
-/// `2..=65536`).
+/// user data `D` and a fixed capacity of `N` keys (any number in
+/// `1..=65536`: a Python user's 100 is fine).
 ///
 /// Name it through an alias: [`DefaultSelector`] (the best mechanism that
 /// works here), `EpollSelector` (Linux), `KqueueSelector` (BSD, Apple), [`PollSelector`] or
@@ -123,11 +123,13 @@ impl<B: OsBackend, D> Selector<B, D, DEFAULT_CAPACITY> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 ///
-/// A capacity that is not a power of two in `2..=65536` does not build:
+/// Any capacity from 1 to 65,536 keys works (a power of two is not
+/// needed); 0 or more than 65,536 does not build, and the error says so
+/// ("a selector's capacity N must be in 1..=65536 keys"):
 ///
 /// ```compile_fail
 /// use selectors2::AnyCapacity;
-/// let sel = selectors2::PollSelector::<usize, 3>::new();
+/// let sel = selectors2::PollSelector::<usize, 0>::new();
 /// ```
 pub trait AnyCapacity: Sized + sys::Sealed {
     /// Opens the mechanism and an empty key table of capacity `N`.
@@ -146,7 +148,7 @@ impl<B: OsBackend, D, const N: usize> AnyCapacity for Selector<B, D, N> {
 impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// The one constructor behind both `new`s.
     fn open() -> io::Result<Self> {
-        Ok(Self::from_backend(B::open(N)?))
+        Ok(Self::from_backend(B::open(N, sys::Token)?))
     }
 
     fn from_backend(backend: B) -> Self {
@@ -161,6 +163,21 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// Fails, changing nothing, with `InvalidEvents`, `InvalidFd` (negative,
     /// or `>= FD_SETSIZE` on select), `AlreadyRegistered`, `Full`, or `Io`
     /// when the OS refuses (epoll refuses regular files with `EPERM`).
+    /// Register non-blocking sockets: a ready report says a call makes
+    /// progress, not that a blocking call will not wait.
+    ///
+    /// ```
+    /// use selectors2::{DefaultSelector, EVENT_READ, Error};
+    /// use std::net::TcpListener;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// listener.set_nonblocking(true)?;
+    /// let mut sel = DefaultSelector::new()?;
+    /// let key = sel.register(&listener, EVENT_READ, 0)?;
+    /// assert_eq!(key.events, EVENT_READ);
+    /// assert!(matches!(sel.register(&listener, EVENT_READ, 1), Err(Error::AlreadyRegistered(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn register(
         &mut self,
@@ -174,7 +191,20 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     }
 
     /// Stops watching `f` and returns its key. Succeeds even when the fd
-    /// was closed first (the OS already forgot it), as in Python.
+    /// was closed first (the OS already forgot it), as in Python; fails
+    /// with `NotRegistered` for an fd that is not.
+    ///
+    /// ```
+    /// use selectors2::{DefaultSelector, EVENT_READ, Error};
+    /// use std::net::TcpListener;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let mut sel = DefaultSelector::new()?;
+    /// sel.register(&listener, EVENT_READ, "listener")?;
+    /// assert_eq!(sel.unregister(&listener)?.data, "listener");
+    /// assert!(matches!(sel.unregister(&listener), Err(Error::NotRegistered(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn unregister(&mut self, f: impl Selectable) -> Result<SelectorKey<D>, Error> {
         self.inner.unregister(f.raw_fd()).map_err(Error::from)
@@ -183,7 +213,23 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// Changes the events and data of a registered `f`; returns the new
     /// key. Validates first; with the same events it only replaces the data
     /// (no system call). On any failure the old key and the old OS
-    /// registration stay.
+    /// registration stay (Python's loses the registration, bpo-30014).
+    ///
+    /// ```
+    /// use selectors2::{DefaultSelector, EVENT_READ, EVENT_WRITE, Error, Events};
+    /// use std::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let conn = TcpStream::connect(listener.local_addr()?)?;
+    /// let mut sel = DefaultSelector::new()?;
+    /// sel.register(&conn, EVENT_READ, 1)?;
+    /// // Something to send: watch WRITE too, until it is sent.
+    /// assert_eq!(sel.modify(&conn, EVENT_READ | EVENT_WRITE, 1)?.events, EVENT_READ | EVENT_WRITE);
+    /// // An invalid mask changes nothing.
+    /// assert!(matches!(sel.modify(&conn, Events::empty(), 2), Err(Error::InvalidEvents(0))));
+    /// assert_eq!(sel.get_key(&conn).map(|k| k.data), Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn modify(
         &mut self,
@@ -241,6 +287,27 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// `events` is never empty and never more than the key asked for; an
     /// error or hang-up on the fd counts as both `READ` and `WRITE`. When
     /// more fds are ready than `ready` holds, later calls return the rest.
+    /// Each entry holds a clone of its key's data (`D: Clone`).
+    ///
+    /// ```
+    /// use selectors2::{DefaultSelector, EVENT_READ, Ready};
+    /// use std::io::Write;
+    /// use std::net::{TcpListener, TcpStream};
+    /// use std::time::Duration;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = TcpStream::connect(listener.local_addr()?)?;
+    /// let (conn, _) = listener.accept()?;
+    /// let mut sel = DefaultSelector::new()?;
+    /// sel.register(&conn, EVENT_READ, "conn")?;
+    /// let mut ready: Ready<&str, 16> = Ready::new();
+    /// assert_eq!(sel.select(&mut ready, Some(Duration::ZERO))?, 0); // poll: nothing yet
+    /// client.write_all(b"hi")?;
+    /// assert_eq!(sel.select(&mut ready, Some(Duration::from_secs(5)))?, 1);
+    /// let (key, events) = ready.iter().next().unwrap();
+    /// assert_eq!((key.data, events), ("conn", EVENT_READ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn select<const M: usize>(
         &mut self,
@@ -325,10 +392,39 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
         D: Clone,
     {
         let inner = &mut self.inner;
-        let n = crate::timeout::retry(timeout, |t| match inner.select(ready, t) {
-            Ok(0) if inner.backend_mut().take_spurious_wakeup() => Ok(None),
-            Ok(n) => Ok(Some(n)),
-            Err(e) => interrupted(e, &mut on_eintr).map(|()| None),
+        let n = crate::timeout::retry(timeout, |t| wait_once(inner, ready, t, &mut on_eintr))?;
+        Ok(n.unwrap_or(0))
+    }
+
+    /// [`select`](Self::select) with a deadline instead of a timeout: waits
+    /// until a registered fd is ready or `deadline` passes (at once if it
+    /// has), retrying signals with the time left until that instant, as
+    /// polling's `wait_deadline`. For event loops that keep timers.
+    ///
+    /// ```
+    /// use selectors2::{DefaultSelector, Ready};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let mut sel = DefaultSelector::<u8>::new()?;
+    /// let mut ready: Ready<u8, 8> = Ready::new();
+    /// let next_timer = Instant::now() + Duration::from_millis(5);
+    /// assert_eq!(sel.select_until(&mut ready, next_timer)?, 0);
+    /// assert!(Instant::now() >= next_timer);
+    /// # Ok::<(), selectors2::Error>(())
+    /// ```
+    #[inline]
+    pub fn select_until<const M: usize>(
+        &mut self,
+        ready: &mut Ready<D, M>,
+        deadline: Instant,
+    ) -> Result<usize, Error>
+    where
+        D: Clone,
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let inner = &mut self.inner;
+        let n = crate::timeout::retry_until(Some(left), Some(deadline), |t| {
+            wait_once(inner, ready, t, &mut || Ok(()))
         })?;
         Ok(n.unwrap_or(0))
     }
@@ -367,6 +463,59 @@ fn interrupted(
             on_eintr().map_err(Error::Io)
         }
         e => Err(Error::from(e)),
+    }
+}
+
+/// One wait of a `select`: `Ok(None)` when it must be retried for the
+/// time left (a signal the hook let through, or a wake-up only for a
+/// registration the backend has since dropped).
+#[inline]
+fn wait_once<B: OsBackend, D: Clone, const N: usize, const M: usize>(
+    inner: &mut core_::Selector<B, D, N, Box<[core_::Slot<D>; N]>>,
+    ready: &mut Ready<D, M>,
+    timeout: Option<Duration>,
+    on_eintr: &mut impl FnMut() -> io::Result<()>,
+) -> Result<Option<usize>, Error> {
+    match inner.select(ready, timeout) {
+        Ok(0) if inner.backend_mut().take_spurious_wakeup() => Ok(None),
+        Ok(n) => Ok(Some(n)),
+        Err(e) => interrupted(e, on_eintr).map(|()| None),
+    }
+}
+
+#[cfg(has_epoll)]
+impl<D, const N: usize> std::os::fd::AsFd for Selector<sys::Epoll, D, N> {
+    /// The epoll fd, as [`fileno`](Selector::fileno): to nest this selector
+    /// in another event loop (it is readable when a key is ready).
+    #[inline]
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.backend().as_fd()
+    }
+}
+
+#[cfg(has_epoll)]
+impl<D, const N: usize> std::os::fd::AsRawFd for Selector<sys::Epoll, D, N> {
+    #[inline]
+    fn as_raw_fd(&self) -> RawFd {
+        std::os::fd::AsFd::as_fd(self.inner.backend()).as_raw_fd()
+    }
+}
+
+#[cfg(has_kqueue)]
+impl<D, const N: usize> std::os::fd::AsFd for Selector<sys::Kqueue, D, N> {
+    /// The kqueue fd, as [`fileno`](Selector::fileno): to nest this
+    /// selector in another event loop (it is readable when a key is ready).
+    #[inline]
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.backend().as_fd()
+    }
+}
+
+#[cfg(has_kqueue)]
+impl<D, const N: usize> std::os::fd::AsRawFd for Selector<sys::Kqueue, D, N> {
+    #[inline]
+    fn as_raw_fd(&self) -> RawFd {
+        std::os::fd::AsFd::as_fd(self.inner.backend()).as_raw_fd()
     }
 }
 
@@ -409,6 +558,15 @@ mod tests {
         check::<SelectSelector>();
         #[cfg(has_epoll)]
         check::<EpollSelector>();
+    }
+
+    #[cfg(has_epoll)]
+    #[test]
+    fn epoll_selector_is_as_fd_with_its_fileno() {
+        use std::os::fd::{AsFd, AsRawFd};
+        let sel = EpollSelector::<u8>::new().unwrap();
+        assert_eq!(Some(sel.as_fd().as_raw_fd()), sel.fileno());
+        assert_eq!(Some(sel.as_raw_fd()), sel.fileno());
     }
 
     #[cfg(unix)]

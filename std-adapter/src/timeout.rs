@@ -139,12 +139,24 @@ pub(crate) fn first_wait(timeout: Option<Duration>) -> Option<Duration> {
 #[inline]
 pub(crate) fn retry<T, E>(
     timeout: Option<Duration>,
-    mut wait: impl FnMut(Option<Duration>) -> Result<Option<T>, E>,
+    wait: impl FnMut(Option<Duration>) -> Result<Option<T>, E>,
 ) -> Result<Option<T>, E> {
     let deadline = match timeout {
         Some(t) if !t.is_zero() => Instant::now().checked_add(t),
         _ => None,
     };
+    retry_until(timeout, deadline, wait)
+}
+
+/// [`retry`] with the deadline given: `timeout` is the first wait's, and
+/// each retry waits what is left until `deadline` (`None`: the same
+/// `timeout` again). For `select_until`, whose caller names the instant.
+#[inline]
+pub(crate) fn retry_until<T, E>(
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+    mut wait: impl FnMut(Option<Duration>) -> Result<Option<T>, E>,
+) -> Result<Option<T>, E> {
     let mut next = timeout;
     loop {
         if let Some(v) = wait(next)? {

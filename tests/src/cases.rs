@@ -1162,32 +1162,33 @@ pub fn eintr_hook_resumes_or_stops<B: OsBackend>() {
     assert!(took < PROMPT, "stopped at once: {took:?}");
 }
 
-/// issue 9, item 4: the backends are public; called directly with fds the
-/// selector would have refused, they answer with errors, never a panic.
-pub fn backends_called_directly_do_not_panic<B: OsBackend>() {
-    let mut b = B::open(4).unwrap();
-    let kind = b.kind();
-    for fd in [-1, -2, i32::MIN, FD_SETSIZE, 5000, i32::MAX] {
-        // poll takes any number (it ignores negative ones); the others
-        // must refuse what they cannot watch, by error. (Windows select
-        // limits how many sockets, not their numbers: it refuses only
-        // negative ones.)
-        let registered = b.register(fd, R, 1);
-        let must_refuse = match kind {
-            BackendKind::Poll => false,
-            BackendKind::Select if cfg!(windows) => fd < 0,
-            _ => true,
-        };
-        if must_refuse {
-            assert!(registered.is_err(), "{kind} registered fd {fd}");
-        }
-        let slot = registered.unwrap_or(0);
-        let _ = b.modify(fd, slot, R, W, 1);
-        let _ = b.unregister(fd, slot, W);
-        let _ = b.unregister(fd, 9999, R);
-        let _ = b.modify(fd, 9999, R, W, 1);
-    }
-    let mut reports = 0;
-    b.wait(4, Some(Duration::ZERO), |_, _, _| reports += 1)
-        .unwrap();
+/// issue 14: `select_until` waits until the instant (never past it by the
+/// clock, at once if it has passed) and reports what is ready; a `&mut`
+/// borrow of a connection is `Selectable` too.
+#[cfg(unix)]
+pub fn select_until_and_mut_borrows<B: OsBackend>() {
+    use std::collections::HashMap;
+    use std::time::Instant;
+    let mut sel = new::<B>();
+    let mut conns: HashMap<usize, std::os::unix::net::UnixStream> = HashMap::new();
+    let (a, peer) = pair();
+    conns.insert(7, a);
+    let conn = conns.get_mut(&7).unwrap();
+    sel.register(&mut *conn, R, 7).unwrap();
+    let mut ready: Ready<usize, 4> = Ready::new();
+    let deadline = Instant::now() + Duration::from_millis(60);
+    assert_eq!(sel.select_until(&mut ready, deadline).unwrap(), 0);
+    assert!(Instant::now() >= deadline);
+    let (n, took) = timed(|| sel.select_until(&mut ready, Instant::now() - Duration::from_secs(1)));
+    assert_eq!(n.unwrap(), 0);
+    assert!(took < PROMPT);
+    poke(&peer);
+    assert_eq!(
+        sel.select_until(&mut ready, Instant::now() + Duration::from_secs(5))
+            .unwrap(),
+        1
+    );
+    let conn = conns.get_mut(&7).unwrap();
+    sel.modify(&mut *conn, RW, 8).unwrap();
+    assert_eq!(sel.unregister(conn).unwrap().data, 8);
 }

@@ -320,9 +320,9 @@ macro_rules! suite {
                 fileno_and_cloexec,
                 no_fd_leak_over_many_selectors,
                 errors_convert_to_io_kinds,
-                backends_called_directly_do_not_panic,
             );
             $crate::suite!(@cases $backend, unix;
+                select_until_and_mut_borrows,
                 unregister_after_fd_reuse_succeeds,
                 pipe_read_and_write_ends,
                 pipe_reader_closed_wakes_writer,

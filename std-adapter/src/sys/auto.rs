@@ -10,7 +10,7 @@ use selectors2_core::{Backend, Events, Readiness, Registration};
 use super::Epoll;
 #[cfg(has_kqueue)]
 use super::Kqueue;
-use super::{OsBackend, Poll, Sealed, Select};
+use super::{OsBackend, Poll, Sealed, Select, Token};
 use crate::{BackendKind, RawFd};
 
 /// The run-time choice behind [`DefaultSelector`](crate::DefaultSelector).
@@ -22,29 +22,45 @@ use crate::{BackendKind, RawFd};
 /// WSAPoll or select is initialising Winsock (`WSAStartup`), and the wait
 /// of an empty selector sleeps without calling either: WSAPoll exists on
 /// every Windows we support, so it is chosen unless Winsock fails.
+///
+/// Which one was chosen: [`OsBackend::kind`].
 #[derive(Debug)]
-pub enum Auto {
-    /// epoll was chosen.
+pub struct Auto(Chosen);
+
+/// The mechanism an [`Auto`] chose (private: the choice is made at run
+/// time, and callers ask `kind()` rather than match on it).
+#[derive(Debug)]
+enum Chosen {
     #[cfg(has_epoll)]
     Epoll(Epoll),
-    /// kqueue was chosen.
     #[cfg(has_kqueue)]
     Kqueue(Kqueue),
-    /// poll was chosen.
     Poll(Poll),
-    /// select was chosen.
     Select(Select),
 }
 
 macro_rules! each {
     ($self:expr, $b:ident => $e:expr) => {
-        match $self {
+        match &mut $self.0 {
             #[cfg(has_epoll)]
-            Auto::Epoll($b) => $e,
+            Chosen::Epoll($b) => $e,
             #[cfg(has_kqueue)]
-            Auto::Kqueue($b) => $e,
-            Auto::Poll($b) => $e,
-            Auto::Select($b) => $e,
+            Chosen::Kqueue($b) => $e,
+            Chosen::Poll($b) => $e,
+            Chosen::Select($b) => $e,
+        }
+    };
+}
+
+macro_rules! each_ref {
+    ($self:expr, $b:ident => $e:expr) => {
+        match &$self.0 {
+            #[cfg(has_epoll)]
+            Chosen::Epoll($b) => $e,
+            #[cfg(has_kqueue)]
+            Chosen::Kqueue($b) => $e,
+            Chosen::Poll($b) => $e,
+            Chosen::Select($b) => $e,
         }
     };
 }
@@ -53,7 +69,7 @@ impl Auto {
     /// Opens the first of `order` that works: created, then waited on once
     /// with a zero timeout. Kinds this platform lacks are skipped. Fails
     /// with the last error if none works.
-    pub fn open_first(order: &[BackendKind], capacity: usize) -> io::Result<Auto> {
+    pub(crate) fn open_first(order: &[BackendKind], capacity: usize) -> io::Result<Auto> {
         probe(order, |kind| open_kind(kind, capacity))
     }
 }
@@ -61,11 +77,11 @@ impl Auto {
 fn open_kind(kind: BackendKind, capacity: usize) -> io::Result<Auto> {
     let mut b = match kind {
         #[cfg(has_epoll)]
-        BackendKind::Epoll => Auto::Epoll(Epoll::open(capacity)?),
+        BackendKind::Epoll => Auto(Chosen::Epoll(Epoll::open(capacity, Token)?)),
         #[cfg(has_kqueue)]
-        BackendKind::Kqueue => Auto::Kqueue(Kqueue::open(capacity)?),
-        BackendKind::Poll => Auto::Poll(Poll::open(capacity)?),
-        BackendKind::Select => Auto::Select(Select::open(capacity)?),
+        BackendKind::Kqueue => Auto(Chosen::Kqueue(Kqueue::open(capacity, Token)?)),
+        BackendKind::Poll => Auto(Chosen::Poll(Poll::open(capacity, Token)?)),
+        BackendKind::Select => Auto(Chosen::Select(Select::open(capacity, Token)?)),
         #[allow(unreachable_patterns)]
         _ => return Err(io::Error::from(io::ErrorKind::Unsupported)),
     };
@@ -96,16 +112,16 @@ impl Sealed for Auto {
 }
 
 impl OsBackend for Auto {
-    fn open(capacity: usize) -> io::Result<Self> {
+    fn open(capacity: usize, _: Token) -> io::Result<Self> {
         Auto::open_first(BackendKind::available(), capacity)
     }
 
     fn kind(&self) -> BackendKind {
-        each!(self, b => b.kind())
+        each_ref!(self, b => b.kind())
     }
 
     fn fileno(&self) -> Option<RawFd> {
-        each!(self, b => b.fileno())
+        each_ref!(self, b => b.fileno())
     }
 }
 
@@ -114,12 +130,12 @@ impl Backend for Auto {
 
     #[inline]
     fn fd_limit(&self) -> Option<RawFd> {
-        each!(self, b => b.fd_limit())
+        each_ref!(self, b => b.fd_limit())
     }
 
     #[inline]
     fn key_limit(&self) -> Option<usize> {
-        each!(self, b => b.key_limit())
+        each_ref!(self, b => b.key_limit())
     }
 
     #[inline]
@@ -146,7 +162,7 @@ impl Backend for Auto {
 
     #[inline]
     fn is_gone(&self, e: &io::Error) -> bool {
-        each!(self, b => b.is_gone(e))
+        each_ref!(self, b => b.is_gone(e))
     }
 
     #[inline]
@@ -215,7 +231,7 @@ mod tests {
 
     #[test]
     fn the_default_order_picks_the_best_here() {
-        let b = Auto::open(16).unwrap();
+        let b = Auto::open(16, Token).unwrap();
         assert_eq!(b.kind(), BackendKind::available()[0]);
         let b = Auto::open_first(&[BackendKind::Select, BackendKind::Poll], 16).unwrap();
         assert_eq!(b.kind(), BackendKind::Select);

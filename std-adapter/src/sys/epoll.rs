@@ -18,7 +18,7 @@ use std::time::Duration;
 use rustix::event::epoll;
 use selectors2_core::{Backend, Events, Readiness, Registration};
 
-use super::{OsBackend, Sealed, with_fd};
+use super::{OsBackend, Sealed, Token, with_fd};
 use crate::timeout::{millis_timespec, to_millis};
 use crate::{BackendKind, RawFd};
 
@@ -81,6 +81,15 @@ pub(crate) fn readiness(f: epoll::EventFlags) -> Readiness {
     Readiness::from_bits_retain(bits as u8)
 }
 
+impl AsFd for Epoll {
+    /// The epoll instance's fd (kept under the same number across a
+    /// rebuild).
+    #[inline]
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.epfd.as_fd()
+    }
+}
+
 impl Sealed for Epoll {
     #[inline]
     fn take_spurious_wakeup(&mut self) -> bool {
@@ -103,7 +112,7 @@ impl Epoll {
 }
 
 impl OsBackend for Epoll {
-    fn open(_capacity: usize) -> io::Result<Self> {
+    fn open(_capacity: usize, _: Token) -> io::Result<Self> {
         let epfd = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         Ok(Epoll {
             epfd,

@@ -18,7 +18,7 @@ use rustix::io::{FdFlags, fcntl_setfd};
 use selectors2_core::{Backend, Events, Readiness};
 
 use super::kqueue_flags::{self as kf, Action, Change, Changes, Filter, Mark, Receipt};
-use super::{OsBackend, Sealed};
+use super::{OsBackend, Sealed, Token};
 use crate::timeout::to_nanos_timespec;
 use crate::{BackendKind, RawFd};
 
@@ -229,10 +229,18 @@ impl Kqueue {
     }
 }
 
+impl AsFd for Kqueue {
+    /// The kqueue's fd.
+    #[inline]
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.kq.as_fd()
+    }
+}
+
 impl Sealed for Kqueue {}
 
 impl OsBackend for Kqueue {
-    fn open(capacity: usize) -> io::Result<Self> {
+    fn open(capacity: usize, _: Token) -> io::Result<Self> {
         let kq = kqueue::kqueue()?;
         // `kqueue()` has no close-on-exec flag (FreeBSD's `kqueuex` and
         // NetBSD's `kqueue1` are not everywhere). A kqueue is not inherited
@@ -369,7 +377,7 @@ mod tests {
     fn is_send_sync_cloexec_and_sized_by_keys() {
         fn check<T: Send + Sync>() {}
         check::<Kqueue>();
-        let kq = Kqueue::open(4).unwrap();
+        let kq = Kqueue::open(4, Token).unwrap();
         assert!(
             rustix::io::fcntl_getfd(&kq.kq)
                 .unwrap()
@@ -377,14 +385,14 @@ mod tests {
         );
         assert_eq!(kq.fileno(), Some(kq.kq.as_raw_fd()));
         assert_eq!(kq.events.len(), 4);
-        assert_eq!(Kqueue::open(0).unwrap().events.len(), 1);
+        assert_eq!(Kqueue::open(0, Token).unwrap().events.len(), 1);
     }
 
     #[test]
     fn reports_each_filter_with_its_tag_level_triggered() {
         let (mut a, b) = UnixStream::pair().unwrap();
         let fd = b.as_raw_fd();
-        let mut kq = Kqueue::open(4).unwrap();
+        let mut kq = Kqueue::open(4, Token).unwrap();
         kq.register(fd, R | W, 7).unwrap();
         assert_eq!(reports(&mut kq, ZERO), [(fd, 7, Readiness::WRITABLE)]);
         a.write_all(b"x").unwrap();
@@ -403,7 +411,7 @@ mod tests {
     fn hang_up_is_reported() {
         let (a, b) = UnixStream::pair().unwrap();
         let fd = b.as_raw_fd();
-        let mut kq = Kqueue::open(4).unwrap();
+        let mut kq = Kqueue::open(4, Token).unwrap();
         kq.register(fd, R, 1).unwrap();
         drop(a);
         let got = reports(&mut kq, Duration::from_secs(5));
@@ -413,7 +421,7 @@ mod tests {
     #[test]
     fn an_empty_kqueue_sleeps_for_the_timeout() {
         for capacity in [0, 4] {
-            let mut kq = Kqueue::open(capacity).unwrap();
+            let mut kq = Kqueue::open(capacity, Token).unwrap();
             let start = Instant::now();
             assert!(reports(&mut kq, Duration::from_millis(50)).is_empty());
             assert!(start.elapsed() >= Duration::from_millis(50));
@@ -424,7 +432,7 @@ mod tests {
     fn unregister_after_close_succeeds_or_is_gone() {
         let (_a, b) = UnixStream::pair().unwrap();
         let fd = b.as_raw_fd();
-        let mut kq = Kqueue::open(4).unwrap();
+        let mut kq = Kqueue::open(4, Token).unwrap();
         kq.register(fd, R | W, 1).unwrap();
         drop(b);
         // EBADF, or nothing to delete (ENOENT, tolerated) if another test
@@ -439,7 +447,7 @@ mod tests {
         let (r, w) = rustix::pipe::pipe().unwrap();
         drop(r);
         let fd = w.as_raw_fd();
-        let mut kq = Kqueue::open(4).unwrap();
+        let mut kq = Kqueue::open(4, Token).unwrap();
         kq.register(fd, W, 3).unwrap();
         let start = Instant::now();
         assert_eq!(
@@ -457,11 +465,11 @@ mod tests {
     fn refused_changes_are_rolled_back() {
         // A kqueue fd takes EVFILT_READ (readable while it holds events)
         // and refuses EVFILT_WRITE with EINVAL.
-        let mut inner = Kqueue::open(4).unwrap();
+        let mut inner = Kqueue::open(4, Token).unwrap();
         let ifd = inner.fileno().unwrap();
         let (_a, b) = UnixStream::pair().unwrap();
         inner.register(b.as_raw_fd(), W, 1).unwrap();
-        let mut kq = Kqueue::open(4).unwrap();
+        let mut kq = Kqueue::open(4, Token).unwrap();
 
         // register(READ|WRITE): the read filter went in, and was taken back.
         assert!(kq.register(ifd, R | W, 1).is_err());

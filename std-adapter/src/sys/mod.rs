@@ -57,13 +57,18 @@ pub use poll::Poll;
 #[cfg(unix)]
 pub use select::{FD_SETSIZE, Select};
 #[cfg(windows)]
-pub(crate) use winsock::{fd_of_socket, set_no_inherit};
+pub(crate) use winsock::set_no_inherit;
 #[cfg(windows)]
 pub use winsock_select::{FD_SETSIZE, Select};
 #[cfg(windows)]
 pub use wsapoll::Poll;
 
 mod sealed {
+    /// A value only this crate can make: a trait method that takes one can
+    /// be called from this crate only, even through a public trait.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Token;
+
     /// Private to the crate: what the adapter's `Selector` needs of a
     /// backend beyond the core's `Backend` trait.
     pub trait Sealed {
@@ -77,14 +82,18 @@ mod sealed {
         }
     }
 }
-pub(crate) use sealed::Sealed;
+pub(crate) use sealed::{Sealed, Token};
 
 /// A readiness mechanism of the operating system that a
 /// [`Selector`](crate::Selector) can be built on. Sealed: implemented by
 /// the types of this module only.
 pub trait OsBackend: Backend<Error = io::Error> + Sealed + Sized {
     /// Opens the mechanism, sized for a key table of `capacity` keys.
-    fn open(capacity: usize) -> io::Result<Self>;
+    /// Only the crate's selectors call it (the `Token` says so): a backend
+    /// is reached through a [`Selector`](crate::Selector), which validates
+    /// what the backend is given.
+    #[doc(hidden)]
+    fn open(capacity: usize, _: Token) -> io::Result<Self>;
     /// Which mechanism this is.
     fn kind(&self) -> BackendKind;
     /// The mechanism's own fd (epoll and kqueue), as Python's `fileno()`.
@@ -142,4 +151,53 @@ fn bad_fd() -> io::Error {
 #[inline]
 pub(crate) fn is_gone(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EBADF) | Some(libc::ENOENT))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use selectors2_core::Events;
+
+    use super::*;
+
+    /// issue 9, item 4: a backend handed an fd the selector would have
+    /// refused (negative, beyond `FD_SETSIZE`) or a wrong slot answers with
+    /// an error, never a panic. Outside this crate only a `Selector` can
+    /// open one (`OsBackend::open` takes a crate-private `Token`).
+    fn refuses_without_panicking<B: OsBackend>() {
+        let mut b = B::open(4, Token).unwrap();
+        let kind = b.kind();
+        for fd in [-1, -2, i32::MIN, 1024, 5000, i32::MAX] {
+            // poll takes any number (it ignores negative ones); the others
+            // refuse what they cannot watch. (Windows select limits how many
+            // sockets, not their numbers: it refuses only negative ones.)
+            let registered = b.register(fd, Events::READ, 1);
+            let must_refuse = match kind {
+                BackendKind::Poll => false,
+                BackendKind::Select if cfg!(windows) => fd < 0,
+                _ => true,
+            };
+            if must_refuse {
+                assert!(registered.is_err(), "{kind} registered fd {fd}");
+            }
+            let slot = registered.unwrap_or(0);
+            let _ = b.modify(fd, slot, Events::READ, Events::WRITE, 1);
+            let _ = b.unregister(fd, slot, Events::WRITE);
+            let _ = b.unregister(fd, 9999, Events::READ);
+            let _ = b.modify(fd, 9999, Events::READ, Events::WRITE, 1);
+        }
+        b.wait(4, Some(Duration::ZERO), |_, _, _| {}).unwrap();
+    }
+
+    #[test]
+    fn backends_refuse_bad_fds_without_panicking() {
+        #[cfg(has_epoll)]
+        refuses_without_panicking::<Epoll>();
+        #[cfg(has_kqueue)]
+        refuses_without_panicking::<Kqueue>();
+        refuses_without_panicking::<Poll>();
+        refuses_without_panicking::<Select>();
+        refuses_without_panicking::<Auto>();
+    }
 }

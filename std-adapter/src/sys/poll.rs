@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use selectors2_core::{Backend, Events, Readiness};
 
-use super::{OsBackend, Sealed};
+use super::{OsBackend, Sealed, Token};
 use crate::timeout::to_millis;
 use crate::{BackendKind, RawFd};
 
@@ -70,7 +70,7 @@ pub(crate) fn readiness(revents: libc::c_short) -> Readiness {
 impl Sealed for Poll {}
 
 impl OsBackend for Poll {
-    fn open(capacity: usize) -> io::Result<Self> {
+    fn open(capacity: usize, _: Token) -> io::Result<Self> {
         let capacity = capacity.max(1);
         Ok(Poll {
             fds: Vec::with_capacity(capacity),
@@ -206,7 +206,7 @@ mod tests {
 
     #[test]
     fn slots_are_stable_and_reused() {
-        let mut p = Poll::open(4).unwrap();
+        let mut p = Poll::open(4, Token).unwrap();
         let a = p.register(10, Events::READ, 1).unwrap();
         let b = p.register(11, Events::READ, 2).unwrap();
         let c = p.register(12, Events::WRITE, 3).unwrap();

@@ -11,7 +11,7 @@ use rustix::event::{
 };
 use selectors2_core::{Backend, Events, Readiness};
 
-use super::{OsBackend, Sealed, with_fd};
+use super::{OsBackend, Sealed, Token, with_fd};
 use crate::timeout::to_micros_timespec;
 use crate::{BackendKind, RawFd};
 
@@ -40,7 +40,7 @@ impl std::fmt::Debug for Select {
 impl Sealed for Select {}
 
 impl OsBackend for Select {
-    fn open(_capacity: usize) -> io::Result<Self> {
+    fn open(_capacity: usize, _: Token) -> io::Result<Self> {
         let words = fd_set_num_elements(FD_SETSIZE as usize, FD_SETSIZE);
         let set = || vec![FdSetElement::default(); words].into_boxed_slice();
         Ok(Select {
@@ -251,7 +251,7 @@ mod tests {
 
     #[test]
     fn nfds_tracks_the_highest_fd() {
-        let mut s = Select::open(8).unwrap();
+        let mut s = Select::open(8, Token).unwrap();
         s.register(3, Events::READ, 1).unwrap();
         s.register(700, Events::WRITE, 2).unwrap();
         s.register(64, Events::all(), 3).unwrap();

@@ -76,15 +76,6 @@ pub(crate) fn is_socket(socket: SOCKET) -> bool {
     r != SOCKET_ERROR || unsafe { WSAGetLastError() } != WSAENOTSOCK
 }
 
-/// A socket handle as the core's fd (`i32`), or `-1` (which the selector
-/// refuses with `InvalidFd`) for one that does not fit, `INVALID_SOCKET`
-/// among them. Windows keeps socket handles 32-bit significant so that
-/// 32- and 64-bit processes can share them, so real ones fit.
-#[inline]
-pub(crate) fn fd_of_socket(socket: u64) -> RawFd {
-    RawFd::try_from(socket).unwrap_or(-1)
-}
-
 /// The socket an fd (non-negative: the selector checked) names.
 #[inline]
 pub(crate) fn socket_of_fd(fd: RawFd) -> usize {
@@ -97,10 +88,6 @@ mod tests {
 
     #[test]
     fn handles_convert_checked() {
-        assert_eq!(fd_of_socket(0x1234), 0x1234);
-        assert_eq!(fd_of_socket(i32::MAX as u64), i32::MAX);
-        assert_eq!(fd_of_socket(i32::MAX as u64 + 1), -1);
-        assert_eq!(fd_of_socket(u64::MAX), -1, "INVALID_SOCKET");
         assert_eq!(socket_of_fd(0x1234), 0x1234);
     }
 }

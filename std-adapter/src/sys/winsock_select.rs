@@ -26,7 +26,7 @@ use windows_sys::Win32::Networking::WinSock::{
 };
 
 use super::winsock::{is_socket, sleep, socket_of_fd, startup};
-use super::{OsBackend, Sealed};
+use super::{OsBackend, Sealed, Token};
 use crate::timeout::to_timeval;
 use crate::{BackendKind, RawFd};
 
@@ -179,7 +179,7 @@ impl std::fmt::Debug for Select {
 impl Sealed for Select {}
 
 impl OsBackend for Select {
-    fn open(_capacity: usize) -> io::Result<Self> {
+    fn open(_capacity: usize, _: Token) -> io::Result<Self> {
         startup()?;
         Ok(Select {
             read: Side::new(),
@@ -448,7 +448,7 @@ mod tests {
 
     #[test]
     fn sets_stay_dense_and_slots_stable() {
-        let mut s = Select::open(8).unwrap();
+        let mut s = Select::open(8, Token).unwrap();
         let a = s.register(100, Events::READ, 1).unwrap();
         let b = s.register(104, Events::all(), 2).unwrap();
         let c = s.register(108, Events::WRITE, 3).unwrap();

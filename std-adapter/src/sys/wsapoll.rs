@@ -27,7 +27,7 @@ use windows_sys::Win32::Networking::WinSock::{
 };
 
 use super::winsock::{is_socket, sleep, socket_of_fd, startup};
-use super::{OsBackend, Sealed};
+use super::{OsBackend, Sealed, Token};
 use crate::timeout::to_millis;
 use crate::{BackendKind, RawFd};
 
@@ -89,7 +89,7 @@ pub(crate) fn readiness(revents: i16) -> Readiness {
 impl Sealed for Poll {}
 
 impl OsBackend for Poll {
-    fn open(capacity: usize) -> io::Result<Self> {
+    fn open(capacity: usize, _: Token) -> io::Result<Self> {
         startup()?;
         let capacity = capacity.max(1);
         Ok(Poll {
@@ -297,7 +297,7 @@ mod tests {
 
     #[test]
     fn slots_are_stable_and_the_array_dense() {
-        let mut p = Poll::open(4).unwrap();
+        let mut p = Poll::open(4, Token).unwrap();
         let a = p.register(10, Events::READ, 1).unwrap();
         let b = p.register(11, Events::READ, 2).unwrap();
         let c = p.register(12, Events::WRITE, 3).unwrap();
