@@ -300,12 +300,15 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
         let last = self.len.checked_sub(1)?;
         let slots = self.slots_mut();
         let removed = slots.get_mut(i)?.entry.take()?;
-        // The dense list: the last element fills the removed one's place.
+        // The dense list: the last element fills the removed one's place
+        // (nothing moves when the removed key was the last one added).
         let pos = usize::from(removed.dense_pos);
-        let moved = slots[last].dense;
-        slots[pos].dense = moved;
-        if let Some(e) = slots[usize::from(moved)].entry.as_mut() {
-            e.dense_pos = pos as u16;
+        if pos != last {
+            let moved = slots[last].dense;
+            slots[pos].dense = moved;
+            if let Some(e) = slots[usize::from(moved)].entry.as_mut() {
+                e.dense_pos = pos as u16;
+            }
         }
         // Usually the next slot is empty and nothing needs to move.
         let cluster = slots[Self::next(i)].entry.is_some();
