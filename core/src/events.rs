@@ -90,7 +90,16 @@ impl Readiness {
     #[inline]
     #[must_use]
     pub const fn to_events(self, interest: Events) -> Events {
-        let bits = self.bits();
+        // One load from a table of the rule below, on the path of every
+        // report (a few instructions fewer than the two tests).
+        let all = TO_EVENTS[self.bits() as usize];
+        // `all` is within READ | WRITE, and so is the result.
+        Events::from_bits_retain(all & interest.bits())
+    }
+
+    /// The rule of [`to_events`](Self::to_events) for a full interest,
+    /// written out: what [`TO_EVENTS`] holds.
+    const fn all_events(bits: u8) -> u8 {
         let mut out = 0;
         if bits & !Self::WRITABLE.bits() != 0 {
             out |= Events::READ.bits();
@@ -98,9 +107,21 @@ impl Readiness {
         if bits & !Self::READABLE.bits() != 0 {
             out |= Events::WRITE.bits();
         }
-        Events::from_bits_truncate(out & interest.bits())
+        out
     }
 }
+
+/// [`Readiness::to_events`] with interest `READ | WRITE`, for every
+/// readiness byte, computed at compile time.
+const TO_EVENTS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut bits = 0;
+    while bits < 256 {
+        table[bits] = Readiness::all_events(bits as u8);
+        bits += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
@@ -117,6 +138,21 @@ mod tests {
         for bits in 0..=u8::MAX {
             let valid = Events::from_bits_retain(bits).is_valid_interest();
             assert_eq!(valid, matches!(bits, 1..=3), "bits {bits}");
+        }
+    }
+
+    #[test]
+    fn the_table_is_the_rule() {
+        for bits in 0..=u8::MAX {
+            for interest in 0..=3u8 {
+                let want = Readiness::all_events(bits) & interest;
+                assert_eq!(
+                    Readiness::from_bits_retain(bits)
+                        .to_events(Events::from_bits_retain(interest))
+                        .bits(),
+                    want
+                );
+            }
         }
     }
 

@@ -306,10 +306,11 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
                     return;
                 }
                 let len = ready.entries.len();
-                if len < M {
+                // One check of room, the push's own; a full `ready` hands
+                // the entry back (dropped: the fair pick below clones again,
+                // once per `select` at most).
+                if ready.entries.push((entry.key.clone(), events)).is_ok() {
                     entry.pos = len as u32;
-                    // Cannot fail: not full.
-                    let _ = ready.entries.push((entry.key.clone(), events));
                     return;
                 }
                 overflow = true;

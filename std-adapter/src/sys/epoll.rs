@@ -65,20 +65,49 @@ fn flags(interest: Events) -> epoll::EventFlags {
     f
 }
 
-/// What `epoll_wait` reported, as `Readiness`: shifts of the flag word
-/// (Linux's `EPOLL*` values are fixed by its ABI), a few instructions on
-/// the path of every report.
+/// What `epoll_wait` reported, as `Readiness`: one load from a table of
+/// [`readiness_rule`] indexed by the six flags that mean something (`IN`,
+/// `PRI`, `OUT`, `ERR`, `HUP` are bits 0 to 4 of Linux's ABI; `RDHUP`,
+/// bit 13, goes to bit 5), on the path of every report.
 #[inline]
 pub(crate) fn readiness(f: epoll::EventFlags) -> Readiness {
-    use epoll::EventFlags as F;
     let f = f.bits();
-    // IN 0x1 -> READABLE 1; OUT 0x4, ERR 0x8, HUP 0x10 -> 2, 4, 8;
-    // RDHUP 0x2000 -> HANGUP 8; PRI 0x2 -> PRIORITY 32.
-    let bits = (f & F::IN.bits())
-        | ((f & (F::OUT | F::ERR | F::HUP).bits()) >> 1)
-        | ((f & F::RDHUP.bits()) >> 10)
-        | ((f & F::PRI.bits()) << 4);
-    Readiness::from_bits_retain(bits as u8)
+    let index = (f & 0x1f) | ((f >> 8) & 0x20);
+    Readiness::from_bits_retain(READINESS[index as usize & 0x3f])
+}
+
+/// [`readiness`] for each of its 64 indices.
+const READINESS: [u8; 64] = {
+    let mut table = [0u8; 64];
+    let mut i = 0;
+    while i < 64 {
+        let f = (i as u32 & 0x1f) | ((i as u32 & 0x20) << 8);
+        table[i] = readiness_rule(epoll::EventFlags::from_bits_retain(f)).bits();
+        i += 1;
+    }
+    table
+};
+
+/// The translation, flag by flag.
+const fn readiness_rule(f: epoll::EventFlags) -> Readiness {
+    use epoll::EventFlags as F;
+    let mut r = 0;
+    if f.contains(F::IN) {
+        r |= Readiness::READABLE.bits();
+    }
+    if f.contains(F::OUT) {
+        r |= Readiness::WRITABLE.bits();
+    }
+    if f.contains(F::ERR) {
+        r |= Readiness::ERROR.bits();
+    }
+    if f.intersects(F::HUP.union(F::RDHUP)) {
+        r |= Readiness::HANGUP.bits();
+    }
+    if f.contains(F::PRI) {
+        r |= Readiness::PRIORITY.bits();
+    }
+    Readiness::from_bits_retain(r)
 }
 
 impl AsFd for Epoll {
