@@ -294,25 +294,27 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
             if events.is_empty() {
                 return;
             }
+            // A second report of an fd this call already put in `ready`
+            // finds its key where `pos` says (the table does not change
+            // during a wait, so the fd names this very entry, and `ready`
+            // holds one entry per fd); a `pos` left by an earlier call
+            // points past the end or at another fd. Once `ready` has
+            // overflowed, entries have moved: then the search below finds it.
+            if let Some(slot) = ready.entries.get_mut(entry.pos as usize)
+                && slot.0.fd == fd
+            {
+                slot.1 |= events;
+                return;
+            }
+            let len = ready.entries.len();
+            if len < M {
+                entry.pos = len as u32;
+                // Cannot fail: not full.
+                let _ = ready.entries.push((entry.key.clone(), events));
+                return;
+            }
+            // Full (it stays full from here on): the fair pick, cold.
             if !overflow {
-                // A second report of an fd this call already put in `ready`
-                // finds its key where `pos` says (the table does not change
-                // during a wait, so the fd names this very entry); a `pos`
-                // left by an earlier call points past the end or at another fd.
-                if let Some(slot) = ready.entries.get_mut(entry.pos as usize)
-                    && slot.0.fd == fd
-                {
-                    slot.1 |= events;
-                    return;
-                }
-                let len = ready.entries.len();
-                // One check of room, the push's own; a full `ready` hands
-                // the entry back (dropped: the fair pick below clones again,
-                // once per `select` at most).
-                if ready.entries.push((entry.key.clone(), events)).is_ok() {
-                    entry.pos = len as u32;
-                    return;
-                }
                 overflow = true;
                 sort_by_distance(ready, cursor);
             }
