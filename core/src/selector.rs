@@ -308,9 +308,10 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
             }
             let len = ready.entries.len();
             if len < M {
-                entry.pos = len as u32;
-                // Cannot fail: not full.
+                // Cannot fail: not full (and pushed before `pos` is
+                // written, so that the push's own check folds into ours).
                 let _ = ready.entries.push((entry.key.clone(), events));
+                entry.pos = len as u32;
                 return;
             }
             // Full (it stays full from here on): the fair pick, cold.
