@@ -105,21 +105,26 @@ pub fn to_timeval(t: Duration) -> windows_sys::Win32::Networking::WinSock::TIMEV
 ///
 /// Measured on the 2-core Intel Xeon KVM machine (2026-11-30),
 /// `EpollSelector`, one ready fd of 100 (`scaling 100` of
-/// `benches/benches/profile.rs` under callgrind: user-space instructions
-/// per select, raw rustix epoll being 16):
+/// `benches/benches/profile.rs`): user-space instructions and branches per
+/// select under valgrind (raw rustix epoll: 17 and 4), and the median wall
+/// time of 7 alternating runs of 10^6 selects (the machine shared, so
+/// within about 10%):
 ///
-/// | timed select, something ready | instructions | branches |
-/// | --- | ---: | ---: |
-/// | clock, then one wait (before) | 246 | 29 |
-/// | zero-timeout poll first (chosen), with the fast path inlined | 140 | 17 |
+/// | timed select, something ready | instructions | branches | time |
+/// | --- | ---: | ---: | ---: |
+/// | clock, then one wait (before issue 12) | 246 | 29 | |
+/// | `Instant::now()`, then one wait (final code otherwise) | 162 | 22 | 363 ns |
+/// | `CLOCK_MONOTONIC_COARSE`, then one wait (final code otherwise) | 148 | 19 | 324 ns |
+/// | zero-timeout poll first (chosen, final code) | 128 | 16 | 237 ns |
+/// | raw rustix epoll, 1 s timeout | 17 | 4 | 305 ns |
 ///
-/// (Part of the drop is other work of the same change: no epoch, readiness
-/// by shifts, no error conversion on the `Ok` path.) The price: one more
+/// The poll first is even faster than raw epoll with a timeout: the kernel
+/// reads its own clock for a positive `epoll_wait` timeout before it looks
+/// for events, and a zero timeout spares that too. The price: one more
 /// system call (a non-blocking `epoll_wait`, a few hundred ns) when nothing
-/// is ready, just before a wait that blocks anyway. A coarse clock
-/// (`CLOCK_MONOTONIC_COARSE`) was the other candidate, considered and not
-/// measured: it still costs a clock call on every select, and it ticks
-/// every 1 to 10 ms, so the time left after a signal could be
+/// is ready, just before a wait that blocks anyway. The coarse clock is
+/// cheaper than `Instant::now()` but still a clock call on every select,
+/// and it ticks every 1 to 10 ms, so the time left after a signal could be
 /// overestimated by a tick and a wait overrun its deadline unless a tick
 /// were taken off every retry.
 #[inline]
