@@ -189,6 +189,7 @@ pub use selectors2_core::Selectable;
 /// # Ok::<(), io::Error>(())
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// The fd is negative, or `>= FD_SETSIZE` on a unix select backend
     /// (on Windows: a socket handle that does not fit in an `i32`, as -1).
@@ -220,6 +221,9 @@ impl From<selectors2_core::Error<io::Error>> for Error {
             E::NotRegistered(fd) => Error::NotRegistered(fd),
             E::Full { capacity } => Error::Full { capacity },
             E::Backend(e) => Error::Io(e),
+            // Both enums are `#[non_exhaustive]`: a variant the core adds
+            // before this crate learns it still reaches the caller, worded.
+            other => Error::Io(io::Error::other(other.to_string())),
         }
     }
 }
@@ -271,6 +275,7 @@ impl From<Error> for io::Error {
 
 /// Which readiness mechanism a selector uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum BackendKind {
     /// Linux and Android `epoll`.
     Epoll,

@@ -642,6 +642,7 @@ pub fn tiny_timeout_rounds_up_not_down<B: OsBackend>() {
         BackendKind::Epoll | BackendKind::Poll => Duration::from_millis(1),
         BackendKind::Select => Duration::from_micros(1),
         BackendKind::Kqueue => Duration::from_nanos(1),
+        other => panic!("no resolution known for {other}: add it here"),
     };
     for t in [
         Duration::from_nanos(1),

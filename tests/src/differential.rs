@@ -17,6 +17,7 @@ use selectors2::{AnyCapacity, Error, Events, RawFd, Ready, Selector};
 use crate::{AsRawFd, Stream, pair};
 
 /// xorshift64*: small, seeded, good enough to pick operations.
+#[derive(Debug)]
 pub struct Rng(u64);
 
 impl Rng {

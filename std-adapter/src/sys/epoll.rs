@@ -9,6 +9,7 @@
 //! same fd number, and the adapter waits again for the time left. The same
 //! file registered again under the same number meets the leftover
 //! registration (`EEXIST`): `register` takes it over with `EPOLL_CTL_MOD`.
+#![allow(unsafe_code)] // system calls; each block has its SAFETY proof
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -25,7 +26,7 @@ use crate::{BackendKind, RawFd};
 pub struct Epoll {
     epfd: OwnedFd,
     /// The `epoll_wait` output buffer, allocated once: one slot per key.
-    events: Box<[epoll::Event]>,
+    events: EventBuffer,
     /// Set by `rebuild`, cleared by the next `wait` (see
     /// `Sealed::take_spurious_wakeup`).
     spurious: bool,
@@ -39,13 +40,33 @@ impl std::fmt::Debug for Epoll {
     }
 }
 
+/// The `epoll_wait` output buffer: `Send` and `Sync` by the proof below,
+/// which is about this buffer only, so that a field added to [`Epoll`]
+/// later is checked by the compiler.
+struct EventBuffer(Box<[epoll::Event]>);
+
 // SAFETY: `epoll::Event` is `!Send`/`!Sync` only because `epoll_data` may
 // hold a pointer. This backend only ever stores integers (fd and generation)
 // in it, and the buffer is plain memory the kernel writes into during a
-// `&mut self` call, so moving or sharing an `Epoll` across threads is sound.
-unsafe impl Send for Epoll {}
-// SAFETY: as above; `&Epoll` exposes no interior mutability.
-unsafe impl Sync for Epoll {}
+// `&mut self` call, so moving or sharing it across threads is sound.
+unsafe impl Send for EventBuffer {}
+// SAFETY: as above; `&EventBuffer` exposes no interior mutability.
+unsafe impl Sync for EventBuffer {}
+
+impl std::ops::Deref for EventBuffer {
+    type Target = [epoll::Event];
+    #[inline]
+    fn deref(&self) -> &[epoll::Event] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for EventBuffer {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [epoll::Event] {
+        &mut self.0
+    }
+}
 
 /// `epoll_data`: the generation in the high half, the fd in the low half.
 #[inline]
@@ -117,7 +138,7 @@ impl OsBackend for Epoll {
         };
         Ok(Epoll {
             epfd,
-            events: vec![empty; capacity.max(1)].into_boxed_slice(),
+            events: EventBuffer(vec![empty; capacity.max(1)].into_boxed_slice()),
             spurious: false,
         })
     }

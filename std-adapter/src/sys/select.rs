@@ -2,6 +2,7 @@
 //! copies only the words below the highest registered fd. Fds at or above
 //! `FD_SETSIZE` are refused at `register` (the selector checks
 //! [`Backend::fd_limit`]), never written out of bounds.
+#![allow(unsafe_code)] // system calls; each block has its SAFETY proof
 
 use std::io;
 use std::time::Duration;
