@@ -91,6 +91,23 @@ pub fn to_timeval(t: Duration) -> windows_sys::Win32::Networking::WinSock::TIMEV
     windows_sys::Win32::Networking::WinSock::TIMEVAL { tv_sec, tv_usec }
 }
 
+/// The longest timeout handed to `kevent`, and to `select` on Apple
+/// platforms: XNU refuses a `timespec` (or `timeval`) of more than 10^8
+/// seconds with `EINVAL` (`itimerfix`); the BSDs accept more, but 10^8 s
+/// (over three years) is the longest wait anyone needs, and it fits a
+/// 32-bit `time_t`. Longer timeouts wait this long, then report nothing.
+#[cfg(unix)]
+#[cfg_attr(not(has_kqueue), allow(dead_code))] // unit-tested on every unix
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(100_000_000);
+
+/// `timeout`, capped at [`MAX_TIMEOUT`].
+#[cfg(unix)]
+#[cfg_attr(not(has_kqueue), allow(dead_code))] // unit-tested on every unix
+#[inline]
+pub(crate) fn clamp_timeout(timeout: Duration) -> Duration {
+    timeout.min(MAX_TIMEOUT)
+}
+
 /// Runs `wait` with `timeout`, and again with the time left until one
 /// deadline (computed once, before the first call) for as long as it
 /// answers `Ok(None)`: "ended early, nothing to report" (a signal,
@@ -141,6 +158,21 @@ mod tests {
     use std::io;
 
     const MS: Duration = Duration::from_millis(1);
+
+    #[cfg(unix)]
+    #[test]
+    fn the_xnu_cap() {
+        assert_eq!(clamp_timeout(Duration::ZERO), Duration::ZERO);
+        assert_eq!(
+            clamp_timeout(Duration::from_nanos(1)),
+            Duration::from_nanos(1)
+        );
+        assert_eq!(clamp_timeout(MAX_TIMEOUT), MAX_TIMEOUT);
+        assert_eq!(clamp_timeout(Duration::MAX), MAX_TIMEOUT);
+        let ts = to_nanos_timespec(clamp_timeout(Duration::MAX));
+        assert_eq!((ts.tv_sec, ts.tv_nsec), (100_000_000, 0));
+        assert!(i32::try_from(ts.tv_sec).is_ok(), "fits a 32-bit time_t");
+    }
 
     #[test]
     fn millis_round_up_and_saturate() {

@@ -4,7 +4,7 @@
 //! tag in `udata`.
 //!
 //! The decisions (filters, change lists, receipts, undo, readiness) are
-//! pure functions in `kqueue_flags.rs`, unit-tested on every unix; this
+//! pure functions in `kqueue_plan.rs`, unit-tested on every unix; this
 //! file only makes the system calls.
 #![allow(unsafe_code)] // system calls; each block has its SAFETY proof
 
@@ -18,7 +18,7 @@ use rustix::event::kqueue::{self, Event, EventFilter, EventFlags};
 use rustix::io::{FdFlags, fcntl_setfd};
 use selectors2_core::{Backend, Events, Readiness};
 
-use super::kqueue_flags::{self as kf, Action, Change, Changes, Filter, Mark, Receipt};
+use super::kqueue_plan::{self as kf, Action, Change, Changes, Filter, Mark, Receipt};
 use super::{OsBackend, Sealed, Token};
 use crate::timeout::to_nanos_timespec;
 use crate::{BackendKind, RawFd};
@@ -348,7 +348,7 @@ impl Backend for Kqueue {
         // Broken pipes are reported beside the kernel's events: leave room.
         let n = kf::batch(max.saturating_sub(self.broken.len()), self.events.len());
         let buf = &mut self.events[..n];
-        let ts = timeout.map(|t| to_nanos_timespec(kf::clamp_timeout(t)));
+        let ts = timeout.map(|t| to_nanos_timespec(crate::timeout::clamp_timeout(t)));
         let got = kevent_wait(kq, buf, ts.as_ref())?;
         for &(fd, tag) in &self.broken {
             report(fd, tag, kf::BROKEN);
@@ -372,7 +372,7 @@ impl Backend for Kqueue {
 // These need a real kqueue: they type-check here (`cargo clippy
 // --all-targets --target x86_64-unknown-freebsd`) and run on macOS and the
 // BSDs. The decisions they exercise are unit-tested on every unix in
-// `kqueue_flags.rs`.
+// `kqueue_plan.rs`.
 #[cfg(test)]
 mod tests {
     use std::io::Write;

@@ -34,7 +34,7 @@ mod epoll;
 #[cfg(has_kqueue)]
 mod kqueue;
 #[cfg(unix)]
-mod kqueue_flags;
+mod kqueue_plan;
 #[cfg(unix)]
 mod poll;
 #[cfg(unix)]

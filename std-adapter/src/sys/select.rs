@@ -107,7 +107,7 @@ impl Select {
         // XNU's select, like its kevent, rejects timeouts above 10^8 s
         // with EINVAL (itimerfix): wait the longest it accepts instead.
         #[cfg(apple)]
-        let timeout = timeout.map(super::kqueue_flags::clamp_timeout);
+        let timeout = timeout.map(crate::timeout::clamp_timeout);
         let ts = timeout.map(to_micros_timespec);
         let (read_out, write_out) = (&mut self.read_out[..words], &mut self.write_out[..words]);
         // SAFETY: both sets hold `words` elements, enough for fds below
