@@ -17,9 +17,9 @@ mod waker;
 #[path = "waker_windows.rs"]
 mod waker;
 
-/// The timeout conversions, exposed for the fuzz targets only. Not a
-/// stable API.
-#[cfg(unix)]
+/// The timeout conversions, for the fuzz targets only: present with the
+/// `fuzzing` feature, which `fuzz/` turns on. Not a stable API.
+#[cfg(all(unix, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod __fuzz {
     pub use crate::timeout::{millis_timespec, to_micros_timespec, to_millis, to_nanos_timespec};
