@@ -179,6 +179,13 @@ pub use selectors2_core::Selectable;
 /// which is neither an OS resource limit nor an allocation failure);
 /// `Io` → the error itself.
 ///
+/// Why a second enum beside the core's `Error<E>`: `impl From<core Error>
+/// for io::Error` cannot be written here (neither type is this crate's),
+/// and `?` into `io::Result` is what std users need. The two carry the
+/// same values and one wording (this one's `Display` is the core's). Both
+/// are `#[non_exhaustive]`: new variants (a backend's own refusals) are
+/// not breaking changes; match with a `_` arm.
+///
 /// ```
 /// use selectors2::{DefaultSelector, EVENT_READ, Error};
 /// use std::io;
