@@ -1,16 +1,9 @@
 //! Every conformance case on every backend this host has. Run one backend
 //! alone with a filter, e.g. `cargo test -p selectors2-tests --test conformance poll::`.
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(has_epoll)]
 selectors2_tests::suite!(epoll, selectors2::sys::Epoll);
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
+#[cfg(has_kqueue)]
 selectors2_tests::suite!(kqueue, selectors2::sys::Kqueue);
 selectors2_tests::suite!(poll, selectors2::sys::Poll);
 selectors2_tests::suite!(select, selectors2::sys::Select);
