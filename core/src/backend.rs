@@ -40,8 +40,9 @@ use crate::{Events, RawFd, Readiness};
 ///   `Some(Duration::ZERO)` does not block, and a positive timeout waits at
 ///   least that long when nothing is ready (rounded up to the mechanism's
 ///   resolution, never down to zero), even with no fd registered. A
-///   backend that can be interrupted (EINTR) retries with the time left and
-///   returns `Ok` with no reports once the deadline has passed.
+///   wait interrupted by a signal may return an error (the std adapter's
+///   backends return `EINTR`, and its `Selector::select` retries with the
+///   time left); the selector then returns that error with `ready` empty.
 ///
 /// `wait` may report an fd several times (kqueue reports read and write
 /// separately; the selector merges them into one entry), may report fds or

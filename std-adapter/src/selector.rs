@@ -8,6 +8,7 @@ use std::time::Duration;
 use selectors2_core as core_;
 
 use crate::sys::{self, OsBackend};
+use crate::timeout::retry_eintr;
 use crate::{
     BackendKind, DEFAULT_CAPACITY, Error, Events, KeyMap, RawFd, Ready, Selectable, SelectorKey,
 };
@@ -173,7 +174,9 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// longest it can. A signal (`EINTR`) is retried with the time left, so
     /// this never returns `Interrupted` and never waits longer than asked;
     /// if the time is up after a signal it returns 0. With nothing
-    /// registered it sleeps for the timeout.
+    /// registered it sleeps for the timeout. To act on each signal (run an
+    /// interpreter's handlers), use
+    /// [`select_with_eintr`](Self::select_with_eintr).
     ///
     /// `events` is never empty and never more than the key asked for; an
     /// error or hang-up on the fd counts as both `READ` and `WRITE`. When
@@ -187,7 +190,70 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     where
         D: Clone,
     {
-        self.inner.select(ready, timeout).map_err(Error::from)
+        self.select_with_eintr(ready, timeout, || Ok(()))
+    }
+
+    /// [`select`](Self::select), calling `on_eintr` each time a signal
+    /// interrupts the wait (`EINTR`): the hook a host runtime needs to run
+    /// its signal handlers, as CPython's `select` runs
+    /// `PyErr_CheckSignals` (PEP 475).
+    ///
+    /// When `on_eintr` returns `Ok(())`, the wait resumes with the time left
+    /// until the deadline computed once at the start (returning 0 if none
+    /// is left); when it returns `Err(e)`, `select_with_eintr` returns
+    /// `Err(Error::Io(e))` at once, with `ready` empty. The hook runs before
+    /// the deadline is checked, so a signal that arrives as the time runs
+    /// out is still handled. It is not called when no signal arrives, and
+    /// this never returns `Interrupted`. No allocation either way.
+    ///
+    /// ```
+    /// use selectors2::{DefaultSelector, Error, Ready};
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::{io, time::Duration};
+    ///
+    /// // Set by a signal handler (not shown).
+    /// static STOP: AtomicBool = AtomicBool::new(false);
+    ///
+    /// let mut sel: DefaultSelector = DefaultSelector::new()?;
+    /// let mut ready: Ready<usize, 64> = Ready::new();
+    /// let n = sel.select_with_eintr(&mut ready, Some(Duration::from_millis(1)), || {
+    ///     if STOP.load(Ordering::Relaxed) {
+    ///         Err(io::Error::other("stopped by a signal"))
+    ///     } else {
+    ///         Ok(()) // resume waiting with the time left
+    ///     }
+    /// })?;
+    /// assert_eq!(n, 0);
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[inline]
+    pub fn select_with_eintr<const M: usize>(
+        &mut self,
+        ready: &mut Ready<D, M>,
+        timeout: Option<Duration>,
+        on_eintr: impl FnMut() -> io::Result<()>,
+    ) -> Result<usize, Error>
+    where
+        D: Clone,
+    {
+        let inner = &mut self.inner;
+        // The core leaves `ready` empty when the backend fails (EINTR too),
+        // so the two early exits below report nothing.
+        match retry_eintr(
+            timeout,
+            |t| inner.select(ready, t).map_err(Error::from),
+            on_eintr,
+        ) {
+            Ok(Some(n)) => Ok(n),
+            Ok(None) => {
+                ready.clear();
+                Ok(0)
+            }
+            Err(e) => {
+                ready.clear();
+                Err(e)
+            }
+        }
     }
 
     /// Which mechanism this selector runs on.

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use rustix::event::Timespec;
 
+use crate::Error;
+
 /// Milliseconds for `epoll_wait` and `poll`: `-1` blocks, zero polls, and a
 /// positive timeout rounds **up** (1 ns waits 1 ms, never 0) and saturates
 /// at `i32::MAX` ms (about 24.8 days) instead of overflowing.
@@ -67,18 +69,21 @@ fn timespec(secs: u64, nanos: u32, max_nanos: i64) -> Timespec {
     }
 }
 
-/// Runs `wait` (one system call with the given timeout) and retries it on
-/// `EINTR` with the time left until one deadline, computed once before the
-/// first call (PEP 475), so the total never exceeds the timeout.
+/// Runs `wait` (one wait for events with the given timeout) and retries
+/// it on `EINTR` with the time left until one deadline, computed once
+/// before the first call (PEP 475), so the total never exceeds the timeout.
 ///
-/// Returns `Ok(None)` when a retry finds the deadline passed: the caller
-/// reports no events. Never returns an `Interrupted` error. `None` (block)
-/// and zero (poll) need no clock: they are retried as they are.
+/// After each `EINTR`, `on_eintr` runs first (a host runtime's signal
+/// handlers); its error ends the wait as `Error::Io`. Returns `Ok(None)`
+/// when a retry finds the deadline passed: the caller reports no events.
+/// Never returns an `Interrupted` error. `None` (block) and zero (poll)
+/// need no clock: they are retried as they are.
 #[inline]
 pub(crate) fn retry_eintr<T>(
     timeout: Option<Duration>,
-    mut wait: impl FnMut(Option<Duration>) -> io::Result<T>,
-) -> io::Result<Option<T>> {
+    mut wait: impl FnMut(Option<Duration>) -> Result<T, Error>,
+    mut on_eintr: impl FnMut() -> io::Result<()>,
+) -> Result<Option<T>, Error> {
     let deadline = match timeout {
         Some(t) if !t.is_zero() => Instant::now().checked_add(t),
         _ => None,
@@ -86,8 +91,8 @@ pub(crate) fn retry_eintr<T>(
     let mut next = timeout;
     loop {
         match wait(next) {
-            Ok(v) => return Ok(Some(v)),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+            Err(Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => {
+                on_eintr().map_err(Error::Io)?;
                 if let Some(deadline) = deadline {
                     match deadline.checked_duration_since(Instant::now()) {
                         Some(left) if !left.is_zero() => next = Some(left),
@@ -95,7 +100,7 @@ pub(crate) fn retry_eintr<T>(
                     }
                 }
             }
-            Err(e) => return Err(e),
+            other => return other.map(Some),
         }
     }
 }
@@ -173,18 +178,26 @@ mod tests {
         assert_eq!((t.tv_sec, t.tv_nsec), (2_147_483, 647_000_000));
     }
 
-    fn eintr<T>() -> io::Result<T> {
-        Err(io::Error::from_raw_os_error(libc::EINTR))
+    fn eintr<T>() -> Result<T, Error> {
+        Err(Error::Io(io::Error::from_raw_os_error(libc::EINTR)))
+    }
+
+    fn go_on() -> io::Result<()> {
+        Ok(())
     }
 
     #[test]
     fn eintr_retries_with_less_time_each_call() {
         let mut seen = Vec::new();
-        let r = retry_eintr(Some(Duration::from_secs(10)), |t| {
-            seen.push(t.unwrap());
-            std::thread::sleep(MS);
-            if seen.len() < 3 { eintr() } else { Ok(7) }
-        });
+        let r = retry_eintr(
+            Some(Duration::from_secs(10)),
+            |t| {
+                seen.push(t.unwrap());
+                std::thread::sleep(MS);
+                if seen.len() < 3 { eintr() } else { Ok(7) }
+            },
+            go_on,
+        );
         assert_eq!(r.unwrap(), Some(7));
         assert_eq!(seen.len(), 3);
         assert!(seen[1] < seen[0] && seen[2] < seen[1], "{seen:?}");
@@ -193,11 +206,15 @@ mod tests {
     #[test]
     fn eintr_after_the_deadline_returns_nothing() {
         let mut calls = 0;
-        let r: io::Result<Option<()>> = retry_eintr(Some(MS), |_| {
-            calls += 1;
-            std::thread::sleep(2 * MS);
-            eintr()
-        });
+        let r: Result<Option<()>, Error> = retry_eintr(
+            Some(MS),
+            |_| {
+                calls += 1;
+                std::thread::sleep(2 * MS);
+                eintr()
+            },
+            go_on,
+        );
         assert_eq!(r.unwrap(), None);
         assert_eq!(calls, 1);
     }
@@ -206,10 +223,14 @@ mod tests {
     fn eintr_with_no_timeout_or_zero_retries_the_same() {
         for timeout in [None, Some(Duration::ZERO)] {
             let mut seen = Vec::new();
-            let r = retry_eintr(timeout, |t| {
-                seen.push(t);
-                if seen.len() < 4 { eintr() } else { Ok(()) }
-            });
+            let r = retry_eintr(
+                timeout,
+                |t| {
+                    seen.push(t);
+                    if seen.len() < 4 { eintr() } else { Ok(()) }
+                },
+                go_on,
+            );
             assert_eq!(r.unwrap(), Some(()));
             assert_eq!(seen, vec![timeout; 4]);
         }
@@ -217,8 +238,57 @@ mod tests {
 
     #[test]
     fn other_errors_pass_through() {
-        let r: io::Result<Option<()>> =
-            retry_eintr(None, |_| Err(io::Error::from_raw_os_error(libc::EBADF)));
-        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EBADF));
+        let r: Result<Option<()>, Error> = retry_eintr(
+            None,
+            |_| Err(io::Error::from_raw_os_error(libc::EBADF).into()),
+            go_on,
+        );
+        assert!(matches!(r, Err(Error::Io(e)) if e.raw_os_error() == Some(libc::EBADF)));
+    }
+
+    #[test]
+    fn the_hook_runs_on_each_eintr_and_its_error_ends_the_wait() {
+        let hooks = std::cell::Cell::new(0);
+        let r = retry_eintr(
+            None,
+            |_| if hooks.get() < 2 { eintr() } else { Ok(()) },
+            || {
+                hooks.set(hooks.get() + 1);
+                Ok(())
+            },
+        );
+        assert_eq!(r.unwrap(), Some(()));
+        assert_eq!(hooks.get(), 2);
+
+        let mut waits = 0;
+        let r: Result<Option<()>, Error> = retry_eintr(
+            Some(Duration::from_secs(10)),
+            |_| {
+                waits += 1;
+                eintr()
+            },
+            || Err(io::Error::other("handler raised")),
+        );
+        assert!(matches!(r, Err(Error::Io(e)) if e.to_string() == "handler raised"));
+        assert_eq!(waits, 1, "no retry after the hook failed");
+    }
+
+    #[test]
+    fn the_hook_runs_even_after_the_deadline() {
+        // CPython runs the signal handlers before it looks at the clock.
+        let mut hooks = 0;
+        let r: Result<Option<()>, Error> = retry_eintr(
+            Some(MS),
+            |_| {
+                std::thread::sleep(2 * MS);
+                eintr()
+            },
+            || {
+                hooks += 1;
+                Ok(())
+            },
+        );
+        assert_eq!(r.unwrap(), None);
+        assert_eq!(hooks, 1);
     }
 }

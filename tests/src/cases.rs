@@ -18,7 +18,9 @@
 //!   here through `DefaultSelector::with_backends`.
 //! * A signal handler that raises (`test_selector_error`,
 //!   `test_select_interrupt_exception`): Rust signal handlers cannot unwind
-//!   into `select`; EINTR retry is covered by the two `eintr_*` cases.
+//!   into `select`. The host-runtime equivalent, an `on_eintr` hook that
+//!   fails, is `eintr_hook_error_ends_the_wait`; EINTR retry is covered by
+//!   the other `eintr_*` cases.
 //! * Python < 3.5 timeout-recalculation mocks: covered by `timeout.rs`'s
 //!   unit tests, which check each retry gets less time.
 //! * Windows-only behaviour (exceptfds for a failed connect).
@@ -686,6 +688,67 @@ pub fn eintr_with_event_returns_the_event<B: OsBackend>() {
     signals::WRITE_TO.with(|c| c.set(-1));
     assert_eq!(set.into_iter().collect::<Vec<_>>(), [(rd.as_raw_fd(), R)]);
     assert!(took < PROMPT, "took {took:?}");
+}
+
+/// DESIGN: `select_with_eintr` calls its hook once per signal and, when
+/// the hook says go on, resumes with the time left (never longer in total).
+pub fn eintr_hook_runs_per_signal_and_resumes<B: OsBackend>() {
+    signals::install();
+    let mut sel = new::<B>();
+    let (rd, _wr) = pair();
+    sel.register(&rd, R, 0).unwrap();
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() };
+    let helper = signals::pester(me, 3, Duration::from_millis(20));
+    let t = Duration::from_millis(300);
+    let mut hooks = 0;
+    let mut ready: Ready<usize, 8> = Ready::new();
+    let (n, took) = timed(|| {
+        sel.select_with_eintr(&mut ready, Some(t), || {
+            hooks += 1;
+            Ok(())
+        })
+    });
+    helper.join().unwrap();
+    assert_eq!(n.unwrap(), 0);
+    assert!(ready.is_empty());
+    assert_eq!(hooks, 3, "{}", sel.backend_kind());
+    assert!(took >= t, "{} returned after {took:?}", sel.backend_kind());
+    assert!(took < t + PROMPT);
+}
+
+/// CPython `test_select_interrupt_exception`, for a host runtime: a hook
+/// that fails ends the wait at once with its error and an empty `ready`.
+pub fn eintr_hook_error_ends_the_wait<B: OsBackend>() {
+    signals::install();
+    let mut sel = new::<B>();
+    let (rd, wr) = pair();
+    sel.register(&rd, R, 0).unwrap();
+    sel.register(&wr, W, 1).unwrap();
+    let mut ready: Ready<usize, 8> = Ready::new();
+    assert_eq!(sel.select(&mut ready, Some(Duration::ZERO)).unwrap(), 1);
+    sel.unregister(&wr).unwrap();
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() };
+    let helper = signals::pester(me, 1, Duration::from_millis(20));
+    let mut hooks = 0;
+    let (r, took) = timed(|| {
+        sel.select_with_eintr(&mut ready, Some(Duration::from_secs(10)), || {
+            hooks += 1;
+            Err(std::io::Error::other("handler raised"))
+        })
+    });
+    helper.join().unwrap();
+    match r {
+        Err(Error::Io(e)) => assert_eq!(e.to_string(), "handler raised"),
+        other => panic!("{}: {other:?}", sel.backend_kind()),
+    }
+    assert_eq!(hooks, 1);
+    assert!(ready.is_empty());
+    assert!(took < PROMPT, "took {took:?}");
+    // The selector is still usable.
+    poke(&wr);
+    expect_ready(&mut sel, &[(rd.as_raw_fd(), R)]);
 }
 
 /// DESIGN: a `Waker` wakes a blocked `select` from another thread.

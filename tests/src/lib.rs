@@ -218,6 +218,8 @@ macro_rules! suite {
                 huge_timeout_does_not_overflow,
                 eintr_without_event_waits_the_full_timeout,
                 eintr_with_event_returns_the_event,
+                eintr_hook_runs_per_signal_and_resumes,
+                eintr_hook_error_ends_the_wait,
                 waker_from_another_thread,
                 fileno_and_cloexec,
                 no_fd_leak_over_many_selectors,

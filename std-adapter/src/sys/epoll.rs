@@ -9,7 +9,7 @@ use rustix::event::epoll;
 use selectors2_core::{Backend, Events, Readiness};
 
 use super::{OsBackend, Sealed, with_fd};
-use crate::timeout::{millis_timespec, retry_eintr, to_millis};
+use crate::timeout::{millis_timespec, to_millis};
 use crate::{BackendKind, RawFd};
 
 /// The epoll backend of [`EpollSelector`](crate::EpollSelector).
@@ -133,11 +133,8 @@ impl Backend for Epoll {
         // of its ready list, so asking for at most `max` keeps every fd in
         // turn (no starvation) without a second pass here.
         let max = max.clamp(1, buf.len());
-        let got = retry_eintr(timeout, |t| {
-            let ts = millis_timespec(to_millis(t));
-            epoll::wait(epfd, &mut buf[..max], ts.as_ref()).map_err(io::Error::from)
-        })?;
-        let Some(n) = got else { return Ok(()) };
+        let ts = millis_timespec(to_millis(timeout));
+        let n = epoll::wait(epfd, &mut buf[..max], ts.as_ref())?;
         for ev in &buf[..n] {
             let d = ev.data.u64();
             report(d as u32 as RawFd, (d >> 32) as u32, readiness(ev.flags));

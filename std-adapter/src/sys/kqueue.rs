@@ -19,7 +19,7 @@ use selectors2_core::{Backend, Events, Readiness};
 
 use super::kqueue_flags::{self as kf, Action, Change, Changes, Filter, Mark, Receipt};
 use super::{OsBackend, Sealed};
-use crate::timeout::{retry_eintr, to_nanos_timespec};
+use crate::timeout::to_nanos_timespec;
 use crate::{BackendKind, RawFd};
 
 /// The kqueue backend of [`KqueueSelector`](crate::KqueueSelector).
@@ -318,11 +318,8 @@ impl Backend for Kqueue {
         // reaches every ready fd in turn (no starvation).
         let n = kf::batch(max, self.events.len());
         let buf = &mut self.events[..n];
-        let got = retry_eintr(timeout, |t| {
-            let ts = t.map(|t| to_nanos_timespec(kf::clamp_timeout(t)));
-            kevent_wait(kq, buf, ts.as_ref())
-        })?;
-        let Some(got) = got else { return Ok(()) };
+        let ts = timeout.map(|t| to_nanos_timespec(kf::clamp_timeout(t)));
+        let got = kevent_wait(kq, buf, ts.as_ref())?;
         for &(fd, tag) in &self.broken {
             report(fd, tag, kf::BROKEN);
         }

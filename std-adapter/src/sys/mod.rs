@@ -11,8 +11,10 @@
 //! `Error = std::io::Error`, as that trait's docs specify, and:
 //!
 //! * every fd it opens is close-on-exec and closed on drop;
-//! * `wait` is one system call, retried on `EINTR` against one deadline
-//!   (see `timeout.rs`), and makes no heap allocation;
+//! * `wait` is one system call and makes no heap allocation; it returns
+//!   `EINTR` as an `Interrupted` error, which
+//!   [`Selector::select`](crate::Selector::select) retries against one
+//!   deadline (see `timeout.rs`);
 //! * `register`, `modify` and `unregister` are O(1) and allocation-free
 //!   (buffers are sized at construction from the key-table capacity).
 #![allow(unsafe_code)]

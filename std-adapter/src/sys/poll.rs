@@ -13,7 +13,7 @@ use std::time::Duration;
 use selectors2_core::{Backend, Events, Readiness};
 
 use super::{OsBackend, Sealed};
-use crate::timeout::{retry_eintr, to_millis};
+use crate::timeout::to_millis;
 use crate::{BackendKind, RawFd};
 
 /// The poll backend of [`PollSelector`](crate::PollSelector).
@@ -158,9 +158,7 @@ impl Backend for Poll {
         timeout: Option<Duration>,
         mut report: F,
     ) -> io::Result<()> {
-        let fds = &mut self.fds;
-        let got = retry_eintr(timeout, |t| poll(fds, to_millis(t)))?;
-        let mut left = got.unwrap_or(0);
+        let mut left = poll(&mut self.fds, to_millis(timeout))?;
         // `poll` sees every ready fd; the selector picks fairly if there
         // are more than the caller's `Ready` holds. It counted the entries
         // with events, so the scan stops after the last one.

@@ -12,7 +12,7 @@ use rustix::event::{
 use selectors2_core::{Backend, Events, Readiness};
 
 use super::{OsBackend, Sealed, with_fd};
-use crate::timeout::{retry_eintr, to_micros_timespec};
+use crate::timeout::to_micros_timespec;
 use crate::{BackendKind, RawFd};
 
 /// `FD_SETSIZE`: the select backend watches fds `0..FD_SETSIZE` only.
@@ -144,32 +144,28 @@ impl Backend for Select {
         let nfds = self.nfds;
         let (read, write) = (&self.read[..words], &self.write[..words]);
         let (read_out, write_out) = (&mut self.read_out[..words], &mut self.write_out[..words]);
-        let got = retry_eintr(timeout, |t| {
-            read_out.copy_from_slice(read);
-            write_out.copy_from_slice(write);
-            // XNU's select, like its kevent, rejects timeouts above 10^8 s
-            // with EINVAL (itimerfix): wait the longest it accepts instead.
-            #[cfg(apple)]
-            let t = t.map(super::kqueue_flags::clamp_timeout);
-            let ts = t.map(to_micros_timespec);
-            // SAFETY: both sets hold `words` elements, enough for fds below
-            // `nfds` (the number of elements is computed from `nfds` by
-            // rustix itself). Every fd in them was registered by the caller;
-            // `select` only tests them, and a closed one yields EBADF, which
-            // is handled below.
-            let n = unsafe {
-                rustix::event::select(nfds, Some(read_out), Some(write_out), None, ts.as_ref())
-            };
-            n.map_err(io::Error::from)
-        });
+        read_out.copy_from_slice(read);
+        write_out.copy_from_slice(write);
+        // XNU's select, like its kevent, rejects timeouts above 10^8 s
+        // with EINVAL (itimerfix): wait the longest it accepts instead.
+        #[cfg(apple)]
+        let timeout = timeout.map(super::kqueue_flags::clamp_timeout);
+        let ts = timeout.map(to_micros_timespec);
+        // SAFETY: both sets hold `words` elements, enough for fds below
+        // `nfds` (the number of elements is computed from `nfds` by
+        // rustix itself). Every fd in them was registered by the caller;
+        // `select` only tests them, and a closed one yields EBADF, which
+        // is handled below.
+        let got = unsafe {
+            rustix::event::select(nfds, Some(read_out), Some(write_out), None, ts.as_ref())
+        };
         let n = match got {
-            Ok(Some(n)) => n,
-            Ok(None) => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
+            Ok(n) => n,
+            Err(e) if e == rustix::io::Errno::BADF => {
                 self.report_closed(&mut report);
                 return Ok(());
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         if n <= 0 {
             return Ok(());
