@@ -20,8 +20,10 @@ use pyo3::exceptions::{
     PyAttributeError, PyKeyError, PyOSError, PyOverflowError, PyRuntimeError, PyTypeError,
     PyValueError,
 };
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyList, PyTuple};
+use pyo3::{PyTraverseError, intern};
 use selectors2::{BackendKind, DefaultSelector, Error, Events, Ready};
 
 /// Keys one selector holds at most: the largest table the core offers.
@@ -106,15 +108,14 @@ fn fileobj_to_fd(fileobj: &Bound<'_, PyAny>) -> PyResult<i64> {
     let fd = if let Ok(i) = fileobj.cast::<PyInt>() {
         int_fd(i)?
     } else {
-        let converted = fileobj.call_method0("fileno").and_then(|n| {
-            let py = fileobj.py();
+        let py = fileobj.py();
+        let converted = fileobj.call_method0(intern!(py, "fileno")).and_then(|n| {
             let n = py.get_type::<PyInt>().call1((n,))?;
             int_fd(n.cast::<PyInt>()?)
         });
         match converted {
             Ok(fd) => fd,
             Err(e) => {
-                let py = fileobj.py();
                 if e.is_instance_of::<PyAttributeError>(py)
                     || e.is_instance_of::<PyTypeError>(py)
                     || e.is_instance_of::<PyValueError>(py)
@@ -255,12 +256,7 @@ impl NativeSelector {
     /// Opens the mechanism `kind` ("epoll", "kqueue", "poll", "select");
     /// keys are made with `key_cls(fileobj, fd, events, data)` and kept in
     /// `fd_to_key` as well.
-    fn _open(
-        &mut self,
-        kind: &str,
-        key_cls: Py<PyAny>,
-        fd_to_key: Py<PyDict>,
-    ) -> PyResult<()> {
+    fn _open(&mut self, kind: &str, key_cls: Py<PyAny>, fd_to_key: Py<PyDict>) -> PyResult<()> {
         let kind = kind_of(kind)?;
         if !BackendKind::available().contains(&kind) {
             return Err(PyOSError::new_err(format!("{kind} is not available here")));
@@ -394,17 +390,17 @@ impl NativeSelector {
             });
         }
         let keys = &self.keys;
-        let entries = ready.iter().map(|(k, events)| {
-            let key = match keys.get(k.data as usize) {
-                Some(Some(key)) => key.bind(py).clone(),
-                _ => py.None().into_bound(py),
-            };
-            (key, events.bits())
-        });
-        let items = entries
-            .map(|pair| pair.into_pyobject(py))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, items)
+        // `ready` is an exact-size iterator: the list is allocated once.
+        PyList::new(
+            py,
+            ready.iter().map(|(k, events)| {
+                let key = match keys.get(k.data as usize) {
+                    Some(Some(key)) => key.bind(py).clone(),
+                    _ => py.None().into_bound(py),
+                };
+                (key, events.bits())
+            }),
+        )
     }
 
     /// The `SelectorKey` of a registered file object.
@@ -443,6 +439,31 @@ impl NativeSelector {
             map.bind(py).clear();
         }
         Ok(())
+    }
+
+    /// The references this object holds, for the cycle collector (a key's
+    /// data often refers back to the selector's owner, as asyncio's do).
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        for key in self.keys.iter().flatten() {
+            visit.call(key)?;
+        }
+        if let Some(map) = &self.map {
+            visit.call(map)?;
+        }
+        if let Some(cls) = &self.key_cls {
+            visit.call(cls)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        // Garbage now: close it too, so that no key points at a lost slot.
+        self.sel = None;
+        self.ready = None;
+        self.keys.clear();
+        self.free.clear();
+        self.map = None;
+        self.key_cls = None;
     }
 
     /// Which mechanism this selector runs on ("epoll", ...), or `None`

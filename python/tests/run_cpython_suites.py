@@ -40,9 +40,17 @@ def main(argv):
     stdlib = "--stdlib" in argv
     args = [a for a in argv if not a.startswith("--")]
     suite_kind = args[0]
+    created = [0]
     if not stdlib:
         import selectors2
         sys.modules["selectors"] = selectors2
+        # Count our selectors, to show the suites really used them.
+        init = selectors2._BaseSelectorImpl.__init__
+
+        def counting_init(self):
+            created[0] += 1
+            init(self)
+        selectors2._BaseSelectorImpl.__init__ = counting_init
     from test import support
     support.use_resources = ["cpu"]
     if suite_kind == "selectors":
@@ -93,6 +101,7 @@ def main(argv):
         "skipped": skipped,
         "not_applicable": left_out,
         "seconds": round(took, 1),
+        "selectors2_instances": created[0],
     }
     print("RESULT " + json.dumps(summary), flush=True)
     return 1 if failed else 0

@@ -299,6 +299,20 @@ class SelectorTests(unittest.TestCase):
         with self.assertRaises(TypeError):
             Incomplete()
 
+    @each_class
+    def test_reference_cycles_are_collected(self, cls):
+        import gc
+        import weakref
+        rd, wr = self.pair()
+        sel = cls()
+        # asyncio's keys hold handles that lead back to the loop and so to
+        # the selector: a cycle through the native object.
+        sel.register(rd, selectors2.EVENT_READ, {"selector": sel})
+        ref = weakref.ref(sel)
+        del sel
+        gc.collect()
+        self.assertIsNone(ref())
+
     def test_timeouts(self):
         with selectors2.DefaultSelector() as sel:
             with self.assertRaises(ValueError):
