@@ -28,9 +28,11 @@ Deliberate differences from the standard library:
   stdlib is inconsistent here (bpo-91433).
 * ``SelectSelector.register`` refuses an fd >= ``FD_SETSIZE`` with
   ``ValueError`` at once, instead of failing in ``select()`` later.
-* A selector object is used by one thread at a time: calling one of its
-  methods from another thread while ``select`` waits raises
-  ``RuntimeError`` (the stdlib allows it on epoll and kqueue).
+* A selector object is used by one thread at a time: calling
+  ``register``, ``unregister``, ``modify``, ``get_key``, ``select`` or
+  ``close`` from another thread while ``select`` waits raises
+  ``RuntimeError`` (the stdlib allows it on epoll and kqueue). ``get_map()``
+  stays readable.
 * An infinite or huge timeout waits as long as the OS can, instead of
   raising ``OverflowError``.
 * ``DefaultSelector`` picks the best mechanism that works at import time
@@ -261,6 +263,27 @@ class _BaseSelectorImpl(_selectors2._Selector, BaseSelector):
     modify = _selectors2._Selector.modify
     select = _selectors2._Selector.select
     get_key = _selectors2._Selector.get_key
+
+    def _fileobj_lookup(self, fileobj):
+        """Return a file descriptor from a file object.
+
+        This wraps _fileobj_to_fd() to do an exhaustive search in case
+        the object is invalid but we still have it in our map.  This
+        is used by unregister() so we can unregister an object that
+        was previously registered even if it is closed.  It is also
+        used by _SelectorMapping.
+        """
+        # Python, not native: the mapping stays readable from other
+        # threads while select() waits.
+        try:
+            return _fileobj_to_fd(fileobj)
+        except ValueError:
+            # Do an exhaustive search.
+            for key in self._fd_to_key.values():
+                if key.fileobj is fileobj:
+                    return key.fd
+            # Raise ValueError after all.
+            raise
 
     def close(self):
         self._close()

@@ -60,6 +60,23 @@ fn kind_of(name: &str) -> PyResult<BackendKind> {
     })
 }
 
+/// A selector is used by one thread at a time: while `select` waits (GIL
+/// released), another thread's call on the same selector gets this.
+#[cold]
+fn busy() -> PyErr {
+    PyRuntimeError::new_err("selector is busy: select() is waiting on it in another thread")
+}
+
+#[inline]
+fn borrow_mut<'py>(slf: &Bound<'py, NativeSelector>) -> PyResult<PyRefMut<'py, NativeSelector>> {
+    slf.try_borrow_mut().map_err(|_| busy())
+}
+
+#[inline]
+fn borrow<'py>(slf: &Bound<'py, NativeSelector>) -> PyResult<PyRef<'py, NativeSelector>> {
+    slf.try_borrow().map_err(|_| busy())
+}
+
 #[cold]
 fn closed() -> PyErr {
     PyRuntimeError::new_err("Selector is closed")
@@ -238,40 +255,9 @@ impl NativeSelector {
     }
 }
 
-#[pymethods]
 impl NativeSelector {
-    #[new]
-    #[pyo3(signature = (*_args, **_kwargs))]
-    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
-        NativeSelector {
-            sel: None,
-            ready: None,
-            keys: Vec::new(),
-            free: Vec::new(),
-            map: None,
-            key_cls: None,
-        }
-    }
-
-    /// Opens the mechanism `kind` ("epoll", "kqueue", "poll", "select");
-    /// keys are made with `key_cls(fileobj, fd, events, data)` and kept in
-    /// `fd_to_key` as well.
-    fn _open(&mut self, kind: &str, key_cls: Py<PyAny>, fd_to_key: Py<PyDict>) -> PyResult<()> {
-        let kind = kind_of(kind)?;
-        if !BackendKind::available().contains(&kind) {
-            return Err(PyOSError::new_err(format!("{kind} is not available here")));
-        }
-        let sel = Sel::with_backends(&[kind])?;
-        self.sel = Some(Box::new(sel));
-        self.ready = Some(Box::new(Ready::new()));
-        self.key_cls = Some(key_cls);
-        self.map = Some(fd_to_key);
-        Ok(())
-    }
-
     /// Register a file object for `events`; returns the new `SelectorKey`.
-    #[pyo3(signature = (fileobj, events, data = None))]
-    fn register(
+    fn register_impl(
         &mut self,
         py: Python<'_>,
         fileobj: &Bound<'_, PyAny>,
@@ -299,7 +285,11 @@ impl NativeSelector {
 
     /// Unregister a file object (registered, or closed since: it is found
     /// by identity); returns its `SelectorKey`.
-    fn unregister(&mut self, py: Python<'_>, fileobj: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    fn unregister_impl(
+        &mut self,
+        py: Python<'_>,
+        fileobj: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
         let fd = self.lookup(fileobj)?;
         let Ok(raw) = i32::try_from(fd) else {
             return Err(not_registered(fileobj));
@@ -317,8 +307,7 @@ impl NativeSelector {
     /// Change a registered file object's events or data; returns the new
     /// `SelectorKey` (the same one if nothing changed). A failed modify
     /// changes nothing.
-    #[pyo3(signature = (fileobj, events, data = None))]
-    fn modify(
+    fn modify_impl(
         &mut self,
         py: Python<'_>,
         fileobj: &Bound<'_, PyAny>,
@@ -361,8 +350,7 @@ impl NativeSelector {
     /// `(key, events)`. Releases the GIL while it waits; on a signal it
     /// runs the Python handlers: an exception from one propagates, else the
     /// wait resumes with the time left (PEP 475).
-    #[pyo3(signature = (timeout = None))]
-    fn select<'py>(
+    fn select_impl<'py>(
         &mut self,
         py: Python<'py>,
         timeout: Option<&Bound<'py, PyAny>>,
@@ -404,7 +392,7 @@ impl NativeSelector {
     }
 
     /// The `SelectorKey` of a registered file object.
-    fn get_key(&self, py: Python<'_>, fileobj: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    fn get_key_impl(&self, py: Python<'_>, fileobj: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let Some(sel) = self.sel.as_ref() else {
             return Err(closed());
         };
@@ -415,10 +403,85 @@ impl NativeSelector {
             None => Err(not_registered(fileobj)),
         }
     }
+}
 
-    /// Python's `_fileobj_lookup` (for the mapping).
-    fn _fileobj_lookup(&self, fileobj: &Bound<'_, PyAny>) -> PyResult<i64> {
-        self.lookup(fileobj)
+#[pymethods]
+impl NativeSelector {
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
+        NativeSelector {
+            sel: None,
+            ready: None,
+            keys: Vec::new(),
+            free: Vec::new(),
+            map: None,
+            key_cls: None,
+        }
+    }
+
+    /// Opens the mechanism `kind` ("epoll", "kqueue", "poll", "select");
+    /// keys are made with `key_cls(fileobj, fd, events, data)` and kept in
+    /// `fd_to_key` as well.
+    fn _open(&mut self, kind: &str, key_cls: Py<PyAny>, fd_to_key: Py<PyDict>) -> PyResult<()> {
+        let kind = kind_of(kind)?;
+        if !BackendKind::available().contains(&kind) {
+            return Err(PyOSError::new_err(format!("{kind} is not available here")));
+        }
+        let sel = Sel::with_backends(&[kind])?;
+        self.sel = Some(Box::new(sel));
+        self.ready = Some(Box::new(Ready::new()));
+        self.key_cls = Some(key_cls);
+        self.map = Some(fd_to_key);
+        Ok(())
+    }
+
+    /// Register a file object for `events`; returns the new `SelectorKey`.
+    #[pyo3(signature = (fileobj, events, data = None))]
+    fn register(
+        slf: &Bound<'_, Self>,
+        fileobj: &Bound<'_, PyAny>,
+        events: &Bound<'_, PyAny>,
+        data: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        borrow_mut(slf)?.register_impl(slf.py(), fileobj, events, data)
+    }
+
+    /// Unregister a file object (registered, or closed since: it is found
+    /// by identity); returns its `SelectorKey`.
+    fn unregister(slf: &Bound<'_, Self>, fileobj: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        borrow_mut(slf)?.unregister_impl(slf.py(), fileobj)
+    }
+
+    /// Change a registered file object's events or data; returns the new
+    /// `SelectorKey` (the same one if nothing changed). A failed modify
+    /// changes nothing.
+    #[pyo3(signature = (fileobj, events, data = None))]
+    fn modify(
+        slf: &Bound<'_, Self>,
+        fileobj: &Bound<'_, PyAny>,
+        events: &Bound<'_, PyAny>,
+        data: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        borrow_mut(slf)?.modify_impl(slf.py(), fileobj, events, data)
+    }
+
+    /// Wait until some registered file objects are ready or `timeout`
+    /// (seconds; `None` blocks, `<= 0` polls) passes; returns a list of
+    /// `(key, events)`. Releases the GIL while it waits; on a signal it
+    /// runs the Python handlers: an exception from one propagates, else the
+    /// wait resumes with the time left (PEP 475).
+    #[pyo3(signature = (timeout = None))]
+    fn select<'py>(
+        slf: &Bound<'py, Self>,
+        timeout: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        borrow_mut(slf)?.select_impl(slf.py(), timeout)
+    }
+
+    /// The `SelectorKey` of a registered file object.
+    fn get_key(slf: &Bound<'_, Self>, fileobj: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        borrow(slf)?.get_key_impl(slf.py(), fileobj)
     }
 
     /// The mechanism's fd (epoll, kqueue).
@@ -430,12 +493,14 @@ impl NativeSelector {
     }
 
     /// Closes the mechanism and forgets every key; idempotent.
-    fn _close(&mut self, py: Python<'_>) -> PyResult<()> {
-        self.sel = None;
-        self.ready = None;
-        self.keys.clear();
-        self.free.clear();
-        if let Some(map) = self.map.take() {
+    fn _close(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let mut this = borrow_mut(slf)?;
+        this.sel = None;
+        this.ready = None;
+        this.keys.clear();
+        this.free.clear();
+        if let Some(map) = this.map.take() {
             map.bind(py).clear();
         }
         Ok(())

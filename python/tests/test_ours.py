@@ -136,6 +136,24 @@ class SelectorTests(unittest.TestCase):
                          [("rd", selectors2.EVENT_READ)])
 
     @each_class
+    def test_other_threads_during_select(self, cls):
+        sel = self.new(cls)
+        rd, wr = self.pair()
+        key = sel.register(rd, selectors2.EVENT_READ)
+        t = threading.Thread(target=sel.select, args=(0.5,))
+        t.start()
+        self.addCleanup(t.join)
+        time.sleep(0.1)
+        # The map stays readable...
+        self.assertIs(sel.get_map()[rd], key)
+        self.assertEqual(len(sel.get_map()), 1)
+        # ...but the selector itself is busy, with a clear error.
+        with self.assertRaisesRegex(RuntimeError, "busy"):
+            sel.register(wr, selectors2.EVENT_WRITE)
+        with self.assertRaisesRegex(RuntimeError, "busy"):
+            sel.get_key(rd)
+
+    @each_class
     def test_closed_file_object_is_found_by_identity(self, cls):
         sel = self.new(cls)
         rd, wr = self.pair()
