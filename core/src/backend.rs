@@ -39,19 +39,33 @@ use crate::{Events, RawFd, Readiness};
 /// * **honour the timeout**: `None` blocks until something is ready,
 ///   `Some(Duration::ZERO)` does not block, and a positive timeout waits at
 ///   least that long when nothing is ready (rounded up to the mechanism's
-///   resolution, never down to zero), even with no fd registered. A
-///   wait interrupted by a signal may return an error (the std adapter's
-///   backends return `EINTR`, and its `Selector::select` retries with the
-///   time left); the selector then returns that error with `ready` empty.
+///   resolution, never down to zero), even with no fd registered. A wait
+///   that a signal cuts short (EINTR) may either retry with the time left
+///   or fail with its error and no reports, for the host to retry: the std
+///   adapter's backends do the latter, and its `Selector::select` retries
+///   against one deadline (and lets a host runtime act on each signal).
 ///
 /// `wait` may report an fd several times (kqueue reports read and write
 /// separately; the selector merges them into one entry), may report fds or
-/// tags the selector does not know (they are dropped) and may report
-/// readiness the interest did not ask for (it is masked away by
-/// [`Readiness::to_events`]). It should report at most `max` distinct fds
-/// when the mechanism can bound its output (epoll's `maxevents`) and the
-/// kernel rotates what it returns; otherwise it reports every ready fd and
-/// the selector picks `max` of them fairly, so no fd starves either way.
+/// tags the selector does not know (they are dropped, and the selector then
+/// calls [`rebuild`](Backend::rebuild)) and may report readiness the
+/// interest did not ask for (it is masked away by
+/// [`Readiness::to_events`]).
+///
+/// **Bounded output.** A mechanism that bounds its output (epoll's
+/// `maxevents`, kqueue's `nevents`) and rotates what it returned to the back
+/// of its ready list must ask for no more than `max` reports, so that a
+/// wait yields at most `max` distinct fds and the kernel's rotation alone
+/// reaches every fd. Otherwise it reports every ready fd and the selector
+/// picks `max` of them fairly. Mixing the two (a rotating kernel asked for
+/// more than `max`) starves fds: the kernel and the selector's choice then
+/// cycle over the same few.
+///
+/// **Blocking.** A `wait` that blocks must wake only for readiness a key
+/// can use: readiness that [`Readiness::to_events`] turns into a non-empty
+/// set for the registration's interest (a `READ`-only registration that is
+/// writable must not end the wait), or the selector returns no entry while
+/// the wait ended early, over and over.
 ///
 /// # Example
 ///
@@ -156,4 +170,45 @@ pub trait Backend {
         timeout: Option<Duration>,
         report: F,
     ) -> Result<(), Self::Error>;
+
+    /// Called by [`Selector::select`](crate::Selector::select) right after a
+    /// `wait` that reported something no key owns (an fd the table does not
+    /// hold, or the tag of an earlier registration of the fd), with every
+    /// registration the selector holds.
+    ///
+    /// A mechanism that can keep a registration the selector can no longer
+    /// remove rebuilds its interest set from `live` here. epoll is one: it
+    /// keeps watching an open file after the registered fd was closed while
+    /// a duplicate (`dup`, a child process) keeps the file open, and then no
+    /// `epoll_ctl` can name it any more; its reports would end every wait
+    /// at once and take the place of live fds in a bounded batch.
+    ///
+    /// The wait that saw those reports may have ended early because of
+    /// them: a blocking caller that got no entry should wait again for the
+    /// time left (the std adapter does).
+    ///
+    /// An error fails that `select` (with `ready` cleared) and leaves the
+    /// key table as it was. The default does nothing, which is right for
+    /// every mechanism whose registrations the selector can always remove
+    /// (poll, select, kqueue, [`SimBackend`](crate::SimBackend)).
+    #[inline]
+    fn rebuild(&mut self, live: impl Iterator<Item = Registration>) -> Result<(), Self::Error> {
+        let _ = live;
+        Ok(())
+    }
+}
+
+/// One registration the selector holds, as [`Backend::rebuild`] receives
+/// it: what `register` (or the last `modify`) was given, and the slot it
+/// returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Registration {
+    /// The registered fd.
+    pub fd: RawFd,
+    /// Its current interest: `READ`, `WRITE` or both.
+    pub interest: Events,
+    /// The tag its reports must carry.
+    pub tag: u32,
+    /// The slot the backend returned from `register`.
+    pub slot: u32,
 }

@@ -41,7 +41,7 @@ mod ready;
 mod selector;
 mod sim;
 
-pub use backend::Backend;
+pub use backend::{Backend, Registration};
 pub use error::Error;
 pub use events::{EVENT_READ, EVENT_WRITE, Events, Readiness};
 pub use key_map::{Iter as KeyIter, KeyMap, SelectorKey};

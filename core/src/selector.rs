@@ -3,7 +3,7 @@
 use core::time::Duration;
 
 use crate::key_map::Entry;
-use crate::{Backend, Error, Events, KeyMap, RawFd, Ready, SelectorKey};
+use crate::{Backend, Error, Events, KeyMap, RawFd, Ready, Registration, SelectorKey};
 
 /// Python's `selectors.BaseSelector`, allocation-free: register fds with an
 /// interest and some data, then [`select`](Self::select) returns the ready
@@ -264,13 +264,15 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
         let cursor = self.cursor;
         let map = &mut self.map.inner;
         let mut overflow = false;
+        let mut foreign = false;
         let result = self.backend.wait(M, timeout, |fd, tag, readiness| {
-            let Some(entry) = map.get_mut(&fd) else {
-                return;
+            let entry = match map.get_mut(&fd) {
+                Some(entry) if entry.tag == tag => entry,
+                _ => {
+                    foreign = true;
+                    return;
+                }
             };
-            if entry.tag != tag {
-                return;
-            }
             let events = readiness.to_events(entry.key.events);
             if events.is_empty() {
                 return;
@@ -296,10 +298,36 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
             ready.clear();
             return Err(Error::Backend(e));
         }
+        if foreign {
+            self.rebuild_backend(ready)?;
+        }
         if overflow && let Some((last, _)) = ready.entries.last() {
             self.cursor = last.fd.wrapping_add(1);
         }
         Ok(ready.len())
+    }
+
+    /// A wait reported something no key owns: let the backend drop what
+    /// it holds beyond the table (see [`Backend::rebuild`]).
+    #[cold]
+    #[inline(never)]
+    fn rebuild_backend<const M: usize>(
+        &mut self,
+        ready: &mut Ready<D, M>,
+    ) -> Result<(), Error<B::Error>> {
+        let live = self.map.inner.values().map(|e| Registration {
+            fd: e.key.fd,
+            interest: e.key.events,
+            tag: e.tag,
+            slot: e.slot,
+        });
+        match self.backend.rebuild(live) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                ready.clear();
+                Err(Error::Backend(e))
+            }
+        }
     }
 
     #[cold]
@@ -968,12 +996,194 @@ mod tests {
         }
     }
 
+    /// Selects with `Ready<_, M>` until every fd of `expected` was seen,
+    /// each select giving one entry per fd; returns how many selects that
+    /// took, or `None` if some fd was still missing after `limit`.
+    fn rounds_to_see_all<B: Backend, const M: usize>(
+        sel: &mut Selector<B, u32, 64>,
+        expected: &BTreeSet<RawFd>,
+        limit: usize,
+    ) -> Option<usize>
+    where
+        B::Error: core::fmt::Debug,
+    {
+        let mut ready: Ready<u32, M> = Ready::new();
+        let mut seen = BTreeSet::new();
+        for round in 1..=limit {
+            sel.select(&mut ready, ZERO).unwrap();
+            let fds: Vec<RawFd> = ready.iter().map(|(k, _)| k.fd).collect();
+            let distinct: BTreeSet<RawFd> = fds.iter().copied().collect();
+            assert_eq!(distinct.len(), fds.len(), "one entry per fd");
+            assert!(distinct.is_subset(expected), "only ready fds");
+            seen.extend(distinct);
+            if &seen == expected {
+                return Some(round);
+            }
+        }
+        None
+    }
+
+    /// A `SimBackend` with kernel-like batches and `fds` registered for
+    /// `interest`, each ready with `readiness`.
+    fn kernel_sim(
+        limit: fn(usize) -> usize,
+        split: bool,
+        fds: &BTreeSet<RawFd>,
+        interest: Events,
+        readiness: Readiness,
+    ) -> Selector<SimBackend, u32, 64> {
+        let mut sel = Selector::new(SimBackend::new());
+        sel.backend_mut().set_kernel_batches(Some(limit));
+        sel.backend_mut().set_split_reports(split);
+        for &fd in fds {
+            sel.register(fd, interest, fd as u32).unwrap();
+            sel.backend_mut().set_readiness(fd, readiness);
+        }
+        sel
+    }
+
+    /// issue 9, item 3: a rotating kernel asked for no more than `max`
+    /// reports reaches every fd (epoll's way, and kqueue's once it asks for
+    /// `max` events), split reports or not...
+    #[test]
+    fn no_fd_starves_with_kernel_batches_of_max() {
+        let fds: BTreeSet<RawFd> = [3, 4, 9, 17].into();
+        let both = Readiness::READABLE | Readiness::WRITABLE;
+        for (interest, split) in [(R, false), (R, true), (RW, false), (RW, true)] {
+            let mut sel = kernel_sim(|max| max, split, &fds, interest, both);
+            // Each fd makes at most two reports: 2 * 4 / 1 selects at most.
+            assert!(rounds_to_see_all::<_, 1>(&mut sel, &fds, 8).is_some());
+            assert!(rounds_to_see_all::<_, 3>(&mut sel, &fds, 3).is_some());
+        }
+    }
+
+    /// ...while one asked for `2 * max` (what kqueue did, for its read and
+    /// write filters) fights the selector's own fair pick and starves fds:
+    /// the model reproduces the fault that the `max` rule removes.
+    #[test]
+    fn a_rotating_kernel_asked_for_more_than_max_starves_fds() {
+        let fds: BTreeSet<RawFd> = [3, 4, 5, 6].into();
+        let mut sel = kernel_sim(|max| 2 * max, true, &fds, R, Readiness::READABLE);
+        assert_eq!(rounds_to_see_all::<_, 1>(&mut sel, &fds, 100), None);
+    }
+
+    /// issue 9, item 2: a report no key owns makes the selector hand the
+    /// backend every live registration, once per select that saw one.
+    #[test]
+    fn select_asks_the_backend_to_rebuild_after_foreign_reports() {
+        #[derive(Default)]
+        struct Rebuilds {
+            inner: Script,
+            rebuilt: Vec<Vec<Registration>>,
+        }
+        impl Backend for Rebuilds {
+            type Error = ();
+            fn register(&mut self, fd: RawFd, e: Events, tag: u32) -> Result<u32, ()> {
+                self.inner.register(fd, e, tag)
+            }
+            fn modify(
+                &mut self,
+                fd: RawFd,
+                s: u32,
+                o: Events,
+                n: Events,
+                t: u32,
+            ) -> Result<(), ()> {
+                self.inner.modify(fd, s, o, n, t)
+            }
+            fn unregister(&mut self, fd: RawFd, s: u32, e: Events) -> Result<(), ()> {
+                self.inner.unregister(fd, s, e)
+            }
+            fn wait<F: FnMut(RawFd, u32, Readiness)>(
+                &mut self,
+                max: usize,
+                t: Option<Duration>,
+                report: F,
+            ) -> Result<(), ()> {
+                self.inner.wait(max, t, report)
+            }
+            fn rebuild(&mut self, live: impl Iterator<Item = Registration>) -> Result<(), ()> {
+                let mut v: Vec<Registration> = live.collect();
+                v.sort_by_key(|r| r.fd);
+                self.rebuilt.push(v);
+                Ok(())
+            }
+        }
+        let mut sel: Selector<Rebuilds, u32, 8> = Selector::new(Rebuilds::default());
+        sel.register(5, R, 1).unwrap();
+        sel.register(6, RW, 2).unwrap();
+        let tag5 = sel.backend().inner.tags[&5];
+        let tag6 = sel.backend().inner.tags[&6];
+        let mut ready: Ready<u32, 4> = Ready::new();
+        sel.backend_mut().inner.ready = vec![(5, Readiness::READABLE)];
+        assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
+        assert!(
+            sel.backend().rebuilt.is_empty(),
+            "nothing foreign: no rebuild"
+        );
+        // An unknown fd and a stale tag of fd 6, beside a live report.
+        sel.backend_mut().inner.raw = vec![
+            (9, 7, Readiness::READABLE),
+            (6, tag6 + 100, Readiness::READABLE),
+        ];
+        assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
+        assert_eq!(entries(&ready), [(5, R, 1)]);
+        let live = [
+            Registration {
+                fd: 5,
+                interest: R,
+                tag: tag5,
+                slot: 50,
+            },
+            Registration {
+                fd: 6,
+                interest: RW,
+                tag: tag6,
+                slot: 60,
+            },
+        ];
+        assert_eq!(sel.backend().rebuilt, [live.to_vec()]);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig {
             cases: if cfg!(miri) { 3 } else { 200 },
             failure_persistence: None,
             ..ProptestConfig::default()
         })]
+
+        /// Kernel-like batches of `max` reports, split or not, any interest
+        /// and readiness: every fd whose readiness meets its interest is
+        /// reached within ceil(reports / M) selects.
+        #[test]
+        fn no_starvation_under_kernel_batches(
+            fds in proptest::collection::btree_map(0..200i32, (1u8..4, 1u8..4), 1..40),
+            split in any::<bool>(),
+        ) {
+            let mut sel: Selector<SimBackend, u32, 64> = Selector::new(SimBackend::new());
+            sel.backend_mut().set_kernel_batches(Some(|max| max));
+            sel.backend_mut().set_split_reports(split);
+            let mut expected = BTreeSet::new();
+            let mut reports = 0;
+            for (&fd, &(interest, ready)) in &fds {
+                let interest = Events::from_bits_truncate(interest);
+                let ready = Readiness::from_bits_truncate(ready);
+                sel.register(fd, interest, fd as u32).unwrap();
+                sel.backend_mut().set_readiness(fd, ready);
+                if !ready.to_events(interest).is_empty() {
+                    expected.insert(fd);
+                    reports += if split {
+                        ready.iter().filter(|b| !b.to_events(interest).is_empty()).count()
+                    } else {
+                        1
+                    };
+                }
+            }
+            if !expected.is_empty() {
+                prop_assert!(rounds_to_see_all::<_, 1>(&mut sel, &expected, reports).is_some());
+                prop_assert!(rounds_to_see_all::<_, 3>(&mut sel, &expected, reports.div_ceil(3) + 1).is_some());
+            }
+        }
 
         /// Any report order, any duplicate pattern: each ready fd is reported
         /// within ceil(ready / M) selects, exactly once per select.

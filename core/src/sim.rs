@@ -92,6 +92,13 @@ pub struct SimBackend {
     fail_next: bool,
     split: bool,
     order: ReportOrder,
+    /// Kernel-like bounded batches: how many reports a wait may make for a
+    /// given `max`.
+    batch: Option<fn(usize) -> usize>,
+    /// Per fd: when it last joined the back of the simulated kernel's ready
+    /// list (became ready, or was returned by a batch).
+    stamp: [u64; LIMIT],
+    clock: u64,
     calls: SimCalls,
     last_timeout: Option<Option<Duration>>,
 }
@@ -107,6 +114,9 @@ impl SimBackend {
             fail_next: false,
             split: false,
             order: ReportOrder::Ascending,
+            batch: None,
+            stamp: [0; LIMIT],
+            clock: 0,
             calls: SimCalls {
                 register: 0,
                 modify: 0,
@@ -120,8 +130,13 @@ impl SimBackend {
     /// Sets the simulated state of `fd`: it stays until cleared (level),
     /// registered or not. Out-of-range fds are ignored.
     pub fn set_readiness(&mut self, fd: RawFd, r: Readiness) {
-        if let Some(slot) = index(fd).map(|i| &mut self.readiness[i]) {
-            *slot = r;
+        if let Some(i) = index(fd) {
+            if self.readiness[i].is_empty() && !r.is_empty() {
+                // Newly ready: the kernel appends it to its ready list.
+                self.clock += 1;
+                self.stamp[i] = self.clock;
+            }
+            self.readiness[i] = r;
         }
     }
 
@@ -164,9 +179,43 @@ impl SimBackend {
         self.split = split;
     }
 
-    /// The order in which `wait` reports fds.
+    /// The order in which `wait` reports fds (when batches are off).
     pub fn set_report_order(&mut self, order: ReportOrder) {
         self.order = order;
+    }
+
+    /// Makes `wait` behave like a kernel's level-triggered ready list
+    /// (epoll's, kqueue's): each wait makes at most `limit(max)` reports,
+    /// least recently reported fd first, and every fd it reported goes to
+    /// the back of the list, as the kernels rotate what they returned.
+    /// Only readiness that meets the fd's interest is queued, as the
+    /// kernels queue only what was asked for (plus errors and hang-ups).
+    /// With [`set_split_reports`](Self::set_split_reports), each readiness
+    /// bit that meets the interest is one report, as kqueue returns one
+    /// event per filter; an fd whose reports do not all fit is reported in
+    /// part.
+    ///
+    /// `None` (the default) reports every ready fd in [`ReportOrder`].
+    ///
+    /// ```
+    /// use selectors2_core::{Events, Readiness, Ready, Selector, SimBackend};
+    ///
+    /// let mut sel: Selector<SimBackend, i32, 8> = Selector::new(SimBackend::new());
+    /// sel.backend_mut().set_kernel_batches(Some(|max| max)); // epoll's maxevents
+    /// for fd in 0..3 {
+    ///     sel.register(fd, Events::READ, fd).unwrap();
+    ///     sel.backend_mut().set_readiness(fd, Readiness::READABLE);
+    /// }
+    /// let mut ready: Ready<i32, 1> = Ready::new();
+    /// let mut seen = Vec::new();
+    /// for _ in 0..3 {
+    ///     sel.select(&mut ready, None).unwrap();
+    ///     seen.extend(ready.iter().map(|(k, _)| k.data));
+    /// }
+    /// assert_eq!(seen, [0, 1, 2]); // the list rotates: every fd in turn
+    /// ```
+    pub fn set_kernel_batches(&mut self, limit: Option<fn(usize) -> usize>) {
+        self.batch = limit;
     }
 
     /// The interest `fd` is registered with here, if it is.
@@ -184,6 +233,50 @@ impl SimBackend {
     /// The timeout of the last `wait` (`None` before the first).
     pub fn last_timeout(&self) -> Option<Option<Duration>> {
         self.last_timeout
+    }
+
+    /// One kernel-like batch of at most `budget` reports (see
+    /// [`set_kernel_batches`](Self::set_kernel_batches)).
+    fn wait_batch(&mut self, mut budget: usize, report: &mut impl FnMut(RawFd, u32, Readiness)) {
+        // Stamps from `base` on mark the fds this batch already returned.
+        let base = self.clock + 1;
+        let mut returned = 0;
+        while budget > 0 {
+            let mut next: Option<usize> = None;
+            for (w, &word) in self.registered.iter().enumerate() {
+                let mut bits = word;
+                while bits != 0 {
+                    let i = w * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let queued = !self.readiness[i].to_events(self.interest[i]).is_empty();
+                    if queued
+                        && self.stamp[i] < base
+                        && next.is_none_or(|n| self.stamp[i] < self.stamp[n])
+                    {
+                        next = Some(i);
+                    }
+                }
+            }
+            let Some(i) = next else { break };
+            let (fd, tag, r) = (i as RawFd, self.tags[i], self.readiness[i]);
+            if self.split {
+                // One report per event the interest asked for, as kqueue
+                // returns one per filter.
+                let interest = self.interest[i];
+                let wanted = r.iter().filter(|bit| !bit.to_events(interest).is_empty());
+                for bit in wanted.take(budget) {
+                    report(fd, tag, bit);
+                    budget -= 1;
+                }
+            } else {
+                report(fd, tag, r);
+                budget -= 1;
+            }
+            // Returned: to the back of the list, in the order returned.
+            self.stamp[i] = base + returned;
+            returned += 1;
+        }
+        self.clock = base + returned;
     }
 
     fn injected(&mut self) -> Result<(), SimError> {
@@ -270,13 +363,17 @@ impl Backend for SimBackend {
 
     fn wait<F: FnMut(RawFd, u32, Readiness)>(
         &mut self,
-        _max: usize,
+        max: usize,
         timeout: Option<Duration>,
         mut report: F,
     ) -> Result<(), SimError> {
         self.calls.wait += 1;
         self.last_timeout = Some(timeout);
         self.injected()?;
+        if let Some(limit) = self.batch {
+            self.wait_batch(limit(max), &mut report);
+            return Ok(());
+        }
         let mut visit = |i: usize| {
             let r = self.readiness[i];
             if self.interest[i].is_empty() || r.is_empty() {

@@ -77,6 +77,11 @@ pub enum OpIn {
         /// The source.
         src: u8,
     },
+    /// Close the watched fd itself without unregistering it.
+    Close {
+        /// The source.
+        src: u8,
+    },
     /// A zero-timeout select on every selector.
     Select,
 }
@@ -100,6 +105,7 @@ impl From<OpIn> for Op {
             OpIn::Fill { src } => Op::Fill { src },
             OpIn::DrainPeer { src } => Op::DrainPeer { src },
             OpIn::ClosePeer { src } => Op::ClosePeer { src },
+            OpIn::Close { src } => Op::Close { src },
             OpIn::Select => Op::Select,
         }
     }

@@ -75,6 +75,9 @@ pub enum Op {
     SplitReports(bool),
     /// `SimBackend::set_report_order`: `true` is descending.
     Descending(bool),
+    /// `SimBackend::set_kernel_batches`: bounded batches of `max` reports
+    /// that rotate, as epoll and kqueue (once fixed) behave.
+    KernelBatches(bool),
     /// `SimBackend::close`: the fd disappears from the backend, not from
     /// the table.
     Close {
@@ -119,13 +122,19 @@ struct Fairness {
 }
 
 impl Fairness {
-    fn observe(&mut self, sig: Signature, reported: BTreeSet<RawFd>, step: &dyn std::fmt::Debug) {
+    /// `window`: how many consecutive selects must reach every ready fd.
+    fn observe(
+        &mut self,
+        sig: Signature,
+        reported: BTreeSet<RawFd>,
+        window: usize,
+        step: &dyn std::fmt::Debug,
+    ) {
         let ready: BTreeSet<RawFd> = sig.2.keys().copied().collect();
         if self.signature.as_ref() != Some(&sig) {
             self.history.clear();
             self.signature = Some(sig);
         }
-        let window = ready.len().div_ceil(M);
         self.history.push_back(reported);
         while self.history.len() > window {
             self.history.pop_front();
@@ -146,6 +155,7 @@ pub fn run(ops: &[Op]) {
     let mut model: Model<u32> = Model::new(CAPACITY);
     let mut ready: Ready<u32, M> = Ready::new();
     let mut fairness = Fairness::default();
+    let mut mode = Mode::default();
     model.assert_matches(&sel, &"start");
     for (i, &op) in ops.iter().enumerate() {
         let step = (i, op);
@@ -174,7 +184,22 @@ pub fn run(ops: &[Op]) {
                 model.fail_next();
                 sel.backend_mut().fail_next();
             }
-            Op::SplitReports(split) => sel.backend_mut().set_split_reports(split),
+            Op::SplitReports(split) => {
+                sel.backend_mut().set_split_reports(split);
+                if mode.kernel && split != mode.split {
+                    // A different batch shape: a new fairness window.
+                    fairness = Fairness::default();
+                }
+                mode.split = split;
+            }
+            Op::KernelBatches(on) => {
+                sel.backend_mut()
+                    .set_kernel_batches(if on { Some(|max| max) } else { None });
+                if on != mode.kernel {
+                    fairness = Fairness::default();
+                }
+                mode.kernel = on;
+            }
             Op::Descending(desc) => sel.backend_mut().set_report_order(if desc {
                 ReportOrder::Descending
             } else {
@@ -191,6 +216,7 @@ pub fn run(ops: &[Op]) {
                         &mut model,
                         &mut ready,
                         &mut fairness,
+                        mode,
                         timeout,
                         &step,
                     );
@@ -201,11 +227,21 @@ pub fn run(ops: &[Op]) {
     }
 }
 
+/// How the simulated backend reports.
+#[derive(Debug, Clone, Copy, Default)]
+struct Mode {
+    /// Kernel-like batches of `M` reports.
+    kernel: bool,
+    /// One report per readiness bit.
+    split: bool,
+}
+
 fn select_once(
     sel: &mut Selector<SimBackend, u32, CAPACITY>,
     model: &mut Model<u32>,
     ready: &mut Ready<u32, M>,
     fairness: &mut Fairness,
+    mode: Mode,
     timeout: TimeoutIn,
     step: &dyn std::fmt::Debug,
 ) {
@@ -229,12 +265,22 @@ fn select_once(
     };
     assert_eq!(n, ready.len(), "select's count vs Ready::len, at {step:?}");
     assert_eq!(ready.iter().len(), n, "Ready::iter().len(), at {step:?}");
-    assert_eq!(
-        n,
-        expected.len().min(M),
-        "{} fds ready (M = {M}), got {ready:?}, at {step:?}",
-        expected.len()
-    );
+    if mode.kernel {
+        // A batch of M reports: at least one fd when any is ready, at most
+        // M; with split reports an fd may take several of them.
+        assert!(
+            n <= expected.len().min(M) && (n > 0) != expected.is_empty(),
+            "{} fds ready (M = {M}), got {ready:?} from a kernel batch, at {step:?}",
+            expected.len()
+        );
+    } else {
+        assert_eq!(
+            n,
+            expected.len().min(M),
+            "{} fds ready (M = {M}), got {ready:?}, at {step:?}",
+            expected.len()
+        );
+    }
     let mut reported = BTreeSet::new();
     for (key, events) in ready.iter() {
         assert!(
@@ -249,7 +295,16 @@ fn select_once(
             );
         };
         assert_eq!(*key, want_key, "key of fd {}, at {step:?}", key.fd);
-        assert_eq!(events, want_events, "events of fd {}, at {step:?}", key.fd);
+        if mode.kernel && mode.split {
+            // The fd's last report may not have fitted in the batch.
+            assert!(
+                want_events.contains(events),
+                "events of fd {}: {events:?} beyond {want_events:?}, at {step:?}",
+                key.fd
+            );
+        } else {
+            assert_eq!(events, want_events, "events of fd {}, at {step:?}", key.fd);
+        }
         assert!(
             !events.is_empty(),
             "empty events for fd {}, at {step:?}",
@@ -260,9 +315,25 @@ fn select_once(
             "events beyond interest, at {step:?}"
         );
     }
-    if expected.len() <= M {
+    // How many reports the ready fds make, and so how many selects reach
+    // them all: ceil(fds / M) when the selector picks, ceil(reports / M)
+    // when a kernel batch of M reports does.
+    let reports: usize = if mode.kernel && mode.split {
+        expected
+            .values()
+            .map(|(key, _)| {
+                let r = sel.backend().readiness(key.fd);
+                r.iter()
+                    .filter(|b| !b.to_events(key.events).is_empty())
+                    .count()
+            })
+            .sum()
+    } else {
+        expected.len()
+    };
+    if reports <= M {
         let all: BTreeSet<RawFd> = expected.keys().copied().collect();
         assert_eq!(reported, all, "every ready fd fits, at {step:?}");
     }
-    fairness.observe(signature(model), reported, step);
+    fairness.observe(signature(model), reported, reports.div_ceil(M), step);
 }

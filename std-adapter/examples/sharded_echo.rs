@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use selectors2::{DefaultSelector, EVENT_READ, EVENT_WRITE, Ready, Waker};
+use selectors2::{AnyCapacity, DefaultSelector, EVENT_READ, EVENT_WRITE, Ready, Waker};
 
 /// Key-table capacity of each shard: the listener, the waker and up to
 /// 16,382 connections (a shard refuses, by closing, any beyond that).
@@ -251,10 +251,15 @@ fn serve_selectors2(
                             Ok((s, _)) => s,
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                             Err(e) if is_transient_accept_error(&e) => continue,
-                            Err(e) => return Err(e),
+                            // Out of fds (EMFILE), ENOBUFS...: the next
+                            // select tries again; `examples/shared/echo.rs`
+                            // shows how to shed the waiting client instead.
+                            Err(_) => break,
                         };
-                        stream.set_nonblocking(true)?;
-                        stream.set_nodelay(true)?;
+                        if stream.set_nonblocking(true).is_err() {
+                            continue;
+                        }
+                        let _ = stream.set_nodelay(true);
                         let token = conns.insert(stream);
                         let stream = &conns.get(token).expect("just inserted").stream;
                         if sel.register(stream, EVENT_READ, token).is_err() {
@@ -278,14 +283,21 @@ fn serve_selectors2(
                     };
                     let mut close = false;
                     if events.contains(EVENT_WRITE) {
-                        let left = write_some(&mut conn.stream, &conn.pending)?;
-                        let done = conn.pending.len() - left;
-                        conn.pending.drain(..done);
-                        if conn.pending.is_empty() {
-                            sel.modify(&conn.stream, EVENT_READ, token)?;
+                        match write_some(&mut conn.stream, &conn.pending) {
+                            Ok(left) => {
+                                let done = conn.pending.len() - left;
+                                conn.pending.drain(..done);
+                                if conn.pending.is_empty()
+                                    && sel.modify(&conn.stream, EVENT_READ, token).is_err()
+                                {
+                                    close = true;
+                                }
+                            }
+                            // One client's error ends that client only.
+                            Err(_) => close = true,
                         }
                     }
-                    if events.contains(EVENT_READ) && conn.pending.is_empty() {
+                    if events.contains(EVENT_READ) && conn.pending.is_empty() && !close {
                         match conn.stream.read(&mut buf) {
                             Ok(0) => close = true,
                             Ok(n) => {
@@ -295,7 +307,9 @@ fn serve_selectors2(
                                     Ok(left) => {
                                         stats.partial_writes += 1;
                                         conn.pending.extend_from_slice(&buf[n - left..n]);
-                                        sel.modify(&conn.stream, EVENT_READ | EVENT_WRITE, token)?;
+                                        close = sel
+                                            .modify(&conn.stream, EVENT_READ | EVENT_WRITE, token)
+                                            .is_err();
                                     }
                                     Err(_) => close = true,
                                 }
@@ -306,7 +320,8 @@ fn serve_selectors2(
                         }
                     }
                     if close && let Some(conn) = conns.remove(token) {
-                        sel.unregister(&conn.stream)?;
+                        // Closed right after: the kernel forgets it anyway.
+                        let _ = sel.unregister(&conn.stream);
                     }
                 }
             }

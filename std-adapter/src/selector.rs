@@ -8,7 +8,6 @@ use std::time::Duration;
 use selectors2_core as core_;
 
 use crate::sys::{self, OsBackend};
-use crate::timeout::retry_eintr;
 use crate::{
     BackendKind, DEFAULT_CAPACITY, Error, Events, KeyMap, RawFd, Ready, Selectable, SelectorKey,
 };
@@ -72,18 +71,79 @@ pub type SelectSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector
 /// else poll, else select (see [`sys::Auto`]).
 pub type DefaultSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Auto, D, N>;
 
-impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
-    /// Opens the mechanism and an empty key table of capacity `N`.
+impl<B: OsBackend, D> Selector<B, D, DEFAULT_CAPACITY> {
+    /// Opens the mechanism and an empty key table of the default capacity,
+    /// [`DEFAULT_CAPACITY`] keys: Python's `DefaultSelector()`.
     ///
-    /// A capacity that is not a power of two in `2..=65536` does not build:
+    /// Needs no annotation: the capacity is fixed here, and the data type
+    /// is inferred from what you register (or named: `DefaultSelector::<Token>::new()`).
     ///
-    /// ```compile_fail
-    /// let sel = selectors2::PollSelector::<usize, 3>::new();
+    /// ```
+    /// use selectors2::{DefaultSelector, EVENT_READ};
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let (sock, _peer) = UnixStream::pair()?;
+    /// let mut sel = DefaultSelector::new()?;
+    /// sel.register(&sock, EVENT_READ, 0)?;
+    /// assert_eq!(sel.capacity(), selectors2::DEFAULT_CAPACITY);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
-    /// `EpollSelector::<Token, 1024>::new()`, `DefaultSelector::<usize>::new()`
-    /// or `let s: DefaultSelector = DefaultSelector::new()?`.
+    /// For another capacity `N`, name it in the path and bring
+    /// [`AnyCapacity`] into scope: `EpollSelector::<Token, 1024>::new()`.
+    /// (Rust does not fall back to an alias's default capacity in
+    /// `DefaultSelector::new()`, so the default one is this inherent `new`,
+    /// and the others are the trait's. For the same reason a capacity given
+    /// only by a `let` annotation does not reach `new`: `let s:
+    /// PollSelector<u32, 64> = PollSelector::new()?` finds this `new` and
+    /// reports "expected `64`, found `4096`"; write
+    /// `PollSelector::<u32, 64>::new()?`.)
+    #[inline]
     pub fn new() -> io::Result<Self> {
+        Self::open()
+    }
+}
+
+/// `new()` for a selector of any capacity `N`:
+/// `EpollSelector::<Token, 1024>::new()`, `PollSelector::<u32, 64>::new()`.
+///
+/// The default capacity needs no import (`DefaultSelector::new()` is
+/// inherent); this trait gives every other capacity the same `new`, once
+/// it is in scope.
+///
+/// ```
+/// use selectors2::{AnyCapacity, DefaultSelector, PollSelector};
+///
+/// let small = PollSelector::<u32, 64>::new()?;
+/// assert_eq!(small.capacity(), 64);
+/// let big = DefaultSelector::<(), 16384>::new()?;
+/// assert_eq!(big.capacity(), 16384);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// A capacity that is not a power of two in `2..=65536` does not build:
+///
+/// ```compile_fail
+/// use selectors2::AnyCapacity;
+/// let sel = selectors2::PollSelector::<usize, 3>::new();
+/// ```
+pub trait AnyCapacity: Sized + sys::Sealed {
+    /// Opens the mechanism and an empty key table of capacity `N`.
+    fn new() -> io::Result<Self>;
+}
+
+impl<B: OsBackend, D, const N: usize> sys::Sealed for Selector<B, D, N> {}
+
+impl<B: OsBackend, D, const N: usize> AnyCapacity for Selector<B, D, N> {
+    #[inline]
+    fn new() -> io::Result<Self> {
+        Self::open()
+    }
+}
+
+impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
+    /// The one constructor behind both `new`s.
+    fn open() -> io::Result<Self> {
         Ok(Self::from_backend(B::open(N)?))
     }
 
@@ -174,9 +234,7 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// longest it can. A signal (`EINTR`) is retried with the time left, so
     /// this never returns `Interrupted` and never waits longer than asked;
     /// if the time is up after a signal it returns 0. With nothing
-    /// registered it sleeps for the timeout. To act on each signal (run an
-    /// interpreter's handlers), use
-    /// [`select_with_eintr`](Self::select_with_eintr).
+    /// registered it sleeps for the timeout.
     ///
     /// `events` is never empty and never more than the key asked for; an
     /// error or hang-up on the fd counts as both `READ` and `WRITE`. When
@@ -194,66 +252,57 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     }
 
     /// [`select`](Self::select), calling `on_eintr` each time a signal
-    /// interrupts the wait (`EINTR`): the hook a host runtime needs to run
-    /// its signal handlers, as CPython's `select` runs
-    /// `PyErr_CheckSignals` (PEP 475).
+    /// interrupts the wait (`EINTR`): the hook for a host runtime that must
+    /// act on signals while a wait is in progress, as CPython runs its
+    /// signal handlers (`PyErr_CheckSignals`) there.
     ///
-    /// When `on_eintr` returns `Ok(())`, the wait resumes with the time left
-    /// until the deadline computed once at the start (returning 0 if none
-    /// is left); when it returns `Err(e)`, `select_with_eintr` returns
-    /// `Err(Error::Io(e))` at once, with `ready` empty. The hook runs before
-    /// the deadline is checked, so a signal that arrives as the time runs
-    /// out is still handled. It is not called when no signal arrives, and
-    /// this never returns `Interrupted`. No allocation either way.
+    /// If `on_eintr` returns `Ok(())`, the wait resumes with the time left
+    /// until the one deadline computed before the first wait (PEP 475), as
+    /// `select` does. If it returns an error, `select_with_eintr` returns
+    /// it as [`Error::Io`] at once, with `ready` empty. `select` is this
+    /// with a hook that always resumes.
     ///
     /// ```
     /// use selectors2::{DefaultSelector, Error, Ready};
+    /// use std::io;
     /// use std::sync::atomic::{AtomicBool, Ordering};
-    /// use std::{io, time::Duration};
+    /// use std::time::Duration;
     ///
-    /// // Set by a signal handler (not shown).
-    /// static STOP: AtomicBool = AtomicBool::new(false);
+    /// static STOP: AtomicBool = AtomicBool::new(false); // set by a signal handler
     ///
-    /// let mut sel: DefaultSelector = DefaultSelector::new()?;
-    /// let mut ready: Ready<usize, 64> = Ready::new();
-    /// let n = sel.select_with_eintr(&mut ready, Some(Duration::from_millis(1)), || {
+    /// let mut sel = DefaultSelector::<u32>::new()?;
+    /// let mut ready: Ready<u32, 16> = Ready::new();
+    /// let result = sel.select_with_eintr(&mut ready, Some(Duration::from_millis(10)), || {
     ///     if STOP.load(Ordering::Relaxed) {
-    ///         Err(io::Error::other("stopped by a signal"))
+    ///         Err(io::Error::from(io::ErrorKind::Interrupted))
     ///     } else {
-    ///         Ok(()) // resume waiting with the time left
+    ///         Ok(()) // resume with the time left
     ///     }
-    /// })?;
-    /// assert_eq!(n, 0);
-    /// # Ok::<(), Error>(())
+    /// });
+    /// assert_eq!(result?, 0); // no signal came: the timeout passed
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
     pub fn select_with_eintr<const M: usize>(
         &mut self,
         ready: &mut Ready<D, M>,
         timeout: Option<Duration>,
-        on_eintr: impl FnMut() -> io::Result<()>,
+        mut on_eintr: impl FnMut() -> io::Result<()>,
     ) -> Result<usize, Error>
     where
         D: Clone,
     {
         let inner = &mut self.inner;
-        // The core leaves `ready` empty when the backend fails (EINTR too),
-        // so the two early exits below report nothing.
-        match retry_eintr(
-            timeout,
-            |t| inner.select(ready, t).map_err(Error::from),
-            on_eintr,
-        ) {
-            Ok(Some(n)) => Ok(n),
-            Ok(None) => {
-                ready.clear();
-                Ok(0)
+        let n = crate::timeout::retry(timeout, |t| match inner.select(ready, t) {
+            Ok(0) if inner.backend_mut().take_spurious_wakeup() => Ok(None),
+            Ok(n) => Ok(Some(n)),
+            Err(core_::Error::Backend(e)) if e.kind() == io::ErrorKind::Interrupted => {
+                on_eintr().map_err(Error::Io)?;
+                Ok(None)
             }
-            Err(e) => {
-                ready.clear();
-                Err(e)
-            }
-        }
+            Err(e) => Err(Error::from(e)),
+        })?;
+        Ok(n.unwrap_or(0))
     }
 
     /// Which mechanism this selector runs on.

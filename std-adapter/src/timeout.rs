@@ -1,12 +1,10 @@
 //! The one conversion from a `Duration` timeout to what each system call
-//! takes, and the EINTR retry loop that honours one deadline.
+//! takes, and the retry loop (EINTR, spurious wake-ups) that honours one
+//! deadline.
 
-use std::io;
 use std::time::{Duration, Instant};
 
 use rustix::event::Timespec;
-
-use crate::Error;
 
 /// Milliseconds for `epoll_wait` and `poll`: `-1` blocks, zero polls, and a
 /// positive timeout rounds **up** (1 ns waits 1 ms, never 0) and saturates
@@ -69,38 +67,34 @@ fn timespec(secs: u64, nanos: u32, max_nanos: i64) -> Timespec {
     }
 }
 
-/// Runs `wait` (one wait for events with the given timeout) and retries
-/// it on `EINTR` with the time left until one deadline, computed once
-/// before the first call (PEP 475), so the total never exceeds the timeout.
+/// Runs `wait` with `timeout`, and again with the time left until one
+/// deadline (computed once, before the first call) for as long as it
+/// answers `Ok(None)`: "ended early, nothing to report" (a signal,
+/// `EINTR`, PEP 475; or a wake-up for a registration the backend has since
+/// dropped). The total never exceeds the timeout.
 ///
-/// After each `EINTR`, `on_eintr` runs first (a host runtime's signal
-/// handlers); its error ends the wait as `Error::Io`. Returns `Ok(None)`
-/// when a retry finds the deadline passed: the caller reports no events.
-/// Never returns an `Interrupted` error. `None` (block) and zero (poll)
+/// Returns `Ok(None)` when the deadline has passed before `wait` had
+/// anything: the caller reports no events. `None` (block) and zero (poll)
 /// need no clock: they are retried as they are.
 #[inline]
-pub(crate) fn retry_eintr<T>(
+pub(crate) fn retry<T, E>(
     timeout: Option<Duration>,
-    mut wait: impl FnMut(Option<Duration>) -> Result<T, Error>,
-    mut on_eintr: impl FnMut() -> io::Result<()>,
-) -> Result<Option<T>, Error> {
+    mut wait: impl FnMut(Option<Duration>) -> Result<Option<T>, E>,
+) -> Result<Option<T>, E> {
     let deadline = match timeout {
         Some(t) if !t.is_zero() => Instant::now().checked_add(t),
         _ => None,
     };
     let mut next = timeout;
     loop {
-        match wait(next) {
-            Err(Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => {
-                on_eintr().map_err(Error::Io)?;
-                if let Some(deadline) = deadline {
-                    match deadline.checked_duration_since(Instant::now()) {
-                        Some(left) if !left.is_zero() => next = Some(left),
-                        _ => return Ok(None),
-                    }
-                }
+        if let Some(v) = wait(next)? {
+            return Ok(Some(v));
+        }
+        if let Some(deadline) = deadline {
+            match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => next = Some(left),
+                _ => return Ok(None),
             }
-            other => return other.map(Some),
         }
     }
 }
@@ -108,6 +102,7 @@ pub(crate) fn retry_eintr<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
 
     const MS: Duration = Duration::from_millis(1);
 
@@ -178,117 +173,57 @@ mod tests {
         assert_eq!((t.tv_sec, t.tv_nsec), (2_147_483, 647_000_000));
     }
 
-    fn eintr<T>() -> Result<T, Error> {
-        Err(Error::Io(io::Error::from_raw_os_error(libc::EINTR)))
-    }
-
-    fn go_on() -> io::Result<()> {
-        Ok(())
+    /// What the selector's `wait` closure answers for a signal.
+    fn again<T>() -> io::Result<Option<T>> {
+        Ok(None)
     }
 
     #[test]
-    fn eintr_retries_with_less_time_each_call() {
+    fn retries_with_less_time_each_call() {
         let mut seen = Vec::new();
-        let r = retry_eintr(
-            Some(Duration::from_secs(10)),
-            |t| {
-                seen.push(t.unwrap());
-                std::thread::sleep(MS);
-                if seen.len() < 3 { eintr() } else { Ok(7) }
-            },
-            go_on,
-        );
+        let r = retry(Some(Duration::from_secs(10)), |t| {
+            seen.push(t.unwrap());
+            std::thread::sleep(MS);
+            if seen.len() < 3 { again() } else { Ok(Some(7)) }
+        });
         assert_eq!(r.unwrap(), Some(7));
         assert_eq!(seen.len(), 3);
         assert!(seen[1] < seen[0] && seen[2] < seen[1], "{seen:?}");
     }
 
     #[test]
-    fn eintr_after_the_deadline_returns_nothing() {
+    fn a_retry_after_the_deadline_returns_nothing() {
         let mut calls = 0;
-        let r: Result<Option<()>, Error> = retry_eintr(
-            Some(MS),
-            |_| {
-                calls += 1;
-                std::thread::sleep(2 * MS);
-                eintr()
-            },
-            go_on,
-        );
+        let r: io::Result<Option<()>> = retry(Some(MS), |_| {
+            calls += 1;
+            std::thread::sleep(2 * MS);
+            again()
+        });
         assert_eq!(r.unwrap(), None);
         assert_eq!(calls, 1);
     }
 
     #[test]
-    fn eintr_with_no_timeout_or_zero_retries_the_same() {
+    fn with_no_timeout_or_zero_retries_the_same() {
         for timeout in [None, Some(Duration::ZERO)] {
             let mut seen = Vec::new();
-            let r = retry_eintr(
-                timeout,
-                |t| {
-                    seen.push(t);
-                    if seen.len() < 4 { eintr() } else { Ok(()) }
-                },
-                go_on,
-            );
+            let r = retry(timeout, |t| {
+                seen.push(t);
+                if seen.len() < 4 {
+                    again()
+                } else {
+                    Ok(Some(()))
+                }
+            });
             assert_eq!(r.unwrap(), Some(()));
             assert_eq!(seen, vec![timeout; 4]);
         }
     }
 
     #[test]
-    fn other_errors_pass_through() {
-        let r: Result<Option<()>, Error> = retry_eintr(
-            None,
-            |_| Err(io::Error::from_raw_os_error(libc::EBADF).into()),
-            go_on,
-        );
-        assert!(matches!(r, Err(Error::Io(e)) if e.raw_os_error() == Some(libc::EBADF)));
-    }
-
-    #[test]
-    fn the_hook_runs_on_each_eintr_and_its_error_ends_the_wait() {
-        let hooks = std::cell::Cell::new(0);
-        let r = retry_eintr(
-            None,
-            |_| if hooks.get() < 2 { eintr() } else { Ok(()) },
-            || {
-                hooks.set(hooks.get() + 1);
-                Ok(())
-            },
-        );
-        assert_eq!(r.unwrap(), Some(()));
-        assert_eq!(hooks.get(), 2);
-
-        let mut waits = 0;
-        let r: Result<Option<()>, Error> = retry_eintr(
-            Some(Duration::from_secs(10)),
-            |_| {
-                waits += 1;
-                eintr()
-            },
-            || Err(io::Error::other("handler raised")),
-        );
-        assert!(matches!(r, Err(Error::Io(e)) if e.to_string() == "handler raised"));
-        assert_eq!(waits, 1, "no retry after the hook failed");
-    }
-
-    #[test]
-    fn the_hook_runs_even_after_the_deadline() {
-        // CPython runs the signal handlers before it looks at the clock.
-        let mut hooks = 0;
-        let r: Result<Option<()>, Error> = retry_eintr(
-            Some(MS),
-            |_| {
-                std::thread::sleep(2 * MS);
-                eintr()
-            },
-            || {
-                hooks += 1;
-                Ok(())
-            },
-        );
-        assert_eq!(r.unwrap(), None);
-        assert_eq!(hooks, 1);
+    fn errors_pass_through() {
+        let r: io::Result<Option<()>> =
+            retry(None, |_| Err(io::Error::from_raw_os_error(libc::EBADF)));
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EBADF));
     }
 }

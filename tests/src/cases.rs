@@ -18,9 +18,7 @@
 //!   here through `DefaultSelector::with_backends`.
 //! * A signal handler that raises (`test_selector_error`,
 //!   `test_select_interrupt_exception`): Rust signal handlers cannot unwind
-//!   into `select`. The host-runtime equivalent, an `on_eintr` hook that
-//!   fails, is `eintr_hook_error_ends_the_wait`; EINTR retry is covered by
-//!   the other `eintr_*` cases.
+//!   into `select`; EINTR retry is covered by the two `eintr_*` cases.
 //! * Python < 3.5 timeout-recalculation mocks: covered by `timeout.rs`'s
 //!   unit tests, which check each retry gets less time.
 //! * Windows-only behaviour (exceptfds for a failed connect).
@@ -33,7 +31,8 @@ use std::time::Duration;
 
 use selectors2::sys::{FD_SETSIZE, OsBackend};
 use selectors2::{
-    BackendKind, EVENT_READ, EVENT_WRITE, Error, Events, Ready, Selector, SelectorKey, Waker,
+    AnyCapacity, BackendKind, EVENT_READ, EVENT_WRITE, Error, Events, Ready, Selector, SelectorKey,
+    Waker,
 };
 
 use crate::*;
@@ -46,7 +45,7 @@ const ZERO: Option<Duration> = Some(Duration::ZERO);
 type Sel<B> = Selector<B, usize, 64>;
 
 fn new<B: OsBackend>() -> Sel<B> {
-    Selector::new().expect("open the backend")
+    Sel::<B>::new().expect("open the backend")
 }
 
 /// CPython `test_register`.
@@ -690,67 +689,6 @@ pub fn eintr_with_event_returns_the_event<B: OsBackend>() {
     assert!(took < PROMPT, "took {took:?}");
 }
 
-/// DESIGN: `select_with_eintr` calls its hook once per signal and, when
-/// the hook says go on, resumes with the time left (never longer in total).
-pub fn eintr_hook_runs_per_signal_and_resumes<B: OsBackend>() {
-    signals::install();
-    let mut sel = new::<B>();
-    let (rd, _wr) = pair();
-    sel.register(&rd, R, 0).unwrap();
-    // SAFETY: pthread_self has no preconditions.
-    let me = unsafe { libc::pthread_self() };
-    let helper = signals::pester(me, 3, Duration::from_millis(20));
-    let t = Duration::from_millis(300);
-    let mut hooks = 0;
-    let mut ready: Ready<usize, 8> = Ready::new();
-    let (n, took) = timed(|| {
-        sel.select_with_eintr(&mut ready, Some(t), || {
-            hooks += 1;
-            Ok(())
-        })
-    });
-    helper.join().unwrap();
-    assert_eq!(n.unwrap(), 0);
-    assert!(ready.is_empty());
-    assert_eq!(hooks, 3, "{}", sel.backend_kind());
-    assert!(took >= t, "{} returned after {took:?}", sel.backend_kind());
-    assert!(took < t + PROMPT);
-}
-
-/// CPython `test_select_interrupt_exception`, for a host runtime: a hook
-/// that fails ends the wait at once with its error and an empty `ready`.
-pub fn eintr_hook_error_ends_the_wait<B: OsBackend>() {
-    signals::install();
-    let mut sel = new::<B>();
-    let (rd, wr) = pair();
-    sel.register(&rd, R, 0).unwrap();
-    sel.register(&wr, W, 1).unwrap();
-    let mut ready: Ready<usize, 8> = Ready::new();
-    assert_eq!(sel.select(&mut ready, Some(Duration::ZERO)).unwrap(), 1);
-    sel.unregister(&wr).unwrap();
-    // SAFETY: pthread_self has no preconditions.
-    let me = unsafe { libc::pthread_self() };
-    let helper = signals::pester(me, 1, Duration::from_millis(20));
-    let mut hooks = 0;
-    let (r, took) = timed(|| {
-        sel.select_with_eintr(&mut ready, Some(Duration::from_secs(10)), || {
-            hooks += 1;
-            Err(std::io::Error::other("handler raised"))
-        })
-    });
-    helper.join().unwrap();
-    match r {
-        Err(Error::Io(e)) => assert_eq!(e.to_string(), "handler raised"),
-        other => panic!("{}: {other:?}", sel.backend_kind()),
-    }
-    assert_eq!(hooks, 1);
-    assert!(ready.is_empty());
-    assert!(took < PROMPT, "took {took:?}");
-    // The selector is still usable.
-    poke(&wr);
-    expect_ready(&mut sel, &[(rd.as_raw_fd(), R)]);
-}
-
 /// DESIGN: a `Waker` wakes a blocked `select` from another thread.
 pub fn waker_from_another_thread<B: OsBackend>() {
     let mut sel = new::<B>();
@@ -905,4 +843,219 @@ pub fn errors_convert_to_io_kinds<B: OsBackend>() {
     let full = sel.register(&c, R, 0).unwrap_err();
     assert_eq!(full.to_string(), "selector is full (2 keys registered)");
     assert_eq!(kind(full), K::QuotaExceeded);
+}
+
+/// What `select` reports for a key whose fd was closed without
+/// `unregister`: poll and select report it ready (`POLLNVAL`: READ and
+/// WRITE, masked by the interest) until it is unregistered; epoll and kqueue
+/// drop a closed fd's registration, so it is never reported.
+fn closed_key_report(kind: BackendKind, interest: Events) -> Option<Events> {
+    match kind {
+        BackendKind::Poll | BackendKind::Select => Some(interest),
+        _ => None,
+    }
+}
+
+/// issue 9, item 1: a registered fd closed without `unregister` never hides
+/// the other keys' readiness (select's `EBADF` used to report only it), nor
+/// delays or starves them. Runs alone: it frees an fd number while
+/// registered, which another test must not take.
+pub fn closed_fd_does_not_hide_the_others<B: OsBackend>() {
+    let mut sel = new::<B>();
+    let kind = sel.backend_kind();
+    let (k1, _p1) = pair();
+    let (k2, p2) = pair();
+    let (k3, _p3) = pair();
+    let fd1 = k1.as_raw_fd();
+    sel.register(&k1, R, 1).unwrap();
+    sel.register(&k2, R, 2).unwrap();
+    sel.register(&k3, W, 3).unwrap();
+    poke(&p2);
+    drop(k1); // closed, still registered
+    let mut want = vec![(k2.as_raw_fd(), R), (k3.as_raw_fd(), W)];
+    if let Some(e) = closed_key_report(kind, R) {
+        want.push((fd1, e));
+    }
+    want.sort();
+    for _ in 0..3 {
+        let (set, took) = timed(|| ready_set(&mut sel, Some(Duration::from_millis(50))));
+        assert_eq!(set.into_iter().collect::<Vec<_>>(), want, "on {kind}");
+        assert!(took < PROMPT, "took {took:?} on {kind}");
+    }
+    // A small `Ready` still reaches every key, the closed one included.
+    let mut seen = BTreeSet::new();
+    let mut ready: Ready<usize, 1> = Ready::new();
+    for _ in 0..want.len() {
+        assert_eq!(sel.select(&mut ready, ZERO).unwrap(), 1);
+        seen.extend(ready.iter().map(|(k, _)| k.fd));
+    }
+    assert_eq!(seen, want.iter().map(|&(fd, _)| fd).collect(), "on {kind}");
+    assert_eq!(sel.unregister(fd1).unwrap().data, 1);
+    let want: Vec<_> = want.into_iter().filter(|&(fd, _)| fd != fd1).collect();
+    assert_eq!(
+        ready_set(&mut sel, ZERO).into_iter().collect::<Vec<_>>(),
+        want
+    );
+}
+
+/// issue 9, item 2: a registration the kernel keeps after its fd was
+/// closed (a duplicate keeps the file open) and unregistered. When that
+/// file becomes readable: a timed select still waits its timeout, a
+/// blocking select still blocks, a live fd is reported by every select even
+/// with `Ready<_, 1>`, and `fileno()` stays valid. (CPython's
+/// `EpollSelector` spins here.) Runs alone: it frees a registered number.
+pub fn registration_outliving_its_fd_is_harmless<B: OsBackend>() {
+    let mut sel = new::<B>();
+    let kind = sel.backend_kind();
+    let fileno = sel.fileno();
+    let (a, peer) = pair();
+    let fd = a.as_raw_fd();
+    sel.register(&a, R, 1).unwrap();
+    let dup = a.try_clone().unwrap(); // a child process, say
+    drop(a);
+    assert_eq!(sel.unregister(fd).unwrap().data, 1);
+    poke(&peer); // the file, still open through `dup`, is readable
+
+    let (set, took) = timed(|| ready_set(&mut sel, Some(Duration::from_millis(200))));
+    assert!(set.is_empty(), "on {kind}: {set:?}");
+    assert!(
+        took >= Duration::from_millis(200),
+        "on {kind}: a timed select returned after {took:?}"
+    );
+
+    // A live fd is reported by every select, even one at a time.
+    let (live, live_peer) = pair();
+    sel.register(&live, R, 2).unwrap();
+    poke(&live_peer);
+    let mut ready: Ready<usize, 1> = Ready::new();
+    for _ in 0..10 {
+        assert_eq!(
+            sel.select(&mut ready, Some(Duration::from_secs(5)))
+                .unwrap(),
+            1
+        );
+        let (key, events) = ready.iter().next().unwrap();
+        assert_eq!(
+            (key.fd, key.data, events),
+            (live.as_raw_fd(), 2, R),
+            "on {kind}"
+        );
+    }
+    drain(&live);
+
+    // A blocking select blocks until a live fd is ready, in one call.
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        poke(&live_peer);
+        live_peer
+    });
+    let (set, took) = timed(|| ready_set(&mut sel, None));
+    let _live_peer = t.join().unwrap();
+    assert_eq!(set.into_iter().collect::<Vec<_>>(), [(live.as_raw_fd(), R)]);
+    assert!(
+        took >= Duration::from_millis(90),
+        "on {kind}: returned after {took:?}"
+    );
+
+    assert_eq!(sel.fileno(), fileno, "fileno() keeps its number");
+    if let Some(f) = fileno {
+        assert!(is_open(f) && is_cloexec(f), "on {kind}");
+    }
+    drop(dup);
+}
+
+/// issue 9, item 2, related: the same open file back under the same fd
+/// number (`dup2` onto it) after its registration outlived the fd. epoll
+/// said `EEXIST` and nothing could recover; now `register` succeeds and the
+/// key behaves like any other. Runs alone: it frees a registered number.
+pub fn same_file_back_under_the_same_number<B: OsBackend>() {
+    let mut sel = new::<B>();
+    let kind = sel.backend_kind();
+    let (a, peer) = pair();
+    let fd = a.as_raw_fd();
+    sel.register(&a, R, 1).unwrap();
+    let dup = a.try_clone().unwrap();
+    drop(a);
+    assert_eq!(sel.unregister(fd).unwrap().data, 1);
+    // The number is free (this case runs alone): put the file back there.
+    let back = dup2(&dup, fd);
+    drop(dup);
+    let key = *sel.register(&back, R, 2).unwrap();
+    assert_eq!((key.fd, key.events, key.data), (fd, R, 2), "on {kind}");
+    expect_ready(&mut sel, &[]);
+    poke(&peer);
+    expect_ready(&mut sel, &[(fd, R)]);
+    sel.modify(&back, W, 3).unwrap();
+    expect_ready(&mut sel, &[(fd, W)]);
+    assert_eq!(sel.unregister(&back).unwrap().data, 3);
+    let (set, took) = timed(|| ready_set(&mut sel, Some(Duration::from_millis(100))));
+    assert!(set.is_empty(), "on {kind}: {set:?}");
+    assert!(took >= Duration::from_millis(100), "on {kind}: {took:?}");
+    sel.register(&back, RW, 4).unwrap();
+    expect_ready(&mut sel, &[(fd, RW)]);
+}
+
+/// issue 10: `select_with_eintr` calls its hook on each signal; `Ok`
+/// resumes with the time left, an error ends the select with it at once.
+pub fn eintr_hook_resumes_or_stops<B: OsBackend>() {
+    signals::install();
+    let mut sel = new::<B>();
+    let (rd, _wr) = pair();
+    sel.register(&rd, R, 0).unwrap();
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() };
+    let mut ready: Ready<usize, 4> = Ready::new();
+
+    let helper = signals::pester(me, 2, Duration::from_millis(20));
+    let mut calls = 0;
+    let (n, took) = timed(|| {
+        sel.select_with_eintr(&mut ready, Some(Duration::from_millis(150)), || {
+            calls += 1;
+            Ok(())
+        })
+    });
+    helper.join().unwrap();
+    assert_eq!(n.unwrap(), 0);
+    assert_eq!(calls, 2, "the hook runs once per signal");
+    assert!(
+        took >= Duration::from_millis(150),
+        "resumed for the time left: {took:?}"
+    );
+
+    let helper = signals::pester(me, 1, Duration::from_millis(20));
+    let (r, took) = timed(|| {
+        sel.select_with_eintr(&mut ready, Some(Duration::from_secs(10)), || {
+            Err(std::io::Error::other("KeyboardInterrupt"))
+        })
+    });
+    helper.join().unwrap();
+    match r {
+        Err(Error::Io(e)) => assert_eq!(e.to_string(), "KeyboardInterrupt"),
+        other => panic!("expected the hook's error, got {other:?}"),
+    }
+    assert!(ready.is_empty());
+    assert!(took < PROMPT, "stopped at once: {took:?}");
+}
+
+/// issue 9, item 4: the backends are public; called directly with fds the
+/// selector would have refused, they answer with errors, never a panic.
+pub fn backends_called_directly_do_not_panic<B: OsBackend>() {
+    let mut b = B::open(4).unwrap();
+    let kind = b.kind();
+    for fd in [-1, -2, i32::MIN, FD_SETSIZE, 5000, i32::MAX] {
+        // poll takes any number (it ignores negative ones); the others
+        // must refuse what they cannot watch, by error.
+        let registered = b.register(fd, R, 1);
+        if kind != BackendKind::Poll {
+            assert!(registered.is_err(), "{kind} registered fd {fd}");
+        }
+        let slot = registered.unwrap_or(0);
+        let _ = b.modify(fd, slot, R, W, 1);
+        let _ = b.unregister(fd, slot, W);
+        let _ = b.unregister(fd, 9999, R);
+        let _ = b.modify(fd, 9999, R, W, 1);
+    }
+    let mut reports = 0;
+    b.wait(4, Some(Duration::ZERO), |_, _, _| reports += 1)
+        .unwrap();
 }

@@ -11,7 +11,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use selectors2::sys::OsBackend;
-use selectors2::{Error, Events, Ready, Selector};
+use selectors2::{AnyCapacity, Error, Events, Ready, Selector};
 
 use crate::{pair, pipe};
 
@@ -40,6 +40,9 @@ enum Source {
     PipeReader(OwnedFd, OwnedFd),
     /// A pipe's write end (registered) and read end.
     PipeWriter(OwnedFd, OwnedFd),
+    /// The watched fd was closed while registered ([`Op::Close`]): its
+    /// number, free now, and nothing to poke.
+    Closed(RawFd),
 }
 
 impl Source {
@@ -48,7 +51,17 @@ impl Source {
             Source::Socket(a, _) => a.as_raw_fd(),
             Source::PipeReader(r, _) => r.as_raw_fd(),
             Source::PipeWriter(w, _) => w.as_raw_fd(),
+            Source::Closed(fd) => *fd,
         }
+    }
+
+    /// Closes the watched fd, registered or not (the far side stays open).
+    fn close(&mut self) {
+        *self = Source::Closed(self.fd());
+    }
+
+    fn is_closed(&self) -> bool {
+        matches!(self, Source::Closed(_))
     }
 
     /// Makes the watched fd readable (a byte from the far side).
@@ -68,6 +81,7 @@ impl Source {
             Source::PipeReader(r, _) => while matches!(file(r).read(&mut buf), Ok(n) if n > 0) {},
             // Drain the far side: the writer becomes writable again.
             Source::PipeWriter(_, r) => while matches!(file(r).read(&mut buf), Ok(n) if n > 0) {},
+            Source::Closed(_) => {}
         }
     }
 
@@ -77,7 +91,7 @@ impl Source {
         match self {
             Source::Socket(a, _) => while matches!(a.write(&chunk), Ok(n) if n > 0) {},
             Source::PipeWriter(w, _) => while matches!(file(w).write(&chunk), Ok(n) if n > 0) {},
-            Source::PipeReader(..) => {}
+            Source::PipeReader(..) | Source::Closed(_) => {}
         }
     }
 
@@ -129,6 +143,10 @@ pub trait Any {
     fn unregister(&mut self, fd: RawFd) -> Outcome;
     /// One zero-timeout select: `fd → (events, data)`.
     fn ready(&mut self) -> Result<BTreeMap<RawFd, (u8, u64)>, String>;
+    /// The key of `fd`, if registered: `(events, data)`.
+    fn key(&self, fd: RawFd) -> Option<(u8, u64)>;
+    /// The mechanism.
+    fn kind(&self) -> selectors2::BackendKind;
     /// The backend's name.
     fn name(&self) -> String;
 }
@@ -160,6 +178,12 @@ impl<B: OsBackend> Any for Selector<B, u64, 16> {
         }
         Ok(set)
     }
+    fn key(&self, fd: RawFd) -> Option<(u8, u64)> {
+        self.get_key(fd).map(|k| (k.events.bits(), k.data))
+    }
+    fn kind(&self) -> selectors2::BackendKind {
+        self.backend_kind()
+    }
     fn name(&self) -> String {
         self.backend_kind().to_string()
     }
@@ -186,6 +210,12 @@ pub enum Op {
     DrainPeer { src: u8 },
     /// Close a socket's peer: hang-up.
     ClosePeer { src: u8 },
+    /// Close the watched fd itself, registered or not, without
+    /// unregistering it (issue 9): the other keys must be reported as
+    /// before. Later `register` and `modify` of it are skipped (epoll
+    /// refuses a closed fd at once, poll and select only at the next wait:
+    /// both are right); `unregister` must succeed on every backend.
+    Close { src: u8 },
     /// A zero-timeout select on every selector.
     Select,
 }
@@ -208,6 +238,7 @@ pub fn ops_for_seed(seed: u64, len: usize) -> Vec<Op> {
                 70..=74 => Op::Fill { src },
                 75..=79 => Op::DrainPeer { src },
                 80 => Op::ClosePeer { src },
+                81 => Op::Close { src },
                 _ => Op::Select,
             }
         })
@@ -240,6 +271,11 @@ pub fn run_ops(ops: &[Op], selectors: &mut [Box<dyn Any>]) -> Result<(), (usize,
     for (step, &op) in ops.iter().enumerate() {
         let fd_of = |src: u8, sources: &[Source]| sources[src as usize % SOURCES].fd();
         let results: Vec<String> = match op {
+            Op::Register { src, .. } | Op::Modify { src, .. }
+                if sources[src as usize % SOURCES].is_closed() =>
+            {
+                continue;
+            }
             Op::Register { src, bits, data } => {
                 let fd = fd_of(src, &sources);
                 let ev = Events::from_bits_retain(bits);
@@ -283,10 +319,30 @@ pub fn run_ops(ops: &[Op], selectors: &mut [Box<dyn Any>]) -> Result<(), (usize,
                 sources[src as usize % SOURCES].close_peer();
                 continue;
             }
-            Op::Select => selectors
-                .iter_mut()
-                .map(|s| format!("{:?}", s.ready()))
-                .collect(),
+            Op::Close { src } => {
+                sources[src as usize % SOURCES].close();
+                continue;
+            }
+            Op::Select => {
+                let closed: Vec<RawFd> = sources
+                    .iter()
+                    .filter(|s| s.is_closed())
+                    .map(Source::fd)
+                    .collect();
+                let mut results = Vec::new();
+                for s in selectors.iter_mut() {
+                    let set = s
+                        .ready()
+                        .map(|mut set| check_closed(&mut set, &closed, &**s).map(|()| set));
+                    match set {
+                        Ok(Err(what)) => return Err((step, what)),
+                        other => {
+                            results.push(format!("{:?}", other.map(|s| s.unwrap_or_default())))
+                        }
+                    }
+                }
+                results
+            }
         };
         for (s, r) in selectors.iter().zip(&results).skip(1) {
             if r != &results[0] {
@@ -300,6 +356,33 @@ pub fn run_ops(ops: &[Op], selectors: &mut [Box<dyn Any>]) -> Result<(), (usize,
                     ),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Checks how `sel` reported the `closed` fds in `set`, then removes them,
+/// so that the rest compares equal across backends. poll and select report
+/// a closed, registered fd ready for its whole interest (`POLLNVAL`; READ
+/// and WRITE, masked) until it is unregistered; epoll and kqueue forget a
+/// closed fd, so never report it.
+fn check_closed(
+    set: &mut BTreeMap<RawFd, (u8, u64)>,
+    closed: &[RawFd],
+    sel: &dyn Any,
+) -> Result<(), String> {
+    use selectors2::BackendKind as K;
+    for &fd in closed {
+        let got = set.remove(&fd);
+        let want = match sel.kind() {
+            K::Poll | K::Select => sel.key(fd),
+            _ => None,
+        };
+        if got != want {
+            return Err(format!(
+                "{} reported closed fd {fd} as {got:?}, expected {want:?}",
+                sel.name()
+            ));
         }
     }
     Ok(())

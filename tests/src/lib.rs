@@ -176,8 +176,9 @@ pub fn many_fds_alone() -> RwLockWriteGuard<'static, ()> {
 }
 
 /// Instantiates every case of [`cases`] as a `#[test]` in a module named
-/// `$name`, on backend `$backend`. Every case but `many_fds` shares the fd
-/// numbers ([`low_fds`]); `many_fds` runs alone ([`many_fds_alone`]).
+/// `$name`, on backend `$backend`. Most cases share the fd numbers
+/// ([`low_fds`]); those that hold thousands of fds or free a registered fd
+/// number (which another test could take) run alone ([`many_fds_alone`]).
 #[macro_export]
 macro_rules! suite {
     ($name:ident, $backend:ty) => {
@@ -218,21 +219,32 @@ macro_rules! suite {
                 huge_timeout_does_not_overflow,
                 eintr_without_event_waits_the_full_timeout,
                 eintr_with_event_returns_the_event,
-                eintr_hook_runs_per_signal_and_resumes,
-                eintr_hook_error_ends_the_wait,
                 waker_from_another_thread,
                 fileno_and_cloexec,
                 no_fd_leak_over_many_selectors,
                 stale_registration_of_reused_fd_number,
                 errors_convert_to_io_kinds,
+
+                eintr_hook_resumes_or_stops,
+                backends_called_directly_do_not_panic,
             );
 
-            #[test]
-            fn many_fds() {
-                let _alone = $crate::many_fds_alone();
-                $crate::cases::many_fds::<$backend>();
-            }
+            $crate::suite!(@alone $backend;
+                many_fds,
+                closed_fd_does_not_hide_the_others,
+                registration_outliving_its_fd_is_harmless,
+                same_file_back_under_the_same_number,
+            );
         }
+    };
+    (@alone $backend:ty; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let _alone = $crate::many_fds_alone();
+                $crate::cases::$case::<$backend>();
+            }
+        )*
     };
     (@cases $backend:ty; $($case:ident),* $(,)?) => {
         $(

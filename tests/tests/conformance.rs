@@ -20,7 +20,7 @@ selectors2_tests::suite!(default, selectors2::sys::Auto);
 /// which to try (CPython's patched-module tests, without patching).
 #[test]
 fn default_selector_order_and_fallback() {
-    use selectors2::{BackendKind, DefaultSelector};
+    use selectors2::{AnyCapacity, BackendKind, DefaultSelector};
     let best = DefaultSelector::<usize, 8>::new().unwrap();
     assert_eq!(best.backend_kind(), BackendKind::available()[0]);
     let only_select = DefaultSelector::<usize, 8>::with_backends(&[BackendKind::Select]).unwrap();
@@ -47,9 +47,10 @@ fn backends_agree_on_random_sequences() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
-    // Every backend must be able to watch every source: select needs fds
-    // below FD_SETSIZE (see `selectors2_tests::low_fds`).
-    let _fds = selectors2_tests::low_fds();
+    // Every backend must be able to watch every source (select needs fds
+    // below FD_SETSIZE), and `Op::Close` frees registered fd numbers that
+    // another test must not take meanwhile: run alone.
+    let _alone = selectors2_tests::many_fds_alone();
     for seed in 0..seeds {
         let mut sels = selectors2_tests::differential::all_backends();
         selectors2_tests::differential::run_sequence(seed, 60, &mut sels);

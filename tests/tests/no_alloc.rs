@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use selectors2::sys::OsBackend;
-use selectors2::{EVENT_READ, EVENT_WRITE, Ready, Selector, Waker};
+use selectors2::{AnyCapacity, EVENT_READ, EVENT_WRITE, Ready, Selector, Waker};
 use selectors2_tests::{drain, pair, poke};
 
 struct Counting;

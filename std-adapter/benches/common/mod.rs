@@ -39,7 +39,7 @@ use criterion::Criterion;
 use rustix::event::{Timespec, epoll};
 use rustix::io::Errno;
 use selectors2::sys::OsBackend;
-use selectors2::{EVENT_READ, EVENT_WRITE, Ready, Selector};
+use selectors2::{AnyCapacity, EVENT_READ, EVENT_WRITE, Ready, Selector};
 
 /// The timeout of every wait.
 pub const TIMEOUT: Duration = Duration::from_secs(1);
@@ -424,7 +424,7 @@ macro_rules! selectors2_contender {
 
             fn open() -> io::Result<Self> {
                 Ok(S2 {
-                    sel: Selector::new()?,
+                    sel: Selector::<$backend, usize, CAPACITY>::new()?,
                     ready: Ready::new(),
                 })
             }

@@ -4,7 +4,7 @@
 use std::io;
 use std::time::Duration;
 
-use selectors2_core::{Backend, Events, Readiness};
+use selectors2_core::{Backend, Events, Readiness, Registration};
 
 #[cfg(has_epoll)]
 use super::Epoll;
@@ -85,7 +85,12 @@ fn probe(
     Err(last)
 }
 
-impl Sealed for Auto {}
+impl Sealed for Auto {
+    #[inline]
+    fn take_spurious_wakeup(&mut self) -> bool {
+        each!(self, b => b.take_spurious_wakeup())
+    }
+}
 
 impl OsBackend for Auto {
     fn open(capacity: usize) -> io::Result<Self> {
@@ -144,6 +149,11 @@ impl Backend for Auto {
         report: F,
     ) -> io::Result<()> {
         each!(self, b => b.wait(max, timeout, report))
+    }
+
+    #[inline]
+    fn rebuild(&mut self, live: impl Iterator<Item = Registration>) -> io::Result<()> {
+        each!(self, b => b.rebuild(live))
     }
 }
 

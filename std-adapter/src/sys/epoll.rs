@@ -1,12 +1,21 @@
 //! epoll (Linux, Android): level-triggered, one `epoll_wait` per select,
 //! each registration tagged with its generation in `epoll_data`.
+//!
+//! epoll watches open files, not fd numbers: a registration outlives its fd
+//! when a duplicate (`dup`, `try_clone`, a child process) keeps the file
+//! open, and then no `epoll_ctl` can name it. Its reports carry a tag the
+//! selector does not own; the selector then calls [`Backend::rebuild`],
+//! which moves every live registration to a fresh epoll instance under the
+//! same fd number, and the adapter waits again for the time left. The same
+//! file registered again under the same number meets the leftover
+//! registration (`EEXIST`): `register` takes it over with `EPOLL_CTL_MOD`.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use rustix::event::epoll;
-use selectors2_core::{Backend, Events, Readiness};
+use selectors2_core::{Backend, Events, Readiness, Registration};
 
 use super::{OsBackend, Sealed, with_fd};
 use crate::timeout::{millis_timespec, to_millis};
@@ -17,6 +26,9 @@ pub struct Epoll {
     epfd: OwnedFd,
     /// The `epoll_wait` output buffer, allocated once: one slot per key.
     events: Box<[epoll::Event]>,
+    /// Set by `rebuild`, cleared by the next `wait` (see
+    /// `Sealed::take_spurious_wakeup`).
+    spurious: bool,
 }
 
 impl std::fmt::Debug for Epoll {
@@ -66,7 +78,26 @@ pub(crate) fn readiness(f: epoll::EventFlags) -> Readiness {
     r
 }
 
-impl Sealed for Epoll {}
+impl Sealed for Epoll {
+    #[inline]
+    fn take_spurious_wakeup(&mut self) -> bool {
+        std::mem::take(&mut self.spurious)
+    }
+}
+
+impl Epoll {
+    /// `EPOLL_CTL_ADD` found a registration of this very file under this
+    /// fd number that the selector does not hold: one that outlived an
+    /// earlier fd of the file (see the module docs). Take it over.
+    #[cold]
+    #[inline(never)]
+    fn take_over(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
+        with_fd(fd, |src| {
+            epoll::modify(&self.epfd, src, data(fd, tag), flags(interest))
+        })?;
+        Ok(0)
+    }
+}
 
 impl OsBackend for Epoll {
     fn open(capacity: usize) -> io::Result<Self> {
@@ -78,6 +109,7 @@ impl OsBackend for Epoll {
         Ok(Epoll {
             epfd,
             events: vec![empty; capacity.max(1)].into_boxed_slice(),
+            spurious: false,
         })
     }
 
@@ -95,24 +127,25 @@ impl Backend for Epoll {
 
     #[inline]
     fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
-        with_fd(fd, |src| {
+        match with_fd(fd, |src| {
             epoll::add(&self.epfd, src, data(fd, tag), flags(interest))
-        })?;
-        Ok(0)
+        }) {
+            Ok(()) => Ok(0),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => self.take_over(fd, interest, tag),
+            Err(e) => Err(e),
+        }
     }
 
     #[inline]
     fn modify(&mut self, fd: RawFd, _: u32, _: Events, new: Events, tag: u32) -> io::Result<()> {
         with_fd(fd, |src| {
             epoll::modify(&self.epfd, src, data(fd, tag), flags(new))
-        })?;
-        Ok(())
+        })
     }
 
     #[inline]
     fn unregister(&mut self, fd: RawFd, _: u32, _: Events) -> io::Result<()> {
-        with_fd(fd, |src| epoll::delete(&self.epfd, src))?;
-        Ok(())
+        with_fd(fd, |src| epoll::delete(&self.epfd, src))
     }
 
     #[inline]
@@ -127,6 +160,7 @@ impl Backend for Epoll {
         timeout: Option<Duration>,
         mut report: F,
     ) -> io::Result<()> {
+        self.spurious = false;
         let epfd = self.epfd.as_fd();
         let buf = &mut self.events;
         // The kernel rotates level-triggered entries it returned to the back
@@ -139,6 +173,35 @@ impl Backend for Epoll {
             let d = ev.data.u64();
             report(d as u32 as RawFd, (d >> 32) as u32, readiness(ev.flags));
         }
+        Ok(())
+    }
+
+    /// Moves every live registration to a fresh epoll instance and puts it
+    /// under the old one's fd number (`dup3`), so that `fileno()` stays
+    /// valid and the leftover registrations go with the old instance. A key
+    /// whose fd was closed without `unregister` has nothing left to watch
+    /// (the kernel drops a closed fd's registration too) and is skipped.
+    /// Rare: only after a report that no key owns.
+    #[cold]
+    #[inline(never)]
+    fn rebuild(&mut self, live: impl Iterator<Item = Registration>) -> io::Result<()> {
+        let fresh = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        for r in live {
+            let added = with_fd(r.fd, |src| {
+                epoll::add(&fresh, src, data(r.fd, r.tag), flags(r.interest))
+            });
+            match added {
+                Ok(()) => {}
+                // Closed (EBADF), or the number now names a file epoll
+                // refuses (EPERM): the key's registration is gone either way.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBADF | libc::EPERM)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // The old number now names the new instance (the old one is closed
+        // atomically); `fresh` is a second fd of it, closed on drop.
+        rustix::io::dup3(&fresh, &mut self.epfd, rustix::io::DupFlags::CLOEXEC)?;
+        self.spurious = true;
         Ok(())
     }
 }

@@ -36,7 +36,7 @@ use crate::{BackendKind, RawFd};
 /// fails at once.
 pub struct Kqueue {
     kq: OwnedFd,
-    /// The `kevent` output buffer, allocated once: two filters per key.
+    /// The `kevent` output buffer, allocated once: one event per key.
     events: Box<[Event]>,
     /// Registered fds whose write filter was refused as a broken pipe,
     /// with their tags: reported by every wait without the kernel.
@@ -314,9 +314,10 @@ impl Backend for Kqueue {
         };
         let kq = self.kq.as_fd();
         // Level-triggered knotes still active go back to the end of the
-        // kernel's queue once returned, so asking for a bounded batch
-        // reaches every ready fd in turn (no starvation).
-        let n = kf::batch(max, self.events.len());
+        // kernel's queue once returned, so asking for at most `max` events
+        // reaches every ready fd in turn (no starvation; see `kf::batch`).
+        // Broken pipes are reported beside the kernel's events: leave room.
+        let n = kf::batch(max.saturating_sub(self.broken.len()), self.events.len());
         let buf = &mut self.events[..n];
         let ts = timeout.map(|t| to_nanos_timespec(kf::clamp_timeout(t)));
         let got = kevent_wait(kq, buf, ts.as_ref())?;
@@ -365,7 +366,7 @@ mod tests {
     }
 
     #[test]
-    fn is_send_sync_cloexec_and_sized_by_filters() {
+    fn is_send_sync_cloexec_and_sized_by_keys() {
         fn check<T: Send + Sync>() {}
         check::<Kqueue>();
         let kq = Kqueue::open(4).unwrap();
@@ -375,7 +376,7 @@ mod tests {
                 .contains(FdFlags::CLOEXEC)
         );
         assert_eq!(kq.fileno(), Some(kq.kq.as_raw_fd()));
-        assert_eq!(kq.events.len(), 8);
+        assert_eq!(kq.events.len(), 4);
         assert_eq!(Kqueue::open(0).unwrap().events.len(), 1);
     }
 

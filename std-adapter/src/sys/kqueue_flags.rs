@@ -257,20 +257,28 @@ pub(crate) const fn tag(udata: usize) -> u32 {
     udata as u32
 }
 
-/// The event buffer's length for a key table of `capacity` keys: two
-/// filters per key at most, never 0.
+/// The event buffer's length for a key table of `capacity` keys: one
+/// event per key (a wait never asks for more than `max`, which is at most
+/// the capacity the selector passes), never 0.
 #[inline]
 pub(crate) fn buffer_len(capacity: usize) -> usize {
-    capacity.saturating_mul(2).max(1)
+    capacity.max(1)
 }
 
-/// How many events one wait asks for when the caller takes `max` fds: two
-/// per fd (a read and a write report), at most the buffer, and never 0 (a
-/// zero-length event list makes `kevent` return at once, so an empty
-/// selector would not sleep for its timeout).
+/// How many events one wait asks for when the caller takes `max` fds:
+/// `max`, at most the buffer, and never 0 (a zero-length event list makes
+/// `kevent` return at once, so an empty selector would not sleep).
+///
+/// Not `2 * max` for the read and write filters: the kernel moves each
+/// level-triggered knote it returned to the back of its queue, and the
+/// selector's fair pick among more than `max` fds would then cycle with
+/// that rotation over the same few fds and starve the others (issue 9;
+/// `SimBackend::set_kernel_batches` models it). With at most `max` events a
+/// wait yields at most `max` fds, and the kernel's rotation alone reaches
+/// every one.
 #[inline]
 pub(crate) fn batch(max: usize, buffer_len: usize) -> usize {
-    max.saturating_mul(2).min(buffer_len).max(1)
+    max.min(buffer_len).max(1)
 }
 
 /// The longest timeout handed to `kevent`. XNU refuses a `timespec` of
@@ -440,15 +448,42 @@ mod tests {
     #[test]
     fn kqueue_buffer_and_batch_are_never_zero() {
         assert_eq!(buffer_len(0), 1);
-        assert_eq!(buffer_len(4096), 8192);
+        assert_eq!(buffer_len(4096), 4096);
         assert_eq!(buffer_len(usize::MAX), usize::MAX);
         let len = buffer_len(64);
         assert_eq!(batch(0, len), 1);
-        assert_eq!(batch(1, len), 2);
-        assert_eq!(batch(64, len), 128);
-        assert_eq!(batch(1000, len), 128);
-        assert_eq!(batch(usize::MAX, len), 128);
+        assert_eq!(batch(1, len), 1);
+        assert_eq!(batch(64, len), 64);
+        assert_eq!(batch(1000, len), 64);
+        assert_eq!(batch(usize::MAX, len), 64);
         assert_eq!(batch(5, 1), 1);
+    }
+
+    /// issue 9, item 3: kqueue's batch, run through a `SimBackend` that
+    /// behaves like the kernel (bounded batches that rotate, one report per
+    /// filter), reaches every ready fd: with read-only interests, `2 * max`
+    /// events were `2 * max` fds and two of four fds starved at `M = 1`.
+    #[test]
+    fn kqueue_batches_starve_no_fd() {
+        use selectors2_core::{Ready, Selector, SimBackend};
+        for interest in [R, W, RW] {
+            let mut sel: Selector<SimBackend, i32, 16> = Selector::new(SimBackend::new());
+            sel.backend_mut()
+                .set_kernel_batches(Some(|max| batch(max, buffer_len(16))));
+            sel.backend_mut().set_split_reports(true);
+            for fd in 3..7 {
+                sel.register(fd, interest, fd).unwrap();
+                sel.backend_mut()
+                    .set_readiness(fd, Readiness::READABLE | Readiness::WRITABLE);
+            }
+            let mut ready: Ready<i32, 1> = Ready::new();
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..8 {
+                sel.select(&mut ready, Some(Duration::ZERO)).unwrap();
+                seen.extend(ready.iter().map(|(k, _)| k.fd));
+            }
+            assert_eq!(seen, (3..7).collect(), "interest {interest:?}");
+        }
     }
 
     #[test]

@@ -11,10 +11,12 @@
 //! `Error = std::io::Error`, as that trait's docs specify, and:
 //!
 //! * every fd it opens is close-on-exec and closed on drop;
-//! * `wait` is one system call and makes no heap allocation; it returns
-//!   `EINTR` as an `Interrupted` error, which
-//!   [`Selector::select`](crate::Selector::select) retries against one
-//!   deadline (see `timeout.rs`);
+//! * `wait` is one system call and makes no heap allocation; a signal
+//!   ends it with an `Interrupted` error, which the adapter's
+//!   `Selector::select` retries against one deadline (see `timeout.rs`);
+//!   called directly, a backend hands that error to its caller;
+//! * a backend called directly (the types are public) answers an fd it
+//!   cannot watch with an error, never a panic;
 //! * `register`, `modify` and `unregister` are O(1) and allocation-free
 //!   (buffers are sized at construction from the key-table capacity).
 #![allow(unsafe_code)]
@@ -44,7 +46,18 @@ pub use poll::Poll;
 pub use select::{FD_SETSIZE, Select};
 
 mod sealed {
-    pub trait Sealed {}
+    /// Private to the crate: what the adapter's `Selector` needs of a
+    /// backend beyond the core's `Backend` trait.
+    pub trait Sealed {
+        /// Whether the last `select` woke only for reports that belong to
+        /// no key, after which the backend dropped them (epoll's rebuild):
+        /// the selector then waits again for the time left. Cleared by the
+        /// call.
+        #[inline]
+        fn take_spurious_wakeup(&mut self) -> bool {
+            false
+        }
+    }
 }
 pub(crate) use sealed::Sealed;
 
@@ -111,14 +124,27 @@ unsafe fn boxed_zeroed_with<T, V>(offset: usize, value: V) -> Box<T> {
 /// of the API (Python's `unregister` of a closed fd). The borrowed fd is
 /// only handed to the kernel, which validates the number and answers
 /// `EBADF` for a closed one; nothing is read from or written to it here,
-/// and it does not outlive the call.
+/// and it does not outlive the call. A negative number is answered with
+/// `EBADF` here, as the kernel would, without making the call: the backends
+/// are public, and one called directly must not panic.
 #[inline]
-pub(crate) fn with_fd<R>(fd: RawFd, f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> R) -> R {
-    debug_assert!(fd >= 0);
-    // SAFETY: `fd` is not -1 (the selector rejects negative fds), so the
-    // value is a valid `BorrowedFd` bit pattern; see above for why handing
-    // a possibly-closed number to the kernel for one call is sound.
-    f(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) })
+pub(crate) fn with_fd<R>(
+    fd: RawFd,
+    f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> rustix::io::Result<R>,
+) -> io::Result<R> {
+    if fd < 0 {
+        return Err(bad_fd());
+    }
+    // SAFETY: `fd` is not negative (checked above), so it is not -1, the
+    // one bit pattern `BorrowedFd` forbids; see above for why handing a
+    // possibly-closed number to the kernel for one call is sound.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    f(borrowed).map_err(io::Error::from)
+}
+
+#[cold]
+fn bad_fd() -> io::Error {
+    io::Error::from_raw_os_error(libc::EBADF)
 }
 
 /// The errno of an I/O error that means "the fd is already gone".

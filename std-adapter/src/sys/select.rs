@@ -63,8 +63,22 @@ impl OsBackend for Select {
 }
 
 impl Select {
+    /// `fd` as an index into the sets, or the error for a number `select`
+    /// cannot watch. The selector never passes one (it checks
+    /// [`Backend::fd_limit`]); the check is here too because the backends
+    /// are public, and a direct call must not index out of bounds.
     #[inline]
-    fn set(&mut self, fd: RawFd, interest: Events, tag: u32) {
+    fn index(fd: RawFd) -> io::Result<usize> {
+        if (0..FD_SETSIZE).contains(&fd) {
+            Ok(fd as usize)
+        } else {
+            Err(out_of_range(fd))
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<()> {
+        let i = Self::index(fd)?;
         if interest.contains(Events::READ) {
             fd_set_insert(&mut self.read, fd);
         } else {
@@ -75,7 +89,8 @@ impl Select {
         } else {
             fd_set_remove(&mut self.write, fd);
         }
-        self.tags[fd as usize] = tag;
+        self.tags[i] = tag;
+        Ok(())
     }
 
     /// The words of a set that cover fds `0..nfds`.
@@ -84,22 +99,92 @@ impl Select {
         fd_set_num_elements(self.nfds as usize, self.nfds)
     }
 
-    /// After `EBADF`: report each registered fd that is no longer open as
-    /// invalid, as `poll` does with `POLLNVAL`, instead of failing the whole
-    /// call without saying which fd is at fault.
-    #[cold]
-    fn report_closed(&self, report: &mut impl FnMut(RawFd, u32, Readiness)) {
-        let words = self.words();
-        let mut closed = |fd: RawFd| {
-            let gone = with_fd(fd, |f| rustix::io::fcntl_getfd(f))
-                .is_err_and(|e| e == rustix::io::Errno::BADF);
-            if gone {
-                report(fd, self.tags[fd as usize], Readiness::INVALID);
-            }
+    /// One `select` over the output sets as they are (the caller fills
+    /// them): the count of ready fds.
+    #[inline]
+    fn select(&mut self, words: usize, timeout: Option<Duration>) -> io::Result<i32> {
+        // XNU's select, like its kevent, rejects timeouts above 10^8 s
+        // with EINVAL (itimerfix): wait the longest it accepts instead.
+        #[cfg(apple)]
+        let timeout = timeout.map(super::kqueue_flags::clamp_timeout);
+        let ts = timeout.map(to_micros_timespec);
+        let (read_out, write_out) = (&mut self.read_out[..words], &mut self.write_out[..words]);
+        // SAFETY: both sets hold `words` elements, enough for fds below
+        // `nfds` (the number of elements is computed from `nfds` by rustix
+        // itself). Every fd in them was registered by the caller; `select`
+        // only tests them, and a closed one yields EBADF, which the caller
+        // handles.
+        let n = unsafe {
+            rustix::event::select(
+                self.nfds,
+                Some(read_out),
+                Some(write_out),
+                None,
+                ts.as_ref(),
+            )
         };
-        FdSetIter::new(&self.read[..words]).for_each(&mut closed);
-        FdSetIter::new(&self.write[..words]).for_each(&mut closed);
+        n.map_err(io::Error::from)
     }
+
+    /// Reports what the output sets hold.
+    #[inline]
+    fn report_ready(&self, words: usize, report: &mut impl FnMut(RawFd, u32, Readiness)) {
+        for fd in FdSetIter::new(&self.read_out[..words]) {
+            report(fd, self.tags[fd as usize], Readiness::READABLE);
+        }
+        for fd in FdSetIter::new(&self.write_out[..words]) {
+            report(fd, self.tags[fd as usize], Readiness::WRITABLE);
+        }
+    }
+
+    /// `select` failed with `EBADF`: a registered fd was closed without
+    /// being unregistered. Report each closed one as invalid, as `poll`
+    /// reports `POLLNVAL`, and what the others have ready right now: a
+    /// closed fd must never hide the other keys' readiness (issue 9). The
+    /// closed fds are ready, so this does not block, as `poll` does not.
+    #[cold]
+    #[inline(never)]
+    fn wait_around_closed(
+        &mut self,
+        words: usize,
+        report: &mut impl FnMut(RawFd, u32, Readiness),
+    ) -> io::Result<()> {
+        // Another thread may close one more fd between the check and the
+        // call: try again then, a few times.
+        let mut tries = 0;
+        loop {
+            self.read_out[..words].copy_from_slice(&self.read[..words]);
+            self.write_out[..words].copy_from_slice(&self.write[..words]);
+            let watched =
+                FdSetIter::new(&self.read[..words]).chain(FdSetIter::new(&self.write[..words]));
+            for fd in watched {
+                let closed = with_fd(fd, |f| rustix::io::fcntl_getfd(f))
+                    .is_err_and(|e| e.raw_os_error() == Some(libc::EBADF));
+                if closed {
+                    // Reported once per set it is in; the selector merges.
+                    report(fd, self.tags[fd as usize], Readiness::INVALID);
+                    fd_set_remove(&mut self.read_out, fd);
+                    fd_set_remove(&mut self.write_out, fd);
+                }
+            }
+            match self.select(words, Some(Duration::ZERO)) {
+                Ok(n) => {
+                    if n > 0 {
+                        self.report_ready(words, report);
+                    }
+                    return Ok(());
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EBADF) && tries < 3 => tries += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cold]
+fn out_of_range(fd: RawFd) -> io::Error {
+    let errno = if fd < 0 { libc::EBADF } else { libc::EINVAL };
+    io::Error::from_raw_os_error(errno)
 }
 
 impl Backend for Select {
@@ -112,19 +197,19 @@ impl Backend for Select {
 
     #[inline]
     fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
-        self.set(fd, interest, tag);
+        self.set(fd, interest, tag)?;
         self.nfds = self.nfds.max(fd + 1);
         Ok(0)
     }
 
     #[inline]
     fn modify(&mut self, fd: RawFd, _: u32, _: Events, new: Events, tag: u32) -> io::Result<()> {
-        self.set(fd, new, tag);
-        Ok(())
+        self.set(fd, new, tag)
     }
 
     #[inline]
     fn unregister(&mut self, fd: RawFd, _: u32, _: Events) -> io::Result<()> {
+        Self::index(fd)?;
         fd_set_remove(&mut self.read, fd);
         fd_set_remove(&mut self.write, fd);
         if fd + 1 == self.nfds {
@@ -133,6 +218,8 @@ impl Backend for Select {
         Ok(())
     }
 
+    /// One `select` call. A signal ends it with `Interrupted` (the
+    /// adapter's `Selector::select` retries with the time left).
     #[inline]
     fn wait<F: FnMut(RawFd, u32, Readiness)>(
         &mut self,
@@ -141,42 +228,20 @@ impl Backend for Select {
         mut report: F,
     ) -> io::Result<()> {
         let words = self.words();
-        let nfds = self.nfds;
-        let (read, write) = (&self.read[..words], &self.write[..words]);
-        let (read_out, write_out) = (&mut self.read_out[..words], &mut self.write_out[..words]);
-        read_out.copy_from_slice(read);
-        write_out.copy_from_slice(write);
-        // XNU's select, like its kevent, rejects timeouts above 10^8 s
-        // with EINVAL (itimerfix): wait the longest it accepts instead.
-        #[cfg(apple)]
-        let timeout = timeout.map(super::kqueue_flags::clamp_timeout);
-        let ts = timeout.map(to_micros_timespec);
-        // SAFETY: both sets hold `words` elements, enough for fds below
-        // `nfds` (the number of elements is computed from `nfds` by
-        // rustix itself). Every fd in them was registered by the caller;
-        // `select` only tests them, and a closed one yields EBADF, which
-        // is handled below.
-        let got = unsafe {
-            rustix::event::select(nfds, Some(read_out), Some(write_out), None, ts.as_ref())
-        };
-        let n = match got {
-            Ok(n) => n,
-            Err(e) if e == rustix::io::Errno::BADF => {
-                self.report_closed(&mut report);
-                return Ok(());
+        self.read_out[..words].copy_from_slice(&self.read[..words]);
+        self.write_out[..words].copy_from_slice(&self.write[..words]);
+        match self.select(words, timeout) {
+            Ok(n) => {
+                if n > 0 {
+                    self.report_ready(words, &mut report);
+                }
+                Ok(())
             }
-            Err(e) => return Err(e.into()),
-        };
-        if n <= 0 {
-            return Ok(());
+            Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
+                self.wait_around_closed(words, &mut report)
+            }
+            Err(e) => Err(e),
         }
-        for fd in FdSetIter::new(&self.read_out[..words]) {
-            report(fd, self.tags[fd as usize], Readiness::READABLE);
-        }
-        for fd in FdSetIter::new(&self.write_out[..words]) {
-            report(fd, self.tags[fd as usize], Readiness::WRITABLE);
-        }
-        Ok(())
     }
 }
 
