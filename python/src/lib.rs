@@ -243,6 +243,15 @@ impl NativeSelector {
         }
     }
 
+    /// The key entry of `slot` (always in range: slots come from
+    /// `new_slot`, through the Rust selector).
+    #[inline]
+    fn slot_mut(&mut self, slot: u32) -> PyResult<&mut Option<Py<PyAny>>> {
+        self.keys
+            .get_mut(slot as usize)
+            .ok_or_else(|| PyRuntimeError::new_err("selectors2: key table out of step"))
+    }
+
     #[inline]
     fn new_slot(&mut self) -> u32 {
         match self.free.pop() {
@@ -278,7 +287,7 @@ impl NativeSelector {
             self.free.push(slot);
             return Err(to_py(e, fileobj));
         }
-        self.keys[slot as usize] = Some(key.clone().unbind());
+        *self.slot_mut(slot)? = Some(key.clone().unbind());
         self.map(py)?.set_item(fd, &key)?;
         Ok(key.unbind())
     }
@@ -298,7 +307,7 @@ impl NativeSelector {
             return Err(not_registered(fileobj));
         };
         let old = sel.unregister(raw).map_err(|e| to_py(e, fileobj))?;
-        let key = self.keys[old.data as usize].take();
+        let key = self.slot_mut(old.data)?.take();
         self.free.push(old.data);
         self.map(py)?.del_item(fd)?;
         key.ok_or_else(|| PyRuntimeError::new_err("selectors2: key table out of step"))
@@ -340,7 +349,7 @@ impl NativeSelector {
             let sel = self.sel.as_mut().ok_or_else(closed)?;
             sel.modify(raw, mask, slot).map_err(|e| to_py(e, fileobj))?;
         }
-        self.keys[slot as usize] = Some(key.clone().unbind());
+        *self.slot_mut(slot)? = Some(key.clone().unbind());
         self.map(py)?.set_item(fd, &key)?;
         Ok(key.unbind())
     }
