@@ -16,6 +16,8 @@ use crate::{Events, RawFd, Readiness};
 ///
 /// * `fd >= 0` and, when [`fd_limit`](Backend::fd_limit) is `Some(limit)`,
 ///   `fd < limit`;
+/// * `register` is never called while the selector holds
+///   [`key_limit`](Backend::key_limit) keys already;
 /// * `interest` (and `old`/`new` in `modify`) is `READ`, `WRITE` or both;
 /// * `register` is only called for an fd the selector does not hold, and
 ///   `modify`/`unregister` only for one it does, with the `slot` that
@@ -129,6 +131,16 @@ pub trait Backend {
     /// rejects an fd at or above it with [`Error::InvalidFd`](crate::Error::InvalidFd).
     #[inline]
     fn fd_limit(&self) -> Option<RawFd> {
+        None
+    }
+
+    /// The most keys this backend can watch at once, if it is fewer than
+    /// the table's capacity (Windows `select`, whose `fd_set` is an array of
+    /// `FD_SETSIZE` sockets). [`Selector::register`](crate::Selector::register)
+    /// refuses more with [`Error::Full`](crate::Error::Full) carrying this
+    /// limit, before the backend is asked.
+    #[inline]
+    fn key_limit(&self) -> Option<usize> {
         None
     }
 

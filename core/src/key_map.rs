@@ -1,33 +1,15 @@
-//! The key table: [`SelectorKey`] and the read-only [`KeyMap`] view.
+//! The key table: [`SelectorKey`], the read-only [`KeyMap`] view, and the
+//! [`Slot`]s it is stored in.
+//!
+//! An open-addressing table of `N` slots (a power of two) that this crate
+//! owns outright: an fd's home slot is `fd & (N - 1)`, so an fd below `N`
+//! sits in slot `fd` and is found in one probe; larger fds probe linearly
+//! past it, and removal shifts the cluster back (no tombstones), so every
+//! lookup stays O(1) on average. The occupied slots are also listed densely
+//! (in the slots' `dense` fields), for iteration in O(len) and removal by
+//! swap.
 
-use core::hash::Hasher;
-
-use hash32::BuildHasherDefault;
-use heapless::index_map::IndexMap;
-
-/// Hashes an fd to itself: fds are small, dense integers, so `fd & (N - 1)`
-/// already spreads them over the table (FNV only costs time).
-#[derive(Default)]
-pub(crate) struct FdHasher(u64);
-
-impl Hasher for FdHasher {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    #[inline]
-    fn write_i32(&mut self, fd: i32) {
-        self.0 = u64::from(fd as u32);
-    }
-}
-
-type FdMap<D, const N: usize> = IndexMap<RawFd, Entry<D>, BuildHasherDefault<FdHasher>, N>;
+use core::borrow::{Borrow, BorrowMut};
 
 use crate::{Events, RawFd};
 
@@ -52,7 +34,7 @@ pub struct SelectorKey<D> {
     pub data: D,
 }
 
-/// One slot of the table: the key plus the selector's bookkeeping.
+/// One registration in the table: the key plus the selector's bookkeeping.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry<D> {
     pub(crate) key: SelectorKey<D>,
@@ -65,11 +47,65 @@ pub(crate) struct Entry<D> {
     pub(crate) epoch: u32,
     /// ...and where it put it.
     pub(crate) pos: u32,
+    /// Where this entry is in the dense list.
+    dense_pos: u16,
+}
+
+impl<D> Entry<D> {
+    /// A new entry for `key` with the backend's `tag` and `slot`.
+    #[inline]
+    pub(crate) fn new(key: SelectorKey<D>, tag: u32, slot: u32) -> Self {
+        Entry {
+            key,
+            tag,
+            slot,
+            epoch: 0,
+            pos: 0,
+            dense_pos: 0,
+        }
+    }
+}
+
+/// One slot of a key table's storage: a registration or nothing, plus one
+/// element of the table's dense list of occupied slots. Opaque; a table
+/// of capacity `N` is stored in `[Slot<D>; N]`.
+///
+/// A [`Selector`](crate::Selector) keeps its slots inline by default
+/// (`Selector::new`); [`Selector::with_storage`](crate::Selector::with_storage)
+/// takes them from elsewhere: the std adapter builds them on the heap from
+/// an iterator of [`Slot::EMPTY`], so that a large table never passes
+/// through the stack.
+#[derive(Debug, Clone)]
+pub struct Slot<D> {
+    entry: Option<Entry<D>>,
+    /// The slot index of the `k`-th occupied slot, in slot `k`.
+    dense: u16,
+}
+
+impl<D> Slot<D> {
+    /// An empty slot.
+    pub const EMPTY: Self = Slot {
+        entry: None,
+        dense: 0,
+    };
+}
+
+/// Where a probe for an fd ended.
+pub(crate) enum Probe {
+    /// The fd's entry is in this slot.
+    Found(usize),
+    /// The fd is absent; it would go in this free slot.
+    Vacant(usize),
+    /// The fd is absent and every slot is taken.
+    Full,
 }
 
 /// The read-only key table of a [`Selector`](crate::Selector), as returned by
 /// [`Selector::get_map`](crate::Selector::get_map): Python's `get_map()`
 /// mapping from fd to key.
+///
+/// `S` is where the table's `N` [`Slot`]s live: inline by default, or any
+/// `BorrowMut<[Slot<D>; N]>` (a `Box`, a `static`...).
 ///
 /// Lookups are O(1). Iteration yields the keys in table order, which is
 /// registration order only until a key is removed: removal moves the last
@@ -87,11 +123,25 @@ pub(crate) struct Entry<D> {
 /// assert_eq!(map.get(4).unwrap().data, "b");
 /// assert_eq!(map.iter().map(|k| k.fd).sum::<i32>(), 7);
 /// ```
-pub struct KeyMap<D, const N: usize> {
-    pub(crate) inner: FdMap<D, N>,
+pub struct KeyMap<D, const N: usize, S = [Slot<D>; N]> {
+    slots: S,
+    len: usize,
+    _data: core::marker::PhantomData<D>,
 }
 
 impl<D, const N: usize> KeyMap<D, N> {
+    /// An empty table stored inline.
+    pub(crate) const fn new() -> Self {
+        let () = Self::CAPACITY_CHECK;
+        KeyMap {
+            slots: [const { Slot::EMPTY }; N],
+            len: 0,
+            _data: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<D, const N: usize, S> KeyMap<D, N, S> {
     /// Fails the build for a capacity that is not a power of two in
     /// `2..=65536`, wherever it is evaluated.
     pub(crate) const CAPACITY_CHECK: () = assert!(
@@ -99,23 +149,18 @@ impl<D, const N: usize> KeyMap<D, N> {
         "capacity N must be a power of two in 2..=65536"
     );
 
-    pub(crate) const fn new() -> Self {
-        let () = Self::CAPACITY_CHECK;
-        KeyMap {
-            inner: FdMap::new(),
-        }
-    }
+    const MASK: usize = N - 1;
 
     /// How many keys are registered.
     #[inline]
     pub fn len(&self) -> usize {
-        self.inner.len()
+        self.len
     }
 
     /// Whether no key is registered.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
+        self.len == 0
     }
 
     /// The fixed capacity, `N`.
@@ -123,30 +168,175 @@ impl<D, const N: usize> KeyMap<D, N> {
     pub const fn capacity(&self) -> usize {
         N
     }
+}
+
+impl<D, const N: usize, S: Borrow<[Slot<D>; N]>> KeyMap<D, N, S> {
+    #[inline]
+    fn slots(&self) -> &[Slot<D>; N] {
+        self.slots.borrow()
+    }
 
     /// The key registered for `fd`, if any.
     #[inline]
     pub fn get(&self, fd: RawFd) -> Option<&SelectorKey<D>> {
-        self.inner.get(&fd).map(|e| &e.key)
+        match self.probe(fd) {
+            Probe::Found(i) => self.entry(i).map(|e| &e.key),
+            _ => None,
+        }
     }
 
     /// Whether `fd` is registered.
     #[inline]
     pub fn contains_key(&self, fd: RawFd) -> bool {
-        self.inner.contains_key(&fd)
+        matches!(self.probe(fd), Probe::Found(_))
     }
 
     /// The registered keys, in table order (see the type's docs).
     #[inline]
     pub fn iter(&self) -> Iter<'_, D> {
         Iter {
-            inner: self.inner.values(),
-            remaining: self.inner.len(),
+            slots: &self.slots()[..],
+            next: 0,
+            len: self.len,
+        }
+    }
+
+    /// Where `fd` is, or would go. An fd below `N` is found in one probe.
+    #[inline]
+    pub(crate) fn probe(&self, fd: RawFd) -> Probe {
+        let slots = self.slots();
+        let mut i = fd as usize & Self::MASK;
+        // At most N probes: the table may be full.
+        for _ in 0..N {
+            match &slots[i].entry {
+                None => return Probe::Vacant(i),
+                Some(e) if e.key.fd == fd => return Probe::Found(i),
+                Some(_) => i = (i + 1) & Self::MASK,
+            }
+        }
+        Probe::Full
+    }
+
+    /// The entry in slot `i`.
+    #[inline]
+    pub(crate) fn entry(&self, i: usize) -> Option<&Entry<D>> {
+        self.slots().get(i).and_then(|s| s.entry.as_ref())
+    }
+
+    /// The entries, in table order.
+    #[inline]
+    pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry<D>> {
+        let slots = self.slots();
+        slots[..self.len]
+            .iter()
+            .filter_map(|s| slots[usize::from(s.dense)].entry.as_ref())
+    }
+}
+
+impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
+    /// A table over `slots`, emptied first (O(N), once).
+    pub(crate) fn with_storage(mut slots: S) -> Self {
+        let () = Self::CAPACITY_CHECK;
+        for slot in slots.borrow_mut().iter_mut() {
+            *slot = Slot::EMPTY;
+        }
+        KeyMap {
+            slots,
+            len: 0,
+            _data: core::marker::PhantomData,
+        }
+    }
+
+    #[inline]
+    fn slots_mut(&mut self) -> &mut [Slot<D>; N] {
+        self.slots.borrow_mut()
+    }
+
+    /// The entry in slot `i`, mutably.
+    #[inline]
+    pub(crate) fn entry_mut(&mut self, i: usize) -> Option<&mut Entry<D>> {
+        self.slots_mut().get_mut(i).and_then(|s| s.entry.as_mut())
+    }
+
+    /// The entry of `fd`, mutably.
+    #[inline]
+    pub(crate) fn get_mut(&mut self, fd: RawFd) -> Option<&mut Entry<D>> {
+        match self.probe(fd) {
+            Probe::Found(i) => self.entry_mut(i),
+            _ => None,
+        }
+    }
+
+    /// Every entry, mutably (in slot order).
+    pub(crate) fn entries_mut(&mut self) -> impl Iterator<Item = &mut Entry<D>> {
+        self.slots_mut().iter_mut().filter_map(|s| s.entry.as_mut())
+    }
+
+    /// Puts `entry` in the free slot `i` that [`probe`](Self::probe)
+    /// returned for its fd, and returns it.
+    #[inline]
+    pub(crate) fn insert_at(&mut self, i: usize, mut entry: Entry<D>) -> &Entry<D> {
+        let k = self.len;
+        self.len = k + 1;
+        // `k < N <= 65536`: a free slot exists, so fewer than N are taken.
+        entry.dense_pos = k as u16;
+        let slots = self.slots_mut();
+        slots[k].dense = i as u16;
+        slots[i].entry.insert(entry)
+    }
+
+    /// Takes the key out of slot `i` (which [`probe`](Self::probe) found).
+    #[inline(always)]
+    pub(crate) fn remove_at(&mut self, i: usize) -> Option<SelectorKey<D>> {
+        let last = self.len.checked_sub(1)?;
+        let slots = self.slots_mut();
+        let removed = slots.get_mut(i)?.entry.take()?;
+        // The dense list: the last element fills the removed one's place.
+        let pos = usize::from(removed.dense_pos);
+        let moved = slots[last].dense;
+        slots[pos].dense = moved;
+        if let Some(e) = slots[usize::from(moved)].entry.as_mut() {
+            e.dense_pos = pos as u16;
+        }
+        // Usually the next slot is empty and nothing needs to move.
+        let cluster = slots[(i + 1) & Self::MASK].entry.is_some();
+        self.len = last;
+        if cluster {
+            self.close_gap(i);
+        }
+        Some(removed.key)
+    }
+
+    /// Slot `hole` was just emptied: move back the entries after it in its
+    /// cluster that would no longer be found (their probe from home would
+    /// stop at the hole), so that no tombstone is needed.
+    #[cold]
+    #[inline(never)]
+    fn close_gap(&mut self, mut hole: usize) {
+        let slots = self.slots_mut();
+        let mut j = hole;
+        loop {
+            j = (j + 1) & Self::MASK;
+            let Some(e) = &slots[j].entry else { return };
+            let home = e.key.fd as usize & Self::MASK;
+            // The entry may stay if its home is cyclically in (hole, j].
+            if (j.wrapping_sub(home) & Self::MASK) < (j.wrapping_sub(hole) & Self::MASK) {
+                continue;
+            }
+            let entry = slots[j].entry.take();
+            if let Some(e) = &entry {
+                let d = usize::from(e.dense_pos);
+                slots[d].dense = hole as u16;
+            }
+            slots[hole].entry = entry;
+            hole = j;
         }
     }
 }
 
-impl<D: core::fmt::Debug, const N: usize> core::fmt::Debug for KeyMap<D, N> {
+impl<D: core::fmt::Debug, const N: usize, S: Borrow<[Slot<D>; N]>> core::fmt::Debug
+    for KeyMap<D, N, S>
+{
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_map()
             .entries(self.iter().map(|k| (k.fd, k)))
@@ -154,7 +344,7 @@ impl<D: core::fmt::Debug, const N: usize> core::fmt::Debug for KeyMap<D, N> {
     }
 }
 
-impl<'a, D, const N: usize> IntoIterator for &'a KeyMap<D, N> {
+impl<'a, D, const N: usize, S: Borrow<[Slot<D>; N]>> IntoIterator for &'a KeyMap<D, N, S> {
     type Item = &'a SelectorKey<D>;
     type IntoIter = Iter<'a, D>;
     #[inline]
@@ -163,23 +353,31 @@ impl<'a, D, const N: usize> IntoIterator for &'a KeyMap<D, N> {
     }
 }
 
-/// Iterator over the keys of a [`KeyMap`].
+/// Iterator over the keys of a [`KeyMap`], in table order.
+#[derive(Debug, Clone)]
 pub struct Iter<'a, D> {
-    inner: heapless::index_map::Values<'a, RawFd, Entry<D>>,
-    remaining: usize,
+    slots: &'a [Slot<D>],
+    next: usize,
+    len: usize,
 }
 
 impl<'a, D> Iterator for Iter<'a, D> {
     type Item = &'a SelectorKey<D>;
     #[inline]
     fn next(&mut self) -> Option<&'a SelectorKey<D>> {
-        let entry = self.inner.next()?;
-        self.remaining -= 1;
-        Some(&entry.key)
+        while self.next < self.len {
+            let i = usize::from(self.slots[self.next].dense);
+            self.next += 1;
+            if let Some(e) = self.slots.get(i).and_then(|s| s.entry.as_ref()) {
+                return Some(&e.key);
+            }
+        }
+        None
     }
     #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.remaining, Some(self.remaining))
+        let left = self.len - self.next;
+        (left, Some(left))
     }
 }
 
@@ -202,8 +400,9 @@ mod tests {
     }
 
     fn op() -> impl Strategy<Value = Op> {
-        // Small fd range so that collisions, duplicates and a full table happen.
-        let fd = -2..12i32;
+        // A small fd range over a table of 8, so that collisions, clusters
+        // that wrap around the end, duplicates and a full table happen.
+        let fd = -2..40i32;
         let ev = 0..6u8;
         prop_oneof![
             (fd.clone(), ev.clone(), any::<u16>()).prop_map(|(f, e, d)| Op::Register(f, e, d)),
@@ -272,8 +471,11 @@ mod tests {
                 let mut seen: Vec<_> = sel.get_map().iter().map(|k| (k.fd, (k.events, k.data))).collect();
                 seen.sort();
                 prop_assert_eq!(seen, model.iter().map(|(&f, &v)| (f, v)).collect::<Vec<_>>());
-                for &fd in model.keys() {
-                    prop_assert_eq!(sel.backend().registered(fd), model.get(&fd).map(|v| v.0));
+                for (&fd, &(e, d)) in &model {
+                    prop_assert_eq!(sel.backend().registered(fd), Some(e));
+                    // Every key is still found after removals shifted clusters.
+                    prop_assert_eq!(sel.get_key(fd).copied(), Some(SelectorKey { fd, events: e, data: d }));
+                    prop_assert!(sel.get_map().contains_key(fd));
                 }
             }
         }
@@ -298,6 +500,64 @@ mod tests {
             assert_eq!(sel.get_key(fd).is_some(), i % 2 == 1, "fd {fd}");
         }
         assert_eq!(sel.get_key(3 + 64 * 9), None);
+    }
+
+    /// Removal shifts a cluster back, across the end of the table too, so
+    /// that every key stays reachable without tombstones.
+    #[test]
+    fn removal_closes_gaps_in_wrapping_clusters() {
+        let mut sel: Selector<SimBackend, RawFd, 8> = Selector::new(SimBackend::new());
+        // Homes 6, 7, 6, 7, 6: a cluster over slots 6, 7, 0, 1, 2.
+        let fds = [6, 7, 14, 15, 22];
+        for &fd in &fds {
+            sel.register(fd, Events::READ, fd).unwrap();
+        }
+        sel.register(1, Events::READ, 1).unwrap(); // home 1, pushed to 3
+        for remove in [6, 15, 7] {
+            assert_eq!(sel.unregister(remove).map(|k| k.data), Ok(remove));
+            for &fd in fds.iter().chain(&[1]) {
+                let want = ![6, 15, 7][..=[6, 15, 7].iter().position(|&r| r == remove).unwrap()]
+                    .contains(&fd);
+                assert_eq!(
+                    sel.get_key(fd).is_some(),
+                    want,
+                    "fd {fd} after removing {remove}"
+                );
+            }
+        }
+        assert_eq!(sel.len(), 3);
+        let mut left: Vec<_> = sel.get_map().iter().map(|k| k.fd).collect();
+        left.sort();
+        assert_eq!(left, [1, 14, 22]);
+        // The table fills to capacity and empties again.
+        for fd in [30, 31, 38, 39, 46] {
+            sel.register(fd, Events::WRITE, fd).unwrap();
+        }
+        assert_eq!(
+            sel.register(54, Events::READ, 0).err(),
+            Some(Error::Full { capacity: 8 })
+        );
+        assert_eq!(sel.get_key(54), None);
+        for fd in [1, 14, 22, 30, 31, 38, 39, 46] {
+            assert_eq!(sel.unregister(fd).map(|k| k.fd), Ok(fd));
+        }
+        assert!(sel.is_empty());
+        assert_eq!(sel.get_map().iter().count(), 0);
+    }
+
+    #[test]
+    fn storage_from_elsewhere_is_emptied_and_used() {
+        let mut slots: [Slot<u8>; 4] = [const { Slot::EMPTY }; 4];
+        {
+            let mut sel = Selector::<_, u8, 4, _>::with_storage(SimBackend::new(), &mut slots);
+            sel.register(2, Events::READ, 7).unwrap();
+        }
+        // Slots left holding a key are emptied by the next selector.
+        let mut sel = Selector::<_, u8, 4, _>::with_storage(SimBackend::new(), &mut slots);
+        assert!(sel.is_empty());
+        assert_eq!(sel.get_key(2), None);
+        sel.register(2, Events::WRITE, 8).unwrap();
+        assert_eq!(sel.get_key(2).map(|k| k.data), Some(8));
     }
 
     #[test]

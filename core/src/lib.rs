@@ -44,7 +44,7 @@ mod sim;
 pub use backend::{Backend, Registration};
 pub use error::Error;
 pub use events::{EVENT_READ, EVENT_WRITE, Events, Readiness};
-pub use key_map::{Iter as KeyIter, KeyMap, SelectorKey};
+pub use key_map::{Iter as KeyIter, KeyMap, SelectorKey, Slot};
 pub use ready::{Iter as ReadyIter, Ready};
 pub use selector::Selector;
 pub use sim::{ReportOrder, SIM_FD_LIMIT, SimBackend, SimCalls, SimError};

@@ -1,8 +1,9 @@
 //! [`Selector`]: the key table and its state machine over a [`Backend`].
 
+use core::borrow::BorrowMut;
 use core::time::Duration;
 
-use crate::key_map::Entry;
+use crate::key_map::{Entry, Probe, Slot};
 use crate::{Backend, Error, Events, KeyMap, RawFd, Ready, Registration, SelectorKey};
 
 /// Python's `selectors.BaseSelector`, allocation-free: register fds with an
@@ -41,8 +42,8 @@ use crate::{Backend, Error, Events, KeyMap, RawFd, Ready, Registration, Selector
 /// let old = sel.unregister(4).unwrap();
 /// assert_eq!(old.data, "listener");
 /// ```
-pub struct Selector<B: Backend, D, const N: usize> {
-    map: KeyMap<D, N>,
+pub struct Selector<B: Backend, D, const N: usize, S = [Slot<D>; N]> {
+    map: KeyMap<D, N, S>,
     /// The generation handed to the last registration.
     last_tag: u32,
     /// Counts `select` calls, so that a key can tell whether it is already
@@ -54,7 +55,8 @@ pub struct Selector<B: Backend, D, const N: usize> {
 }
 
 impl<B: Backend, D, const N: usize> Selector<B, D, N> {
-    /// An empty selector over `backend`.
+    /// An empty selector over `backend`, its key table stored inline (no
+    /// allocation; it can live in a `static`).
     pub const fn new(backend: B) -> Self {
         Selector {
             map: KeyMap::new(),
@@ -64,20 +66,38 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
             backend,
         }
     }
+}
 
-    /// The byte offset of the backend inside `Self`. A selector whose bytes
-    /// are all zero except for a valid backend at this offset is the same
-    /// as `Selector::new(backend)` (an empty table; tested under Miri), so
-    /// the std adapter can build large tables in zeroed heap memory
-    /// instead of passing them through the stack. Not a stable API.
-    #[doc(hidden)]
-    pub const BACKEND_OFFSET: usize = core::mem::offset_of!(Self, backend);
+impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N, S> {
+    /// An empty selector over `backend`, its key table stored in `slots`
+    /// (emptied first): a `Box<[Slot<D>; N]>`, a `&'static mut` array, any
+    /// storage that is `BorrowMut<[Slot<D>; N]>`. A large table built on the
+    /// heap this way never passes through the stack (the std adapter's
+    /// selectors are built so).
+    ///
+    /// ```
+    /// use selectors2_core::{Events, Selector, SimBackend, Slot};
+    ///
+    /// // Storage the caller owns: here on the stack, a `static` or a `Box` alike.
+    /// let mut slots: [Slot<u8>; 64] = [const { Slot::EMPTY }; 64];
+    /// let mut sel = Selector::<_, u8, 64, _>::with_storage(SimBackend::new(), &mut slots);
+    /// sel.register(3, Events::READ, 1).unwrap();
+    /// assert_eq!(sel.capacity(), 64);
+    /// ```
+    pub fn with_storage(backend: B, slots: S) -> Self {
+        Selector {
+            map: KeyMap::with_storage(slots),
+            last_tag: 0,
+            epoch: 0,
+            cursor: 0,
+            backend,
+        }
+    }
 
     /// Evaluating this fails the build unless `N` is a power of two in
-    /// `2..=65536`. `new` does; so must any other way of building a
-    /// selector (the adapter's in-place construction). Not a stable API.
+    /// `2..=65536`. Every constructor does. Not a stable API.
     #[doc(hidden)]
-    pub const CAPACITY_CHECK: () = KeyMap::<D, N>::CAPACITY_CHECK;
+    pub const CAPACITY_CHECK: () = KeyMap::<D, N, S>::CAPACITY_CHECK;
 
     /// Starts watching `fd` for `events`, keeping `data` with it, and returns
     /// the new key.
@@ -85,8 +105,9 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
     /// Checks, in Python's order: `events` is `READ`, `WRITE` or both
     /// ([`Error::InvalidEvents`]); `fd >= 0` and within the backend's limit
     /// ([`Error::InvalidFd`]); `fd` is not registered yet
-    /// ([`Error::AlreadyRegistered`]); the table has room ([`Error::Full`]).
-    /// Then the backend registers it; if it refuses ([`Error::Backend`]),
+    /// ([`Error::AlreadyRegistered`]); the table has room ([`Error::Full`]:
+    /// `N` keys, or the backend's [`key_limit`](Backend::key_limit) if
+    /// lower). Then the backend registers it; if it refuses ([`Error::Backend`]),
     /// nothing changes.
     #[inline]
     pub fn register(
@@ -96,15 +117,20 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
         data: D,
     ) -> Result<&SelectorKey<D>, Error<B::Error>> {
         self.check(fd, events)?;
-        // One probe of the table for the whole call: the vacant entry is
+        // One probe of the table for the whole call: the vacant slot is
         // where the key goes once the backend has accepted it.
-        let full_now = self.map.len() == N;
-        let vacant = match self.map.inner.entry(fd) {
-            heapless::index_map::Entry::Occupied(_) => return Err(already_registered(fd)),
-            heapless::index_map::Entry::Vacant(v) => v,
+        let at = match self.map.probe(fd) {
+            Probe::Found(_) => return Err(already_registered(fd)),
+            Probe::Full => return Err(full(N)),
+            Probe::Vacant(at) => at,
         };
-        if full_now {
-            return Err(full(N));
+        // A backend that watches fewer keys than the table holds (Windows
+        // select) is full at its own limit.
+        if let Some(limit) = self.backend.key_limit()
+            && limit < N
+            && self.map.len() >= limit
+        {
+            return Err(full(limit));
         }
         let tag = self.last_tag.wrapping_add(1);
         let slot = self
@@ -112,17 +138,8 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
             .register(fd, events, tag)
             .map_err(Error::Backend)?;
         self.last_tag = tag;
-        let entry = Entry {
-            key: SelectorKey { fd, events, data },
-            tag,
-            slot,
-            epoch: 0,
-            pos: 0,
-        };
-        match vacant.insert(entry) {
-            Ok(entry) => Ok(&entry.key),
-            Err(_) => Err(undo_register(&mut self.backend, fd, slot, events)),
-        }
+        let key = SelectorKey { fd, events, data };
+        Ok(&self.map.insert_at(at, Entry::new(key, tag, slot)).key)
     }
 
     /// Stops watching `fd` and returns its key.
@@ -136,16 +153,21 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
         if fd < 0 {
             return Err(invalid_fd(fd));
         }
-        let heapless::index_map::Entry::Occupied(occupied) = self.map.inner.entry(fd) else {
+        let Probe::Found(at) = self.map.probe(fd) else {
             return Err(not_registered(fd));
         };
-        let entry = occupied.get();
+        let Some(entry) = self.map.entry(at) else {
+            return Err(not_registered(fd));
+        };
         if let Err(e) = self.backend.unregister(fd, entry.slot, entry.key.events)
             && !self.backend.is_gone(&e)
         {
             return Err(Error::Backend(e));
         }
-        Ok(occupied.swap_remove().key)
+        match self.map.remove_at(at) {
+            Some(key) => Ok(key),
+            None => Err(not_registered(fd)),
+        }
     }
 
     /// Changes the events and data of a registered `fd`, and returns the
@@ -164,7 +186,7 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
         data: D,
     ) -> Result<&SelectorKey<D>, Error<B::Error>> {
         self.check(fd, events)?;
-        let Some(entry) = self.map.inner.get_mut(&fd) else {
+        let Some(entry) = self.map.get_mut(fd) else {
             return Err(not_registered(fd));
         };
         let old = entry.key.events;
@@ -187,7 +209,7 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
 
     /// The read-only key table.
     #[inline]
-    pub fn get_map(&self) -> &KeyMap<D, N> {
+    pub fn get_map(&self) -> &KeyMap<D, N, S> {
         &self.map
     }
 
@@ -262,11 +284,11 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
         }
         let epoch = self.epoch;
         let cursor = self.cursor;
-        let map = &mut self.map.inner;
+        let map = &mut self.map;
         let mut overflow = false;
         let mut foreign = false;
         let result = self.backend.wait(M, timeout, |fd, tag, readiness| {
-            let entry = match map.get_mut(&fd) {
+            let entry = match map.get_mut(fd) {
                 Some(entry) if entry.tag == tag => entry,
                 _ => {
                     foreign = true;
@@ -315,7 +337,7 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
         &mut self,
         ready: &mut Ready<D, M>,
     ) -> Result<(), Error<B::Error>> {
-        let live = self.map.inner.values().map(|e| Registration {
+        let live = self.map.entries().map(|e| Registration {
             fd: e.key.fd,
             interest: e.key.events,
             tag: e.tag,
@@ -332,7 +354,7 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
 
     #[cold]
     fn restart_epochs(&mut self) {
-        for (_, entry) in self.map.inner.iter_mut() {
+        for entry in self.map.entries_mut() {
             entry.epoch = 0;
         }
         self.epoch = 1;
@@ -404,19 +426,6 @@ fn admit_fairly<D: Clone, const M: usize>(
     let at = entries.partition_point(|(k, _)| distance(cursor, k.fd) < d);
     // Cannot fail: one slot was just freed.
     let _ = entries.insert(at, (key.clone(), events));
-}
-
-#[cold]
-fn undo_register<B: Backend>(
-    backend: &mut B,
-    fd: RawFd,
-    slot: u32,
-    events: Events,
-) -> Error<B::Error> {
-    match backend.unregister(fd, slot, events) {
-        Ok(()) => Error::AlreadyRegistered(fd),
-        Err(e) => Error::Backend(e),
-    }
 }
 
 #[cold]
@@ -910,50 +919,6 @@ mod tests {
         }
     }
 
-    /// The std adapter builds selectors in zeroed memory with the backend
-    /// written at `BACKEND_OFFSET`; Miri checks that this is a valid, empty
-    /// selector that works like one from `new`.
-    #[test]
-    #[allow(unsafe_code)]
-    fn zeroed_bytes_plus_a_backend_make_an_empty_selector() {
-        use std::alloc::{Layout, alloc_zeroed};
-        use std::boxed::Box;
-        type S = Selector<SimBackend, std::string::String, 16>;
-        let layout = Layout::new::<S>();
-        // SAFETY: `S` is not zero-sized.
-        let ptr = unsafe { alloc_zeroed(layout) }.cast::<S>();
-        assert!(!ptr.is_null());
-        // SAFETY: `BACKEND_OFFSET` is the offset of the `backend` field, so
-        // the write is in bounds and aligned for a `SimBackend`.
-        unsafe {
-            ptr.cast::<u8>()
-                .add(S::BACKEND_OFFSET)
-                .cast::<SimBackend>()
-                .write(SimBackend::new())
-        };
-        // SAFETY: allocated with `S`'s layout; every other field is valid
-        // all-zero: the heapless map (length 0, every index slot "none"),
-        // and the counters.
-        let mut sel: Box<S> = unsafe { Box::from_raw(ptr) };
-        assert!(sel.is_empty());
-        assert_eq!(sel.get_map().iter().count(), 0);
-        for fd in 0..16 {
-            sel.register(fd, RW, std::format!("{fd}")).unwrap();
-        }
-        assert_eq!(
-            sel.register(16, R, std::string::String::new()),
-            Err(Error::Full { capacity: 16 })
-        );
-        sel.backend_mut().set_readiness(3, Readiness::READABLE);
-        let mut ready: Ready<std::string::String, 4> = Ready::new();
-        assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
-        assert_eq!(ready.iter().next().map(|(k, _)| k.data.as_str()), Some("3"));
-        assert_eq!(
-            sel.unregister(3).map(|k| k.data),
-            Ok(std::string::String::from("3"))
-        );
-    }
-
     /// Selects until every fd in `expected` was seen; asserts it takes at most
     /// ceil(len / M) calls and that each result is one entry per fd.
     fn sweep<B: Backend, const M: usize>(sel: &mut Selector<B, u32, 64>, expected: &BTreeSet<RawFd>)
@@ -1212,5 +1177,49 @@ mod tests {
             sweep::<_, 1>(&mut sel, &fds);
             sweep::<_, 7>(&mut sel, &fds);
         }
+    }
+
+    /// A backend that watches at most two fds, as Windows `select` watches
+    /// at most `FD_SETSIZE` sockets.
+    struct AtMostTwo(Script);
+
+    impl Backend for AtMostTwo {
+        type Error = ();
+        fn key_limit(&self) -> Option<usize> {
+            Some(2)
+        }
+        fn register(&mut self, fd: RawFd, e: Events, tag: u32) -> Result<u32, ()> {
+            assert!(self.0.tags.len() < 2, "register beyond the key limit");
+            self.0.register(fd, e, tag)
+        }
+        fn modify(&mut self, fd: RawFd, s: u32, o: Events, n: Events, t: u32) -> Result<(), ()> {
+            self.0.modify(fd, s, o, n, t)
+        }
+        fn unregister(&mut self, fd: RawFd, slot: u32, e: Events) -> Result<(), ()> {
+            self.0.unregister(fd, slot, e)
+        }
+        fn wait<F: FnMut(RawFd, u32, Readiness)>(
+            &mut self,
+            max: usize,
+            t: Option<Duration>,
+            report: F,
+        ) -> Result<(), ()> {
+            self.0.wait(max, t, report)
+        }
+    }
+
+    #[test]
+    fn key_limit_below_capacity_is_full_and_changes_nothing() {
+        let mut sel: Selector<AtMostTwo, u32, 4> = Selector::new(AtMostTwo(Script::default()));
+        sel.register(1, R, 1).unwrap();
+        sel.register(2, W, 2).unwrap();
+        assert_eq!(sel.register(3, R, 3), Err(Error::Full { capacity: 2 }));
+        // Python's order: an fd already there is that error, not Full.
+        assert_eq!(sel.register(2, R, 3), Err(Error::AlreadyRegistered(2)));
+        assert_eq!(sel.len(), 2);
+        assert!(sel.get_key(3).is_none());
+        sel.unregister(1).unwrap();
+        sel.register(3, R, 3).unwrap();
+        assert_eq!(sel.len(), 2);
     }
 }

@@ -2,16 +2,23 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-#[cfg(not(unix))]
-compile_error!("selectors2 supports unix targets (epoll, kqueue, poll, select)");
+#[cfg(not(any(unix, windows)))]
+compile_error!(
+    "selectors2 supports unix (epoll, kqueue, poll, select) and Windows (WSAPoll, select)"
+);
 
 mod selector;
 pub mod sys;
 mod timeout;
+#[cfg(unix)]
+mod waker;
+#[cfg(windows)]
+#[path = "waker_windows.rs"]
 mod waker;
 
 /// The timeout conversions, exposed for the fuzz targets only. Not a
 /// stable API.
+#[cfg(unix)]
 #[doc(hidden)]
 pub mod __fuzz {
     pub use crate::timeout::{millis_timespec, to_micros_timespec, to_millis, to_nanos_timespec};
@@ -19,11 +26,40 @@ pub mod __fuzz {
 
 use std::fmt;
 use std::io;
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, BorrowedFd};
+#[cfg(windows)]
+use std::os::windows::io::{AsRawSocket, BorrowedSocket, RawSocket};
 
 pub use selectors2_core::{
-    EVENT_READ, EVENT_WRITE, Events, KeyMap, RawFd, Readiness, Ready, SelectorKey,
+    EVENT_READ, EVENT_WRITE, Events, KeyIter, RawFd, Readiness, Ready, ReadyIter, SelectorKey,
 };
+
+/// The read-only key table of a [`Selector`], as [`Selector::get_map`]
+/// returns it: Python's `get_map()`, a mapping from fd to [`SelectorKey`].
+/// The core's [`KeyMap`](selectors2_core::KeyMap) with its slots on the
+/// heap.
+///
+/// Lookups are O(1); iteration yields the keys in registration order until
+/// a key is removed (removal moves the last key into its place).
+///
+/// ```
+/// use selectors2::{DefaultSelector, EVENT_READ, EVENT_WRITE};
+/// use std::os::unix::net::UnixStream;
+///
+/// let (a, b) = UnixStream::pair()?;
+/// let mut sel = DefaultSelector::new()?;
+/// sel.register(&a, EVENT_READ, "a")?;
+/// sel.register(&b, EVENT_WRITE, "b")?;
+/// let map = sel.get_map();
+/// assert_eq!(map.len(), 2);
+/// assert_eq!(map.get((&b).raw_fd()).map(|k| k.data), Some("b"));
+/// assert_eq!(map.iter().filter(|k| k.events == EVENT_READ).count(), 1);
+/// # use selectors2::Selectable;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub type KeyMap<D, const N: usize> =
+    selectors2_core::KeyMap<D, N, Box<[selectors2_core::Slot<D>; N]>>;
 
 #[cfg(has_epoll)]
 pub use selector::EpollSelector;
@@ -41,12 +77,23 @@ pub struct RepositoryReadme;
 /// The key-table capacity of a selector when `N` is not given: 4096 keys.
 pub const DEFAULT_CAPACITY: usize = 4096;
 
-/// Something that names a file descriptor: a [`RawFd`], a [`BorrowedFd`],
-/// or a reference to anything that is [`AsRawFd`] (`&TcpStream`,
+/// Something that names a file descriptor: a [`RawFd`], a `BorrowedFd`,
+/// or a reference to anything that is `AsRawFd` (`&TcpStream`,
 /// `&UnixStream`, `&OwnedFd`, `&File`...). Python's "file object".
+///
+/// On Windows it names a socket instead: a `RawSocket`, a
+/// `BorrowedSocket` or a reference to anything that is `AsRawSocket`
+/// (`&TcpStream`, `&UdpSocket`, `&TcpListener`, `&Waker`...). The core
+/// keeps fds as `i32`; Windows keeps socket handles 32-bit significant
+/// (so that 32- and 64-bit processes can share them), so they fit, and
+/// the conversion is checked: a handle that does not fit (`INVALID_SOCKET`
+/// among them) becomes `-1`, which `register` refuses with
+/// [`Error::InvalidFd`]. A plain [`RawFd`] is taken as the socket handle
+/// of that number.
 ///
 /// ```
 /// use selectors2::Selectable;
+/// # #[cfg(unix)] {
 /// use std::os::fd::AsFd;
 /// use std::os::unix::net::UnixStream;
 ///
@@ -54,6 +101,15 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 /// let fd = (&a).raw_fd();
 /// assert_eq!(a.as_fd().raw_fd(), fd);
 /// assert_eq!(fd.raw_fd(), fd);
+/// # }
+/// # #[cfg(windows)] {
+/// # use std::os::windows::io::{AsRawSocket, AsSocket};
+/// # let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// # let fd = (&l).raw_fd();
+/// # assert_eq!(l.as_socket().raw_fd(), fd);
+/// # assert_eq!(l.as_raw_socket().raw_fd(), fd);
+/// # assert_eq!(fd.raw_fd(), fd);
+/// # }
 /// ```
 pub trait Selectable {
     /// The file descriptor number.
@@ -67,6 +123,7 @@ impl Selectable for RawFd {
     }
 }
 
+#[cfg(unix)]
 impl Selectable for BorrowedFd<'_> {
     #[inline]
     fn raw_fd(&self) -> RawFd {
@@ -74,10 +131,35 @@ impl Selectable for BorrowedFd<'_> {
     }
 }
 
+#[cfg(unix)]
 impl<T: AsRawFd + ?Sized> Selectable for &T {
     #[inline]
     fn raw_fd(&self) -> RawFd {
         (**self).as_raw_fd()
+    }
+}
+
+#[cfg(windows)]
+impl Selectable for RawSocket {
+    #[inline]
+    fn raw_fd(&self) -> RawFd {
+        sys::fd_of_socket(*self)
+    }
+}
+
+#[cfg(windows)]
+impl Selectable for BorrowedSocket<'_> {
+    #[inline]
+    fn raw_fd(&self) -> RawFd {
+        sys::fd_of_socket(self.as_raw_socket())
+    }
+}
+
+#[cfg(windows)]
+impl<T: AsRawSocket + ?Sized> Selectable for &T {
+    #[inline]
+    fn raw_fd(&self) -> RawFd {
+        sys::fd_of_socket((**self).as_raw_socket())
     }
 }
 
@@ -103,7 +185,8 @@ impl<T: AsRawFd + ?Sized> Selectable for &T {
 /// ```
 #[derive(Debug)]
 pub enum Error {
-    /// The fd is negative, or `>= FD_SETSIZE` on a select backend.
+    /// The fd is negative, or `>= FD_SETSIZE` on a unix select backend
+    /// (on Windows: a socket handle that does not fit in an `i32`, as -1).
     InvalidFd(RawFd),
     /// The events are empty or hold bits other than `READ | WRITE`.
     InvalidEvents(u8),
@@ -111,7 +194,8 @@ pub enum Error {
     AlreadyRegistered(RawFd),
     /// The fd is not registered.
     NotRegistered(RawFd),
-    /// The key table is full.
+    /// The key table is full (or, on Windows' select backend, its
+    /// `FD_SETSIZE` sockets are in use: then `capacity` is `FD_SETSIZE`).
     Full {
         /// Its capacity, `N`.
         capacity: usize,
@@ -187,15 +271,17 @@ pub enum BackendKind {
     Epoll,
     /// BSD and Apple `kqueue`.
     Kqueue,
-    /// POSIX `poll`.
+    /// POSIX `poll`; `WSAPoll` on Windows.
     Poll,
-    /// POSIX `select`, limited to fds below `FD_SETSIZE`.
+    /// POSIX `select`, limited to fds below `FD_SETSIZE`; Winsock `select`
+    /// on Windows, limited to `FD_SETSIZE` (512) sockets at once.
     Select,
 }
 
 impl BackendKind {
     /// The mechanisms this platform has, in the order `DefaultSelector`
-    /// tries them (CPython's: kqueue, epoll, poll, select).
+    /// tries them (CPython's: kqueue, epoll, poll, select; on Windows
+    /// WSAPoll, then select).
     pub const fn available() -> &'static [BackendKind] {
         #[cfg(has_epoll)]
         {

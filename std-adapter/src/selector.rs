@@ -49,7 +49,7 @@ use crate::{
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Selector<B: OsBackend, D = usize, const N: usize = DEFAULT_CAPACITY> {
-    inner: Box<core_::Selector<B, D, N>>,
+    inner: core_::Selector<B, D, N, Box<[core_::Slot<D>; N]>>,
 }
 
 /// A selector on epoll (Linux, Android).
@@ -60,15 +60,17 @@ pub type EpollSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<
 #[cfg(has_kqueue)]
 pub type KqueueSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Kqueue, D, N>;
 
-/// A selector on `poll` (every unix).
+/// A selector on `poll` (every unix), or `WSAPoll` on Windows.
 pub type PollSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Poll, D, N>;
 
 /// A selector on `select` (every unix): fds must be below
-/// [`FD_SETSIZE`](sys::FD_SETSIZE).
+/// [`FD_SETSIZE`](sys::FD_SETSIZE). On Windows, Winsock's `select`: at most
+/// `FD_SETSIZE` (512) sockets at once, the next refused with `Full`.
 pub type SelectSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Select, D, N>;
 
 /// The best selector that works here, chosen at run time: kqueue or epoll,
-/// else poll, else select (see [`sys::Auto`]).
+/// else poll, else select; on Windows WSAPoll, else select (see
+/// [`sys::Auto`]).
 pub type DefaultSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Auto, D, N>;
 
 impl<B: OsBackend, D> Selector<B, D, DEFAULT_CAPACITY> {
@@ -149,7 +151,7 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
 
     fn from_backend(backend: B) -> Self {
         Selector {
-            inner: sys::boxed_selector(backend),
+            inner: core_::Selector::with_storage(backend, sys::boxed_slots()),
         }
     }
 
@@ -368,6 +370,7 @@ mod tests {
         check::<EpollSelector>();
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_large_table_is_built_off_the_stack() {
         // 65,536 keys of 64-byte data is several MiB: more than this thread's

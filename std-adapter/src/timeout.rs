@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+#[cfg(unix)]
 use rustix::event::Timespec;
 
 /// Milliseconds for `epoll_wait` and `poll`: `-1` blocks, zero polls, and a
@@ -25,6 +26,7 @@ pub fn to_millis(timeout: Option<Duration>) -> i32 {
 /// at the largest whole-microsecond value a 64-bit `time_t` holds (so that
 /// a `timeval` conversion, as rustix's libc backend makes, cannot carry
 /// into an overflow and fail with `EINVAL`).
+#[cfg(unix)]
 #[inline]
 pub fn to_micros_timespec(t: Duration) -> Timespec {
     let mut secs = t.as_secs();
@@ -37,6 +39,7 @@ pub fn to_micros_timespec(t: Duration) -> Timespec {
 }
 
 /// A `timespec` for `kevent` (nanosecond resolution), saturating.
+#[cfg(unix)]
 #[inline]
 pub fn to_nanos_timespec(t: Duration) -> Timespec {
     timespec(t.as_secs(), t.subsec_nanos(), 999_999_999)
@@ -44,6 +47,7 @@ pub fn to_nanos_timespec(t: Duration) -> Timespec {
 
 /// The `timespec` equal to `ms` milliseconds (for epoll and poll through
 /// rustix, which takes a `timespec` but waits in whole milliseconds).
+#[cfg(unix)]
 #[inline]
 pub fn millis_timespec(ms: i32) -> Option<Timespec> {
     u32::try_from(ms)
@@ -53,6 +57,7 @@ pub fn millis_timespec(ms: i32) -> Option<Timespec> {
 
 /// `secs` and `nanos` as a `timespec`; beyond `i64::MAX` seconds, the
 /// largest one: `i64::MAX` seconds and `max_nanos`.
+#[cfg(unix)]
 #[inline]
 fn timespec(secs: u64, nanos: u32, max_nanos: i64) -> Timespec {
     match i64::try_from(secs) {
@@ -65,6 +70,25 @@ fn timespec(secs: u64, nanos: u32, max_nanos: i64) -> Timespec {
             tv_nsec: max_nanos as _,
         },
     }
+}
+
+/// A `TIMEVAL` for Winsock `select`: whole microseconds, rounded up like
+/// [`to_micros_timespec`], saturating at `i32::MAX` seconds (68 years), the
+/// most its `i32` fields hold.
+#[cfg(windows)]
+#[inline]
+pub fn to_timeval(t: Duration) -> windows_sys::Win32::Networking::WinSock::TIMEVAL {
+    let mut secs = t.as_secs();
+    let mut micros = t.subsec_nanos().div_ceil(1_000);
+    if micros == 1_000_000 {
+        secs = secs.saturating_add(1);
+        micros = 0;
+    }
+    let (tv_sec, tv_usec) = match i32::try_from(secs) {
+        Ok(s) => (s, micros as i32),
+        Err(_) => (i32::MAX, 999_999),
+    };
+    windows_sys::Win32::Networking::WinSock::TIMEVAL { tv_sec, tv_usec }
 }
 
 /// Runs `wait` with `timeout`, and again with the time left until one
@@ -125,6 +149,25 @@ mod tests {
         assert_eq!(to_millis(Some(Duration::MAX)), i32::MAX);
     }
 
+    #[cfg(windows)]
+    #[test]
+    fn timeval_rounds_up_and_saturates() {
+        let tv = |d| {
+            let t = to_timeval(d);
+            (t.tv_sec, t.tv_usec)
+        };
+        assert_eq!(tv(Duration::ZERO), (0, 0));
+        assert_eq!(tv(Duration::from_nanos(1)), (0, 1));
+        assert_eq!(tv(Duration::from_nanos(999_999_999)), (1, 0));
+        assert_eq!(tv(Duration::from_secs(i32::MAX as u64)), (i32::MAX, 0));
+        assert_eq!(
+            tv(Duration::from_secs(i32::MAX as u64 + 1)),
+            (i32::MAX, 999_999)
+        );
+        assert_eq!(tv(Duration::MAX), (i32::MAX, 999_999));
+    }
+
+    #[cfg(unix)]
     #[test]
     fn micros_round_up_and_saturate() {
         let ts = |d| {
@@ -152,6 +195,7 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
     #[test]
     fn nanos_are_exact_and_saturate() {
         let t = to_nanos_timespec(Duration::from_nanos(1));
@@ -162,6 +206,7 @@ mod tests {
         assert_eq!((t.tv_sec, t.tv_nsec), (i64::MAX, 999_999_999));
     }
 
+    #[cfg(unix)]
     #[test]
     fn millis_timespec_matches() {
         assert!(millis_timespec(-1).is_none());
@@ -222,8 +267,8 @@ mod tests {
 
     #[test]
     fn errors_pass_through() {
-        let r: io::Result<Option<()>> =
-            retry(None, |_| Err(io::Error::from_raw_os_error(libc::EBADF)));
-        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EBADF));
+        // EBADF on unix (any OS error code would do).
+        let r: io::Result<Option<()>> = retry(None, |_| Err(io::Error::from_raw_os_error(9)));
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(9));
     }
 }

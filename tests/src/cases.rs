@@ -21,18 +21,42 @@
 //!   into `select`; EINTR retry is covered by the two `eintr_*` cases.
 //! * Python < 3.5 timeout-recalculation mocks: covered by `timeout.rs`'s
 //!   unit tests, which check each retry gets less time.
-//! * Windows-only behaviour (exceptfds for a failed connect).
+//!
+//! On Windows (WSAPoll and Winsock select, run under Wine in CI) every case
+//! runs on loopback TCP pairs instead of socketpairs, except these, which
+//! only build on unix:
+//!
+//! * `pipe_read_and_write_ends`, `pipe_reader_closed_wakes_writer`: WSAPoll
+//!   and select watch sockets only; Windows pipes are not sockets.
+//! * `regular_file_is_atomic`: likewise, a file handle is not a socket.
+//! * `eintr_without_event_waits_the_full_timeout`,
+//!   `eintr_with_event_returns_the_event`: Windows has no signals that
+//!   interrupt a wait (no `EINTR`, no `pthread_kill`).
+//! * `eintr_hook_resumes_or_stops`: likewise (the hook is never called on
+//!   Windows).
+//! * `unregister_after_fd_reuse_succeeds`,
+//!   `stale_registration_of_reused_fd_number`,
+//!   `same_file_back_under_the_same_number`: they put a socket at a chosen
+//!   number with `dup2`; Windows cannot choose a handle's value.
+//!   (Neither Windows backend makes a system call in `unregister`, so
+//!   `unregister_after_close_succeeds` covers what applies.)
+//!
+//! `fileno_and_cloexec` checks the Windows form of close-on-exec (a handle
+//! that is not inheritable), and `many_fds` checks select's count limit
+//! (`FD_SETSIZE` sockets, refused beyond with `Full`) instead of the unix
+//! number limit.
 
 use std::collections::BTreeSet;
+#[cfg(unix)]
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, IntoRawFd, RawFd};
-use std::os::unix::net::UnixStream;
+#[cfg(unix)]
+use std::os::fd::{AsFd, IntoRawFd};
 use std::time::Duration;
 
 use selectors2::sys::{FD_SETSIZE, OsBackend};
 use selectors2::{
-    AnyCapacity, BackendKind, EVENT_READ, EVENT_WRITE, Error, Events, Ready, Selector, SelectorKey,
-    Waker,
+    AnyCapacity, BackendKind, EVENT_READ, EVENT_WRITE, Error, Events, RawFd, Ready, Selector,
+    SelectorKey, Waker,
 };
 
 use crate::*;
@@ -137,6 +161,22 @@ pub fn selectable_forms_name_the_same_fd<B: OsBackend>() {
     sel.register(a.as_raw_fd(), R, 1).unwrap();
     assert!(sel.get_key(&a).is_some());
     assert!(sel.get_key(a.as_fd()).is_some());
+    #[cfg(windows)]
+    {
+        use std::os::windows::io::AsRawSocket;
+        assert!(sel.get_key(a.as_raw_socket()).is_some());
+        // A handle beyond the core's i32 (here INVALID_SOCKET) is refused.
+        let too_big: std::os::windows::io::RawSocket = u64::MAX;
+        assert!(matches!(
+            sel.register(too_big, R, 0),
+            Err(Error::InvalidFd(-1))
+        ));
+        let too_big: std::os::windows::io::RawSocket = 1 << 31;
+        assert!(matches!(
+            sel.register(too_big, R, 0),
+            Err(Error::InvalidFd(-1))
+        ));
+    }
     sel.modify(a.as_fd(), W, 2).unwrap();
     assert_eq!(sel.unregister(&a).unwrap().data, 2);
 }
@@ -190,6 +230,7 @@ pub fn unregister_after_close_succeeds<B: OsBackend>() {
 }
 
 /// CPython `test_unregister_after_fd_close_and_reuse` (dup2 over the fds).
+#[cfg(unix)]
 pub fn unregister_after_fd_reuse_succeeds<B: OsBackend>() {
     let mut sel = new::<B>();
     let (a, b) = pair();
@@ -277,10 +318,7 @@ pub fn failed_modify_keeps_old_key_and_registration<B: OsBackend>() {
     match sel.modify(fd, W, 2) {
         Err(Error::Io(e)) => {
             // EBADF, or ENOENT if a parallel test reused the number already.
-            assert!(
-                matches!(e.raw_os_error(), Some(libc::EBADF | libc::ENOENT)),
-                "{e}"
-            );
+            assert!(is_gone_error(&e), "{e}");
             assert_eq!(sel.get_key(fd).map(|k| (k.events, k.data)), Some((R, 1)));
             // epoll still holds the old registration of the (still open)
             // file, and still reports it to the old key.
@@ -457,8 +495,38 @@ pub fn peer_closed_is_read_and_write<B: OsBackend>() {
     expect_ready(&mut sel, &[(a.as_raw_fd(), R), (c.as_raw_fd(), RW)]);
 }
 
+/// A non-blocking TCP `connect` that the peer refuses wakes a key waiting
+/// to WRITE (the caller then reads the error with `SO_ERROR`). WSAPoll
+/// reports it as `POLLERR` (since Windows 10 version 2004), Winsock select
+/// in its except set, which counts as WRITE as in CPython; poll and select
+/// on unix report it writable.
+pub fn refused_connect_is_write<B: OsBackend>() {
+    use socket2::{Domain, Socket, Type};
+    // A port nobody listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap();
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    s.set_nonblocking(true).unwrap();
+    if s.connect(&port.into()).is_ok() {
+        // Someone took the port meanwhile: nothing to test.
+        return;
+    }
+    let mut sel = new::<B>();
+    sel.register(&s, RW, 0).unwrap();
+    let (set, took) = timed(|| ready_set(&mut sel, Some(Duration::from_secs(10))));
+    // Windows retries a refused SYN for about two seconds; Linux (and
+    // Wine) answers at once.
+    assert!(
+        set.get(&s.as_raw_fd()).is_some_and(|e| e.contains(W)),
+        "{set:?} after {took:?}"
+    );
+    assert!(s.take_error().unwrap().is_some(), "the error is pending");
+}
+
 /// Pipes as well as sockets (CPython issue 95600): read end readable after a
 /// write, write end writable; the writer closing wakes the reader.
+#[cfg(unix)]
 pub fn pipe_read_and_write_ends<B: OsBackend>() {
     let mut sel = new::<B>();
     let (r, w) = pipe();
@@ -476,6 +544,7 @@ pub fn pipe_read_and_write_ends<B: OsBackend>() {
 }
 
 /// A pipe whose reader is gone reports an error to the writer.
+#[cfg(unix)]
 pub fn pipe_reader_closed_wakes_writer<B: OsBackend>() {
     let mut sel = new::<B>();
     let (r, w) = pipe();
@@ -491,6 +560,7 @@ pub fn pipe_reader_closed_wakes_writer<B: OsBackend>() {
 
 /// CPython `test_register_file`: epoll refuses regular files (EPERM) and
 /// nothing is left registered; the others accept them (always ready).
+#[cfg(unix)]
 pub fn regular_file_is_atomic<B: OsBackend>() {
     let mut sel = new::<B>();
     let f = std::fs::File::open("/proc/self/exe")
@@ -600,6 +670,7 @@ pub fn huge_timeout_does_not_overflow<B: OsBackend>() {
     }
 }
 
+#[cfg(unix)]
 mod signals {
     use std::cell::Cell;
     use std::os::fd::RawFd;
@@ -655,6 +726,7 @@ mod signals {
 
 /// CPython `test_select_interrupt_noexc` (PEP 475): signals during a wait
 /// are retried with the time left: no `Interrupted`, no early return.
+#[cfg(unix)]
 pub fn eintr_without_event_waits_the_full_timeout<B: OsBackend>() {
     signals::install();
     let mut sel = new::<B>();
@@ -673,6 +745,7 @@ pub fn eintr_without_event_waits_the_full_timeout<B: OsBackend>() {
 
 /// CPython `test_select_interrupt_with_event`: a handler that makes an fd
 /// ready; `select` returns it promptly.
+#[cfg(unix)]
 pub fn eintr_with_event_returns_the_event<B: OsBackend>() {
     signals::install();
     let mut sel = new::<B>();
@@ -723,6 +796,7 @@ pub fn fileno_and_cloexec<B: OsBackend>() {
             sel.close().unwrap();
             // The number may be reused by a parallel test at once, so only
             // check it was closed if nothing took it.
+            #[cfg(unix)]
             if is_open(fd) {
                 eprintln!("fd {fd} reused concurrently");
             }
@@ -759,13 +833,14 @@ pub fn no_fd_leak_over_many_selectors<B: OsBackend>() {
 /// CPython `ScalableSelectorMixin.test_above_fd_setsize`: thousands of
 /// socketpairs after raising RLIMIT_NOFILE; select refuses fds at or above
 /// FD_SETSIZE with `InvalidFd` and handles the rest.
+#[cfg(unix)]
 pub fn many_fds<B: OsBackend>() {
     let limit = raise_fd_limit();
     let pairs_wanted = ((limit.saturating_sub(4096)) / 4 / 2).clamp(256, 2000) as usize;
     let mut sel = Selector::<B, usize, 4096>::new().unwrap();
     let mut pairs = Vec::new();
     for _ in 0..pairs_wanted {
-        match UnixStream::pair() {
+        match Stream::pair() {
             Ok(p) => pairs.push(p),
             Err(_) => break, // out of fds: work with what we have
         }
@@ -785,8 +860,50 @@ pub fn many_fds<B: OsBackend>() {
         }
         registered.insert(fd);
     }
-    // Every registered writer is writable; all are reached in
-    // ceil(n / 256) selects.
+    every_writer_is_reached(&mut sel, &registered);
+}
+
+/// `test_above_fd_setsize` on Windows: 600 loopback pairs, more than
+/// select's `FD_SETSIZE` (512) sockets. WSAPoll takes them all; select
+/// takes 512, refuses the rest with `Full { capacity: FD_SETSIZE }`,
+/// changing nothing, and takes one more once one is unregistered.
+#[cfg(windows)]
+pub fn many_fds<B: OsBackend>() {
+    let setsize = FD_SETSIZE as usize;
+    let mut sel = Selector::<B, usize, 4096>::new().unwrap();
+    let pairs: Vec<_> = (0..setsize + 88).map(|_| pair()).collect();
+    let mut registered = BTreeSet::new();
+    for (i, (a, _)) in pairs.iter().enumerate() {
+        match sel.register(a, W, i) {
+            Ok(_) => assert!(sel.backend_kind() != BackendKind::Select || i < setsize),
+            Err(Error::Full { capacity }) => {
+                assert_eq!(capacity, setsize);
+                assert!(sel.backend_kind() == BackendKind::Select && i >= setsize);
+                assert!(sel.get_key(a).is_none());
+                assert_eq!(sel.len(), setsize);
+                continue;
+            }
+            Err(e) => panic!("register {i}: {e}"),
+        }
+        registered.insert(a.as_raw_fd());
+    }
+    every_writer_is_reached(&mut sel, &registered);
+    if sel.backend_kind() == BackendKind::Select {
+        let (first, last) = (&pairs[0].0, &pairs[setsize].0);
+        sel.unregister(first).unwrap();
+        registered.remove(&first.as_raw_fd());
+        sel.register(last, W, 0).unwrap();
+        registered.insert(last.as_raw_fd());
+        every_writer_is_reached(&mut sel, &registered);
+    }
+}
+
+/// Every registered writer is writable; all are reached in
+/// ceil(n / 256) selects.
+fn every_writer_is_reached<B: OsBackend>(
+    sel: &mut Selector<B, usize, 4096>,
+    registered: &BTreeSet<RawFd>,
+) {
     let mut ready: Ready<usize, 256> = Ready::new();
     let mut seen = BTreeSet::new();
     for _ in 0..registered.len().div_ceil(256) {
@@ -794,12 +911,13 @@ pub fn many_fds<B: OsBackend>() {
             .unwrap();
         seen.extend(ready.iter().map(|(k, _)| k.fd));
     }
-    assert_eq!(seen, registered);
+    assert_eq!(&seen, registered);
 }
 
 /// DESIGN: a report from an earlier registration of a reused fd number
 /// never reaches the new key (epoll keeps a registration alive while a dup
 /// of the file is open, and reports it under the old number).
+#[cfg(unix)]
 pub fn stale_registration_of_reused_fd_number<B: OsBackend>() {
     let mut sel = new::<B>();
     let (a, b) = pair();
@@ -968,6 +1086,7 @@ pub fn registration_outliving_its_fd_is_harmless<B: OsBackend>() {
 /// number (`dup2` onto it) after its registration outlived the fd. epoll
 /// said `EEXIST` and nothing could recover; now `register` succeeds and the
 /// key behaves like any other. Runs alone: it frees a registered number.
+#[cfg(unix)]
 pub fn same_file_back_under_the_same_number<B: OsBackend>() {
     let mut sel = new::<B>();
     let kind = sel.backend_kind();
@@ -997,6 +1116,7 @@ pub fn same_file_back_under_the_same_number<B: OsBackend>() {
 
 /// issue 10: `select_with_eintr` calls its hook on each signal; `Ok`
 /// resumes with the time left, an error ends the select with it at once.
+#[cfg(unix)]
 pub fn eintr_hook_resumes_or_stops<B: OsBackend>() {
     signals::install();
     let mut sel = new::<B>();
@@ -1016,7 +1136,12 @@ pub fn eintr_hook_resumes_or_stops<B: OsBackend>() {
     });
     helper.join().unwrap();
     assert_eq!(n.unwrap(), 0);
-    assert_eq!(calls, 2, "the hook runs once per signal");
+    // Once per signal that lands inside the wait (on a loaded machine one
+    // may land between two waits, where there is nothing to interrupt).
+    assert!(
+        (1..=2).contains(&calls),
+        "the hook ran {calls} times for 2 signals"
+    );
     assert!(
         took >= Duration::from_millis(150),
         "resumed for the time left: {took:?}"
@@ -1044,9 +1169,16 @@ pub fn backends_called_directly_do_not_panic<B: OsBackend>() {
     let kind = b.kind();
     for fd in [-1, -2, i32::MIN, FD_SETSIZE, 5000, i32::MAX] {
         // poll takes any number (it ignores negative ones); the others
-        // must refuse what they cannot watch, by error.
+        // must refuse what they cannot watch, by error. (Windows select
+        // limits how many sockets, not their numbers: it refuses only
+        // negative ones.)
         let registered = b.register(fd, R, 1);
-        if kind != BackendKind::Poll {
+        let must_refuse = match kind {
+            BackendKind::Poll => false,
+            BackendKind::Select if cfg!(windows) => fd < 0,
+            _ => true,
+        };
+        if must_refuse {
             assert!(registered.is_err(), "{kind} registered fd {fd}");
         }
         let slot = registered.unwrap_or(0);

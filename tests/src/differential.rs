@@ -1,19 +1,20 @@
 //! Differential testing: the same seeded random sequence of register,
 //! modify, unregister, write, read and select operations on real sockets
-//! and pipes, applied to epoll, poll and select side by side. Every result
-//! (keys, exact errors) and every select's `(fd, events)` set must be the
-//! same on each.
+//! and pipes, applied to epoll, poll and select side by side (on Windows:
+//! WSAPoll and select, on loopback TCP pairs only). Every result (keys,
+//! exact errors) and every select's `(fd, events)` set must be the same on
+//! each.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
+#[cfg(unix)]
+use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use selectors2::sys::OsBackend;
-use selectors2::{AnyCapacity, Error, Events, Ready, Selector};
+use selectors2::{AnyCapacity, Error, Events, RawFd, Ready, Selector};
 
-use crate::{pair, pipe};
+use crate::{AsRawFd, Stream, pair};
 
 /// xorshift64*: small, seeded, good enough to pick operations.
 pub struct Rng(u64);
@@ -35,10 +36,12 @@ impl Rng {
 /// One watched fd and the handle that pokes or drains it from the far side.
 enum Source {
     /// A socket (registered) and its peer (`None` once closed: hang-up).
-    Socket(UnixStream, Option<UnixStream>),
+    Socket(Stream, Option<Stream>),
     /// A pipe's read end (registered) and write end.
+    #[cfg(unix)]
     PipeReader(OwnedFd, OwnedFd),
     /// A pipe's write end (registered) and read end.
+    #[cfg(unix)]
     PipeWriter(OwnedFd, OwnedFd),
     /// The watched fd was closed while registered ([`Op::Close`]): its
     /// number, free now, and nothing to poke.
@@ -49,7 +52,9 @@ impl Source {
     fn fd(&self) -> RawFd {
         match self {
             Source::Socket(a, _) => a.as_raw_fd(),
+            #[cfg(unix)]
             Source::PipeReader(r, _) => r.as_raw_fd(),
+            #[cfg(unix)]
             Source::PipeWriter(w, _) => w.as_raw_fd(),
             Source::Closed(fd) => *fd,
         }
@@ -68,6 +73,7 @@ impl Source {
     fn poke(&mut self) {
         match self {
             Source::Socket(_, Some(b)) => drop(b.write(b"x")),
+            #[cfg(unix)]
             Source::PipeReader(_, w) => drop(file(w).write(b"x")),
             _ => {}
         }
@@ -78,8 +84,10 @@ impl Source {
         let mut buf = [0u8; 65536];
         match self {
             Source::Socket(a, _) => while matches!(a.read(&mut buf), Ok(n) if n > 0) {},
+            #[cfg(unix)]
             Source::PipeReader(r, _) => while matches!(file(r).read(&mut buf), Ok(n) if n > 0) {},
             // Drain the far side: the writer becomes writable again.
+            #[cfg(unix)]
             Source::PipeWriter(_, r) => while matches!(file(r).read(&mut buf), Ok(n) if n > 0) {},
             Source::Closed(_) => {}
         }
@@ -90,8 +98,11 @@ impl Source {
         let chunk = [0u8; 65536];
         match self {
             Source::Socket(a, _) => while matches!(a.write(&chunk), Ok(n) if n > 0) {},
+            #[cfg(unix)]
             Source::PipeWriter(w, _) => while matches!(file(w).write(&chunk), Ok(n) if n > 0) {},
-            Source::PipeReader(..) | Source::Closed(_) => {}
+            #[cfg(unix)]
+            Source::PipeReader(..) => {}
+            Source::Closed(_) => {}
         }
     }
 
@@ -104,6 +115,7 @@ impl Source {
     }
 
     /// Closes a socket's peer: hang-up.
+    #[allow(irrefutable_let_patterns)] // only sockets on Windows
     fn close_peer(&mut self) {
         if let Source::Socket(_, b) = self {
             *b = None;
@@ -112,6 +124,7 @@ impl Source {
 }
 
 /// A `File` view of an fd, not owning it.
+#[cfg(unix)]
 fn file(fd: &OwnedFd) -> std::mem::ManuallyDrop<std::fs::File> {
     use std::os::fd::FromRawFd;
     // SAFETY: the File is never dropped (ManuallyDrop), so the fd stays
@@ -246,20 +259,28 @@ pub fn ops_for_seed(seed: u64, len: usize) -> Vec<Op> {
 }
 
 /// How many sources a sequence watches: 5 sockets, a pipe's read end and
-/// another pipe's write end.
+/// another pipe's write end (on Windows, 7 sockets).
 pub const SOURCES: usize = 7;
 
 fn sources() -> Vec<Source> {
-    let mut sources: Vec<Source> = (0..5)
+    #[cfg(unix)]
+    const SOCKETS: usize = 5;
+    #[cfg(windows)]
+    const SOCKETS: usize = SOURCES;
+    #[allow(unused_mut)] // no pipes on Windows
+    let mut sources: Vec<Source> = (0..SOCKETS)
         .map(|_| {
             let (a, b) = pair();
             Source::Socket(a, Some(b))
         })
         .collect();
-    let (r, w) = pipe();
-    sources.push(Source::PipeReader(r, w));
-    let (r, w) = pipe();
-    sources.push(Source::PipeWriter(w, r));
+    #[cfg(unix)]
+    {
+        let (r, w) = crate::pipe();
+        sources.push(Source::PipeReader(r, w));
+        let (r, w) = crate::pipe();
+        sources.push(Source::PipeWriter(w, r));
+    }
     sources
 }
 
@@ -398,6 +419,7 @@ pub fn run_sequence(seed: u64, len: usize, selectors: &mut [Box<dyn Any>]) {
 
 /// Every backend this host has, fresh, each boxed behind [`Any`].
 pub fn all_backends() -> Vec<Box<dyn Any>> {
+    #[allow(unused_mut)] // epoll is added on Linux only
     let mut v: Vec<Box<dyn Any>> = vec![
         Box::new(Selector::<selectors2::sys::Poll, u64, 16>::new().unwrap()),
         Box::new(Selector::<selectors2::sys::Select, u64, 16>::new().unwrap()),

@@ -7,6 +7,10 @@
 //!
 //! Needs `python3` (3.9 or newer) on `PATH`; `SELECTORS2_PYTHON` names
 //! another interpreter.
+//!
+//! Unix only: the server's fd-limit and `EMFILE` paths are unix's, and
+//! CI's Windows runs are Wine processes without a Windows Python.
+#![cfg(unix)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

@@ -18,7 +18,10 @@ use crate::{BackendKind, RawFd};
 /// [`OsBackend::open`] tries the mechanisms in CPython's order (kqueue,
 /// epoll, poll, select; see [`BackendKind::available`]): it creates each and
 /// waits on it once with a zero timeout, and falls back to the next on any
-/// OS error (`ENOSYS` or `EPERM` in a sandbox, say).
+/// OS error (`ENOSYS` or `EPERM` in a sandbox, say). On Windows, opening
+/// WSAPoll or select is initialising Winsock (`WSAStartup`), and the wait
+/// of an empty selector sleeps without calling either: WSAPoll exists on
+/// every Windows we support, so it is chosen unless Winsock fails.
 #[derive(Debug)]
 pub enum Auto {
     /// epoll was chosen.
@@ -115,6 +118,11 @@ impl Backend for Auto {
     }
 
     #[inline]
+    fn key_limit(&self) -> Option<usize> {
+        each!(self, b => b.key_limit())
+    }
+
+    #[inline]
     fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
         each!(self, b => b.register(fd, interest, tag))
     }
@@ -157,7 +165,7 @@ impl Backend for Auto {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

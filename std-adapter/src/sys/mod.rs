@@ -4,6 +4,8 @@
 //!
 //! You rarely name these types: the selector aliases do
 //! (`PollSelector` is [`Selector<sys::Poll, D, N>`](crate::Selector)).
+//! On Windows `Poll` is WSAPoll (`wsapoll.rs`) and `Select` is Winsock
+//! `select` (`winsock_select.rs`), sharing `winsock.rs`.
 //!
 //! # Backend contract
 //!
@@ -21,7 +23,6 @@
 //!   (buffers are sized at construction from the key-table capacity).
 #![allow(unsafe_code)]
 
-use std::alloc::Layout;
 use std::io;
 
 use selectors2_core::Backend;
@@ -33,17 +34,34 @@ mod auto;
 mod epoll;
 #[cfg(has_kqueue)]
 mod kqueue;
+#[cfg(unix)]
 mod kqueue_flags;
+#[cfg(unix)]
 mod poll;
+#[cfg(unix)]
 mod select;
+#[cfg(windows)]
+mod winsock;
+#[cfg(windows)]
+mod winsock_select;
+#[cfg(windows)]
+mod wsapoll;
 
 pub use auto::Auto;
 #[cfg(has_epoll)]
 pub use epoll::Epoll;
 #[cfg(has_kqueue)]
 pub use kqueue::Kqueue;
+#[cfg(unix)]
 pub use poll::Poll;
+#[cfg(unix)]
 pub use select::{FD_SETSIZE, Select};
+#[cfg(windows)]
+pub(crate) use winsock::{fd_of_socket, set_no_inherit};
+#[cfg(windows)]
+pub use winsock_select::{FD_SETSIZE, Select};
+#[cfg(windows)]
+pub use wsapoll::Poll;
 
 mod sealed {
     /// Private to the crate: what the adapter's `Selector` needs of a
@@ -73,49 +91,19 @@ pub trait OsBackend: Backend<Error = io::Error> + Sealed + Sized {
     fn fileno(&self) -> Option<RawFd>;
 }
 
-/// `selectors2_core::Selector::new(backend)`, boxed without passing through
-/// the stack: a 4096-key table is over 100 KiB, and debug builds would copy
-/// it through several stack frames on its way into a `Box`.
-pub(crate) fn boxed_selector<B: Backend, D, const N: usize>(
-    backend: B,
-) -> Box<selectors2_core::Selector<B, D, N>> {
-    // What `Selector::new` would check: a capacity heapless can index.
-    let () = selectors2_core::Selector::<B, D, N>::CAPACITY_CHECK;
-    // SAFETY: `BACKEND_OFFSET` is the offset of the core selector's
-    // `backend` field, of type `B`; the core documents (and tests under
-    // Miri) that all-zero bytes plus a valid backend there are the same as
-    // `Selector::new(backend)`.
-    unsafe {
-        boxed_zeroed_with(
-            selectors2_core::Selector::<B, D, N>::BACKEND_OFFSET,
-            backend,
-        )
+/// An empty key table of `N` slots on the heap, built without passing
+/// through the stack: a 4096-key table is over 100 KiB, and debug builds
+/// would copy an array that size through several stack frames on its way
+/// into a `Box`. Safe code only: the slots are collected into a boxed slice
+/// of length `N`.
+pub(crate) fn boxed_slots<D, const N: usize>() -> Box<[selectors2_core::Slot<D>; N]> {
+    let slots: Box<[selectors2_core::Slot<D>]> =
+        (0..N).map(|_| selectors2_core::Slot::EMPTY).collect();
+    match slots.try_into() {
+        Ok(array) => array,
+        // `N` items were collected: the conversion cannot fail.
+        Err(_) => unreachable!("a boxed slice of N slots is a boxed [_; N]"),
     }
-}
-
-/// Builds `T` on the heap with every byte zero except for `value`, written
-/// at byte `offset`, without `T` ever passing through the stack.
-///
-/// # Safety
-///
-/// `offset` must be the offset of a field of type `V` in `T`, and a `T`
-/// whose bytes are all zero except for a valid `V` in that field must be a
-/// valid `T`.
-unsafe fn boxed_zeroed_with<T, V>(offset: usize, value: V) -> Box<T> {
-    const { assert!(size_of::<T>() != 0) };
-    let layout = Layout::new::<T>();
-    debug_assert!(offset + size_of::<V>() <= layout.size());
-    // SAFETY: `layout` has a non-zero size (asserted above).
-    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<T>();
-    if ptr.is_null() {
-        std::alloc::handle_alloc_error(layout);
-    }
-    // SAFETY: the caller promises `offset` is a `V` field of `T`, so the
-    // pointer is in bounds of the allocation and aligned for `V`.
-    unsafe { ptr.cast::<u8>().add(offset).cast::<V>().write(value) };
-    // SAFETY: `ptr` was allocated by the global allocator with `T`'s layout,
-    // and the caller promises zero bytes plus this `V` make a valid `T`.
-    unsafe { Box::from_raw(ptr) }
 }
 
 /// `BorrowedFd` for a caller's raw fd, for the duration of one system call.
@@ -127,6 +115,7 @@ unsafe fn boxed_zeroed_with<T, V>(offset: usize, value: V) -> Box<T> {
 /// and it does not outlive the call. A negative number is answered with
 /// `EBADF` here, as the kernel would, without making the call: the backends
 /// are public, and one called directly must not panic.
+#[cfg(unix)]
 #[inline]
 pub(crate) fn with_fd<R>(
     fd: RawFd,
@@ -142,12 +131,14 @@ pub(crate) fn with_fd<R>(
     f(borrowed).map_err(io::Error::from)
 }
 
+#[cfg(unix)]
 #[cold]
 fn bad_fd() -> io::Error {
     io::Error::from_raw_os_error(libc::EBADF)
 }
 
 /// The errno of an I/O error that means "the fd is already gone".
+#[cfg(unix)]
 #[inline]
 pub(crate) fn is_gone(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EBADF) | Some(libc::ENOENT))

@@ -1,0 +1,322 @@
+//! WSAPoll (Windows Vista and later; see the README for the versions we
+//! support): the `WSAPOLLFD` array is kept between calls and updated in
+//! place, O(1) per change.
+//!
+//! Unlike `poll.rs`, the array has no holes: Windows documents that an
+//! entry whose socket is `INVALID_SOCKET` is ignored, but an array that
+//! holds only such entries is still a call with nothing to watch, and
+//! WSAPoll with zero sockets fails with `WSAEINVAL`. So the array stays
+//! dense: a removed entry is replaced by the last one, and each
+//! registration's `slot` (which the selector hands back) finds its entry
+//! through `pos`, while `owner` says which slot each entry belongs to.
+//! Both are sized once, from the key table's capacity. An empty array
+//! sleeps the timeout instead of calling WSAPoll.
+//!
+//! WSAPoll refuses `POLLPRI` with `WSAEINVAL`; we ask for `POLLRDNORM` and
+//! `POLLWRNORM` only. A non-blocking `connect` that the peer refuses is
+//! reported as `POLLERR` (and `POLLHUP`) since Windows 10 version 2004;
+//! older versions reported nothing, which is why those are not supported.
+
+use std::io;
+use std::time::Duration;
+
+use selectors2_core::{Backend, Events, Readiness};
+use windows_sys::Win32::Networking::WinSock::{
+    POLLERR, POLLHUP, POLLNVAL, POLLRDBAND, POLLRDNORM, POLLWRNORM, SOCKET_ERROR, WSAENOTSOCK,
+    WSAGetLastError, WSAPOLLFD,
+};
+
+use super::winsock::{is_socket, sleep, socket_of_fd, startup};
+use super::{OsBackend, Sealed};
+use crate::timeout::to_millis;
+use crate::{BackendKind, RawFd};
+
+/// The WSAPoll backend of [`PollSelector`](crate::PollSelector) on Windows.
+pub struct Poll {
+    /// The array WSAPoll scans: exactly the registered sockets.
+    fds: Vec<WSAPOLLFD>,
+    /// `tags[i]`: the tag of `fds[i]`.
+    tags: Vec<u32>,
+    /// `owner[i]`: the slot `fds[i]` was registered under.
+    owner: Vec<u32>,
+    /// `pos[slot]`: where that slot's entry is in `fds`.
+    pos: Box<[u32]>,
+    /// Slots not in use, reused first.
+    free: Vec<u32>,
+    /// Slots ever handed out (`0..next` are used or free).
+    next: u32,
+}
+
+impl std::fmt::Debug for Poll {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poll")
+            .field("registered", &self.fds.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[inline]
+pub(crate) fn poll_events(interest: Events) -> i16 {
+    let mut e = 0;
+    if interest.contains(Events::READ) {
+        e |= POLLRDNORM;
+    }
+    if interest.contains(Events::WRITE) {
+        e |= POLLWRNORM;
+    }
+    e
+}
+
+/// What WSAPoll reported, as `Readiness`.
+#[inline]
+pub(crate) fn readiness(revents: i16) -> Readiness {
+    let mut r = Readiness::empty();
+    r.set(
+        Readiness::READABLE,
+        revents & (POLLRDNORM | POLLRDBAND) != 0,
+    );
+    r.set(Readiness::WRITABLE, revents & POLLWRNORM != 0);
+    r.set(Readiness::ERROR, revents & POLLERR != 0);
+    r.set(Readiness::HANGUP, revents & POLLHUP != 0);
+    r.set(Readiness::INVALID, revents & POLLNVAL != 0);
+    let known = POLLRDNORM | POLLRDBAND | POLLWRNORM | POLLERR | POLLHUP | POLLNVAL;
+    if revents & !known != 0 && r.is_empty() {
+        r |= Readiness::ERROR;
+    }
+    r
+}
+
+impl Sealed for Poll {}
+
+impl OsBackend for Poll {
+    fn open(capacity: usize) -> io::Result<Self> {
+        startup()?;
+        let capacity = capacity.max(1);
+        Ok(Poll {
+            fds: Vec::with_capacity(capacity),
+            tags: Vec::with_capacity(capacity),
+            owner: Vec::with_capacity(capacity),
+            pos: vec![0; capacity].into_boxed_slice(),
+            free: Vec::with_capacity(capacity),
+            next: 0,
+        })
+    }
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::Poll
+    }
+
+    fn fileno(&self) -> Option<RawFd> {
+        None
+    }
+}
+
+impl Poll {
+    /// The index in `fds` of `slot`, checked against `fd`.
+    #[inline]
+    fn index(&self, fd: RawFd, slot: u32) -> io::Result<usize> {
+        let i = self.pos.get(slot as usize).map(|&i| i as usize);
+        match i {
+            Some(i)
+                if i < self.fds.len()
+                    && self.owner[i] == slot
+                    && self.fds[i].fd == socket_of_fd(fd) =>
+            {
+                Ok(i)
+            }
+            // The selector hands back the slot `register` returned; anything
+            // else is a bug, reported rather than acted on.
+            _ => Err(io::Error::from(io::ErrorKind::NotFound)),
+        }
+    }
+}
+
+impl Backend for Poll {
+    type Error = io::Error;
+
+    #[inline]
+    fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                // Never beyond the capacity sized in `open`: the selector
+                // holds at most that many keys, and freed slots are reused.
+                if self.next as usize >= self.pos.len() {
+                    return Err(io::Error::from(io::ErrorKind::QuotaExceeded));
+                }
+                self.next += 1;
+                self.next - 1
+            }
+        };
+        self.pos[slot as usize] = self.fds.len() as u32;
+        self.fds.push(WSAPOLLFD {
+            fd: socket_of_fd(fd),
+            events: poll_events(interest),
+            revents: 0,
+        });
+        self.tags.push(tag);
+        self.owner.push(slot);
+        Ok(slot)
+    }
+
+    #[inline]
+    fn modify(&mut self, fd: RawFd, slot: u32, _: Events, new: Events, tag: u32) -> io::Result<()> {
+        let i = self.index(fd, slot)?;
+        self.fds[i].events = poll_events(new);
+        self.tags[i] = tag;
+        Ok(())
+    }
+
+    #[inline]
+    fn unregister(&mut self, fd: RawFd, slot: u32, _: Events) -> io::Result<()> {
+        let i = self.index(fd, slot)?;
+        self.fds.swap_remove(i);
+        self.tags.swap_remove(i);
+        self.owner.swap_remove(i);
+        if let Some(&moved) = self.owner.get(i) {
+            self.pos[moved as usize] = i as u32;
+        }
+        if self.fds.is_empty() {
+            // Every slot is free: start over.
+            self.free.clear();
+            self.next = 0;
+        } else {
+            self.free.push(slot);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn wait<F: FnMut(RawFd, u32, Readiness)>(
+        &mut self,
+        _max: usize,
+        timeout: Option<Duration>,
+        mut report: F,
+    ) -> io::Result<()> {
+        if self.fds.is_empty() {
+            // WSAPoll with no socket fails with WSAEINVAL.
+            sleep(timeout);
+            return Ok(());
+        }
+        match wsapoll(&mut self.fds, to_millis(timeout)) {
+            Ok(_) => {}
+            // Windows marks a closed socket POLLNVAL; Wine fails the whole
+            // call instead. Then do as Windows does.
+            Err(e) if e.raw_os_error() == Some(WSAENOTSOCK) => self.poll_around_closed()?,
+            Err(e) => return Err(e),
+        }
+        // Every entry is scanned, whatever the count: Wine's leaves out the
+        // entries it marks POLLNVAL (it may even be 0), so it cannot end the
+        // scan early.
+        for (p, &tag) in self.fds.iter().zip(&self.tags) {
+            if p.revents != 0 {
+                // Registered sockets fit in an fd (the selector checked).
+                report(p.fd as RawFd, tag, readiness(p.revents));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Poll {
+    /// After `WSAENOTSOCK`: moves the entries that are no longer sockets
+    /// (closed while registered) to the end of the array, marks them
+    /// `POLLNVAL`, and polls the others without waiting (something is to
+    /// be reported already), as WSAPoll itself would have: a closed socket
+    /// hides no other.
+    #[cold]
+    fn poll_around_closed(&mut self) -> io::Result<()> {
+        let mut live = self.fds.len();
+        loop {
+            let mut i = 0;
+            while i < live {
+                if is_socket(self.fds[i].fd) {
+                    i += 1;
+                } else {
+                    live -= 1;
+                    self.swap(i, live);
+                    self.fds[live].revents = POLLNVAL;
+                }
+            }
+            if live == 0 {
+                return Ok(());
+            }
+            match wsapoll(&mut self.fds[..live], 0) {
+                Ok(_) => return Ok(()),
+                // Another one closed meanwhile: sort again.
+                Err(e) if e.raw_os_error() == Some(WSAENOTSOCK) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Swaps entries `i` and `j`, keeping each slot's `pos` right.
+    fn swap(&mut self, i: usize, j: usize) {
+        self.fds.swap(i, j);
+        self.tags.swap(i, j);
+        self.owner.swap(i, j);
+        self.pos[self.owner[i] as usize] = i as u32;
+        self.pos[self.owner[j] as usize] = j as u32;
+    }
+}
+
+/// `WSAPoll` over the whole (non-empty) array.
+#[inline]
+pub(crate) fn wsapoll(fds: &mut [WSAPOLLFD], timeout_ms: i32) -> io::Result<usize> {
+    // The array never holds more entries than the key table's capacity,
+    // at most 65,536.
+    let len = u32::try_from(fds.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: the pointer and length describe `fds`, a live, exclusively
+    // borrowed array of `WSAPOLLFD`s that WSAPoll only writes `revents` of.
+    let n = unsafe {
+        windows_sys::Win32::Networking::WinSock::WSAPoll(fds.as_mut_ptr(), len, timeout_ms)
+    };
+    if n == SOCKET_ERROR {
+        // SAFETY: no preconditions; reads this thread's last error.
+        Err(io::Error::from_raw_os_error(unsafe { WSAGetLastError() }))
+    } else {
+        Ok(n as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn translation() {
+        assert_eq!(poll_events(Events::READ), POLLRDNORM);
+        assert_eq!(poll_events(Events::all()), POLLRDNORM | POLLWRNORM);
+        assert_eq!(readiness(POLLRDNORM), Readiness::READABLE);
+        assert_eq!(readiness(POLLNVAL), Readiness::INVALID);
+        assert_eq!(
+            readiness(POLLHUP | POLLERR),
+            Readiness::HANGUP | Readiness::ERROR
+        );
+    }
+
+    #[test]
+    fn slots_are_stable_and_the_array_dense() {
+        let mut p = Poll::open(4).unwrap();
+        let a = p.register(10, Events::READ, 1).unwrap();
+        let b = p.register(11, Events::READ, 2).unwrap();
+        let c = p.register(12, Events::WRITE, 3).unwrap();
+        assert_eq!((a, b, c), (0, 1, 2));
+        p.unregister(11, b, Events::READ).unwrap();
+        assert_eq!(p.fds.len(), 2, "no hole");
+        assert_eq!(p.fds[1].fd, 12, "the last entry moved into the gap");
+        let d = p.register(13, Events::READ, 4).unwrap();
+        assert_eq!(d, 1, "the slot is reused");
+        assert!(
+            p.modify(12, b, Events::WRITE, Events::READ, 3).is_err(),
+            "wrong slot is refused"
+        );
+        p.modify(12, c, Events::WRITE, Events::READ, 3).unwrap();
+        assert_eq!(p.fds[p.pos[c as usize] as usize].events, POLLRDNORM);
+        for (fd, slot) in [(10, a), (12, c), (13, d)] {
+            p.unregister(fd, slot, Events::READ).unwrap();
+        }
+        assert!(p.fds.is_empty() && p.free.is_empty() && p.next == 0);
+        assert!(p.fds.capacity() >= 4);
+    }
+}
