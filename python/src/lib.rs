@@ -48,6 +48,9 @@ struct NativeSelector {
     /// fd → `SelectorKey`, shared with the Python half (`_fd_to_key`).
     map: Option<Py<PyDict>>,
     key_cls: Option<Py<PyAny>>,
+    /// `tuple.__new__`: what a namedtuple's own `__new__` calls, without
+    /// that Python frame (a third of the cost of `register`).
+    tuple_new: Option<Py<PyAny>>,
 }
 
 fn kind_of(name: &str) -> PyResult<BackendKind> {
@@ -252,6 +255,22 @@ impl NativeSelector {
             .ok_or_else(|| PyRuntimeError::new_err("selectors2: key table out of step"))
     }
 
+    /// A new `SelectorKey` from its four fields, as `key_cls(*fields)`
+    /// would make it (the namedtuple's `__new__` is
+    /// `tuple.__new__(cls, fields)`).
+    #[inline]
+    fn new_key<'py>(
+        &self,
+        py: Python<'py>,
+        key_cls: &Py<PyAny>,
+        fields: (Bound<'py, PyAny>, i64, Bound<'py, PyAny>, Bound<'py, PyAny>),
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match &self.tuple_new {
+            Some(new) => new.bind(py).call1((key_cls, fields)),
+            None => key_cls.bind(py).call1(fields),
+        }
+    }
+
     #[inline]
     fn new_slot(&mut self) -> u32 {
         match self.free.pop() {
@@ -280,7 +299,8 @@ impl NativeSelector {
         };
         let raw = raw_fd(fd)?;
         let data = data.unwrap_or_else(|| py.None());
-        let key = key_cls.bind(py).call1((fileobj, fd, events, data))?;
+        let fields = (fileobj.clone(), fd, events.clone(), data.into_bound(py));
+        let key = self.new_key(py, key_cls, fields)?;
         let slot = self.new_slot();
         let sel = self.sel.as_mut().ok_or_else(closed)?;
         if let Err(e) = sel.register(raw, mask, slot) {
@@ -342,8 +362,12 @@ impl NativeSelector {
         if !new_events && !new_data {
             return Ok(old.clone().into_any().unbind());
         }
-        let key_cls = self.key_cls.as_ref().ok_or_else(closed)?.bind(py);
-        let key = key_cls.call1((old.get_item(0)?, fd, events, data))?;
+        let key_cls = self.key_cls.as_ref().ok_or_else(closed)?;
+        let key = self.new_key(
+            py,
+            key_cls,
+            (old.get_item(0)?, fd, events.clone(), data.clone()),
+        )?;
         if new_events {
             let mask = events_of(events)?;
             let sel = self.sel.as_mut().ok_or_else(closed)?;
@@ -426,13 +450,20 @@ impl NativeSelector {
             free: Vec::new(),
             map: None,
             key_cls: None,
+            tuple_new: None,
         }
     }
 
     /// Opens the mechanism `kind` ("epoll", "kqueue", "poll", "select");
     /// keys are made with `key_cls(fileobj, fd, events, data)` and kept in
     /// `fd_to_key` as well.
-    fn _open(&mut self, kind: &str, key_cls: Py<PyAny>, fd_to_key: Py<PyDict>) -> PyResult<()> {
+    fn _open(
+        &mut self,
+        py: Python<'_>,
+        kind: &str,
+        key_cls: Py<PyAny>,
+        fd_to_key: Py<PyDict>,
+    ) -> PyResult<()> {
         let kind = kind_of(kind)?;
         if !BackendKind::available().contains(&kind) {
             return Err(PyOSError::new_err(format!("{kind} is not available here")));
@@ -440,6 +471,7 @@ impl NativeSelector {
         let sel = Sel::with_backends(&[kind])?;
         self.sel = Some(Box::new(sel));
         self.ready = Some(Box::new(Ready::new()));
+        self.tuple_new = Some(py.get_type::<PyTuple>().getattr("__new__")?.unbind());
         self.key_cls = Some(key_cls);
         self.map = Some(fd_to_key);
         Ok(())
@@ -527,6 +559,9 @@ impl NativeSelector {
         if let Some(cls) = &self.key_cls {
             visit.call(cls)?;
         }
+        if let Some(new) = &self.tuple_new {
+            visit.call(new)?;
+        }
         Ok(())
     }
 
@@ -538,6 +573,7 @@ impl NativeSelector {
         self.free.clear();
         self.map = None;
         self.key_cls = None;
+        self.tuple_new = None;
     }
 
     /// Which mechanism this selector runs on ("epoll", ...), or `None`
