@@ -10,12 +10,18 @@ fn main() {
         os.as_str(),
         "macos" | "ios" | "tvos" | "watchos" | "visionos"
     );
-    if matches!(os.as_str(), "linux" | "android") {
+    let epoll = matches!(os.as_str(), "linux" | "android");
+    let kqueue = apple || matches!(os.as_str(), "freebsd" | "netbsd" | "openbsd" | "dragonfly");
+    if epoll {
         println!("cargo::rustc-cfg=has_epoll");
     }
-    if apple || matches!(os.as_str(), "freebsd" | "netbsd" | "openbsd" | "dragonfly") {
+    if kqueue {
         println!("cargo::rustc-cfg=has_kqueue");
     }
+    // For the build scripts of the crates that depend on this one
+    // (DEP_SELECTORS2_HAS_EPOLL, DEP_SELECTORS2_HAS_KQUEUE).
+    println!("cargo::metadata=has_epoll={epoll}");
+    println!("cargo::metadata=has_kqueue={kqueue}");
     if apple {
         println!("cargo::rustc-cfg=apple");
     }

@@ -64,12 +64,14 @@ pub struct ShardStats {
     pub partial_writes: usize,
 }
 
+#[derive(Debug)]
 enum Stopper {
     Selectors2(Arc<Waker>),
     Mio(Arc<mio::Waker>),
 }
 
 /// A running sharded server.
+#[derive(Debug)]
 pub struct Shards {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,

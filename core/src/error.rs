@@ -21,6 +21,7 @@ use crate::RawFd;
 /// assert_eq!(sel.unregister(3), Err(Error::NotRegistered(3)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Error<E> {
     /// The fd is negative, or beyond what the backend can watch (`FD_SETSIZE`
     /// for select).

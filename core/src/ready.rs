@@ -107,6 +107,7 @@ impl<'a, D, const M: usize> IntoIterator for &'a Ready<D, M> {
 }
 
 /// Iterator over the entries of a [`Ready`].
+#[derive(Debug, Clone)]
 pub struct Iter<'a, D> {
     inner: core::slice::Iter<'a, (SelectorKey<D>, Events)>,
 }

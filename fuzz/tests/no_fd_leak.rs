@@ -9,9 +9,7 @@ use std::path::PathBuf;
 use arbitrary::{Arbitrary, Unstructured};
 use selectors2_fuzz::backends_agree::{OpIn, run};
 
-fn open_fds() -> usize {
-    fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
-}
+use selectors2_tests::open_fd_count as open_fds;
 
 #[test]
 fn backends_agree_closes_every_fd() {

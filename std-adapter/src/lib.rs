@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 #[cfg(not(any(unix, windows)))]
@@ -16,9 +17,9 @@ mod waker;
 #[path = "waker_windows.rs"]
 mod waker;
 
-/// The timeout conversions, exposed for the fuzz targets only. Not a
-/// stable API.
-#[cfg(unix)]
+/// The timeout conversions, for the fuzz targets only: present with the
+/// `fuzzing` feature, which `fuzz/` turns on. Not a stable API.
+#[cfg(all(unix, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod __fuzz {
     pub use crate::timeout::{millis_timespec, to_micros_timespec, to_millis, to_nanos_timespec};
@@ -178,6 +179,13 @@ pub use selectors2_core::Selectable;
 /// which is neither an OS resource limit nor an allocation failure);
 /// `Io` → the error itself.
 ///
+/// Why a second enum beside the core's `Error<E>`: `impl From<core Error>
+/// for io::Error` cannot be written here (neither type is this crate's),
+/// and `?` into `io::Result` is what std users need. The two carry the
+/// same values and one wording (this one's `Display` is the core's). Both
+/// are `#[non_exhaustive]`: new variants (a backend's own refusals) are
+/// not breaking changes; match with a `_` arm.
+///
 /// ```
 /// use selectors2::{DefaultSelector, EVENT_READ, Error};
 /// use std::io;
@@ -189,6 +197,7 @@ pub use selectors2_core::Selectable;
 /// # Ok::<(), io::Error>(())
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// The fd is negative, or `>= FD_SETSIZE` on a unix select backend
     /// (on Windows: a socket handle that does not fit in an `i32`, as -1).
@@ -220,6 +229,9 @@ impl From<selectors2_core::Error<io::Error>> for Error {
             E::NotRegistered(fd) => Error::NotRegistered(fd),
             E::Full { capacity } => Error::Full { capacity },
             E::Backend(e) => Error::Io(e),
+            // Both enums are `#[non_exhaustive]`: a variant the core adds
+            // before this crate learns it still reaches the caller, worded.
+            other => Error::Io(io::Error::other(other.to_string())),
         }
     }
 }
@@ -271,6 +283,7 @@ impl From<Error> for io::Error {
 
 /// Which readiness mechanism a selector uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum BackendKind {
     /// Linux and Android `epoll`.
     Epoll,

@@ -54,10 +54,22 @@ pub struct Selector<B: OsBackend, D = usize, const N: usize = DEFAULT_CAPACITY> 
 
 /// A selector on epoll (Linux, Android).
 #[cfg(has_epoll)]
+#[cfg_attr(docsrs, doc(cfg(any(target_os = "linux", target_os = "android"))))]
 pub type EpollSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Epoll, D, N>;
 
 /// A selector on kqueue (macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly).
 #[cfg(has_kqueue)]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    )))
+)]
 pub type KqueueSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Kqueue, D, N>;
 
 /// A selector on `poll` (every unix), or `WSAPoll` on Windows.

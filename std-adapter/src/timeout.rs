@@ -41,6 +41,7 @@ pub fn to_micros_timespec(t: Duration) -> Timespec {
 /// A `timespec` for `kevent` (nanosecond resolution), saturating.
 #[cfg(unix)]
 #[inline]
+#[cfg_attr(not(has_kqueue), allow(dead_code))] // kqueue's; tested on every unix
 pub fn to_nanos_timespec(t: Duration) -> Timespec {
     timespec(t.as_secs(), t.subsec_nanos(), 999_999_999)
 }
@@ -135,6 +136,23 @@ pub(crate) fn first_wait(timeout: Option<Duration>) -> Option<Duration> {
     }
 }
 
+/// The longest timeout handed to `kevent`, and to `select` on Apple
+/// platforms: XNU refuses a `timespec` (or `timeval`) of more than 10^8
+/// seconds with `EINVAL` (`itimerfix`); the BSDs accept more, but 10^8 s
+/// (over three years) is the longest wait anyone needs, and it fits a
+/// 32-bit `time_t`. Longer timeouts wait this long, then report nothing.
+#[cfg(unix)]
+#[cfg_attr(not(has_kqueue), allow(dead_code))] // unit-tested on every unix
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(100_000_000);
+
+/// `timeout`, capped at [`MAX_TIMEOUT`].
+#[cfg(unix)]
+#[cfg_attr(not(has_kqueue), allow(dead_code))] // unit-tested on every unix
+#[inline]
+pub(crate) fn clamp_timeout(timeout: Duration) -> Duration {
+    timeout.min(MAX_TIMEOUT)
+}
+
 /// Runs `wait` with `timeout`, and again with the time left until one
 /// deadline (computed once, before the first call) for as long as it
 /// answers `Ok(None)`: "ended early, nothing to report" (a signal,
@@ -185,6 +203,21 @@ mod tests {
     use std::io;
 
     const MS: Duration = Duration::from_millis(1);
+
+    #[cfg(unix)]
+    #[test]
+    fn the_xnu_cap() {
+        assert_eq!(clamp_timeout(Duration::ZERO), Duration::ZERO);
+        assert_eq!(
+            clamp_timeout(Duration::from_nanos(1)),
+            Duration::from_nanos(1)
+        );
+        assert_eq!(clamp_timeout(MAX_TIMEOUT), MAX_TIMEOUT);
+        assert_eq!(clamp_timeout(Duration::MAX), MAX_TIMEOUT);
+        let ts = to_nanos_timespec(clamp_timeout(Duration::MAX));
+        assert_eq!((ts.tv_sec, ts.tv_nsec), (100_000_000, 0));
+        assert!(i32::try_from(ts.tv_sec).is_ok(), "fits a 32-bit time_t");
+    }
 
     #[test]
     fn millis_round_up_and_saturate() {
@@ -334,5 +367,37 @@ mod tests {
         // EBADF on unix (any OS error code would do).
         let r: io::Result<Option<()>> = retry(None, |_| Err(io::Error::from_raw_os_error(9)));
         assert_eq!(r.unwrap_err().raw_os_error(), Some(9));
+    }
+
+    /// Found by the `pure` fuzz target (issue 5), fixed in d310ea4. `select`'s
+    /// timeout must be a `timespec` of whole microseconds, saturating at the
+    /// largest one, `(i64::MAX s, 999_999_000 ns)`. It used to saturate at
+    /// `(i64::MAX s, 999_999_999 ns)`, for any timeout from `i64::MAX` s plus
+    /// 999,999,001 ns up (`Duration::MAX` included). On Linux rustix hands the
+    /// `timespec` to `pselect6` as it is, which accepts it; rustix's libc
+    /// backend (macOS, the BSDs) converts it to a `timeval` first, rounding
+    /// the nanoseconds up: 1,000,000 µs carried into `tv_sec`, which
+    /// overflowed, and `select` failed with `EINVAL` instead of waiting the
+    /// longest it can.
+    #[cfg(unix)]
+    #[test]
+    fn select_timeout_saturates_at_whole_micros() {
+        let limit = i64::MAX as u64;
+        for t in [
+            Duration::new(limit, 999_999_001),
+            Duration::new(limit + 1, 0),
+            Duration::MAX,
+        ] {
+            let ts = to_micros_timespec(t);
+            let (sec, nsec) = (ts.tv_sec, ts.tv_nsec);
+            // What rustix's libc backend does before select(2) (`to_sec_usec`):
+            // round up to whole µs and carry; an overflow there is EINVAL.
+            let usec = (nsec + 999) / 1000;
+            assert!(
+                usec < 1_000_000 || sec.checked_add(1).is_some(),
+                "{t:?} -> ({sec}, {nsec}): rustix's timeval conversion overflows (EINVAL)"
+            );
+            assert_eq!((sec, nsec), (i64::MAX, 999_999_000), "{t:?}");
+        }
     }
 }

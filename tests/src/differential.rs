@@ -17,6 +17,7 @@ use selectors2::{AnyCapacity, Error, Events, RawFd, Ready, Selector};
 use crate::{AsRawFd, Stream, pair};
 
 /// xorshift64*: small, seeded, good enough to pick operations.
+#[derive(Debug)]
 pub struct Rng(u64);
 
 impl Rng {
@@ -425,7 +426,7 @@ pub fn all_backends() -> Vec<Box<dyn Any>> {
         Box::new(Selector::<selectors2::sys::Select, u64, 16>::new().unwrap()),
         Box::new(Selector::<selectors2::sys::Auto, u64, 16>::new().unwrap()),
     ];
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(has_epoll)]
     v.insert(
         0,
         Box::new(Selector::<selectors2::sys::Epoll, u64, 16>::new().unwrap()),

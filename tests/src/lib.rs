@@ -274,93 +274,21 @@ pub fn many_fds_alone() -> RwLockWriteGuard<'static, ()> {
     FD_NUMBERS.write().unwrap_or_else(PoisonError::into_inner)
 }
 
+include!(concat!(env!("OUT_DIR"), "/suite_cases.rs"));
+
 /// Instantiates every case of [`cases`] as a `#[test]` in a module named
-/// `$name`, on backend `$backend`: the cases that apply everywhere, and on
-/// unix the ones that need pipes, signals, `dup2` or regular files (see the
-/// top of [`cases`] for why each is skipped on Windows). Most cases share
-/// the fd numbers ([`low_fds`]); those that hold thousands of fds or free a
-/// registered fd number (which another test could take) run alone
-/// ([`many_fds_alone`]).
+/// `$name`, on backend `$backend`. The list is generated from `cases.rs`
+/// itself (`tests/build.rs`), so each case is named once: every
+/// `pub fn NAME<B: OsBackend>()` there is a case, under the `#[cfg]` it is
+/// defined with (the top of [`cases`] says why a case is skipped on
+/// Windows). Most cases share the fd numbers ([`low_fds`]); those whose
+/// docs say "Runs alone" (they hold thousands of fds, or free a registered
+/// fd number another test could take) run alone ([`many_fds_alone`]).
 #[macro_export]
 macro_rules! suite {
     ($name:ident, $backend:ty) => {
         mod $name {
-            $crate::suite!(@cases $backend, all();
-                register_returns_the_key,
-                register_validates_in_python_order,
-                register_twice_is_refused,
-                register_beyond_capacity_is_full,
-                selectable_forms_name_the_same_fd,
-                unregister_returns_the_key,
-                unregister_twice_and_unknown_are_not_registered,
-                unregister_after_close_succeeds,
-                modify_changes_events_and_data,
-                modify_data_only_keeps_the_registration,
-                modify_validates_and_changes_nothing_on_failure,
-                failed_modify_keeps_old_key_and_registration,
-                get_key_and_get_map,
-                select_write_ready,
-                select_read_after_write,
-                select_read_write_is_one_merged_entry,
-                select_masks_by_interest,
-                same_fd_in_two_selectors,
-                select_many_events,
-                level_triggered_until_consumed,
-                unregistered_fd_is_not_reported,
-                no_starvation_with_small_ready,
-                peer_closed_is_read_and_write,
-                refused_connect_is_write,
-                empty_select_sleeps_the_timeout,
-                timeout_zero_returns_at_once,
-                timeout_none_returns_when_ready,
-                timeout_waits_at_least_as_asked,
-                tiny_timeout_rounds_up_not_down,
-                huge_timeout_does_not_overflow,
-                waker_from_another_thread,
-                fileno_and_cloexec,
-                no_fd_leak_over_many_selectors,
-                errors_convert_to_io_kinds,
-            );
-            $crate::suite!(@cases $backend, unix;
-                select_until_and_mut_borrows,
-                unregister_after_fd_reuse_succeeds,
-                pipe_read_and_write_ends,
-                pipe_reader_closed_wakes_writer,
-                regular_file_is_atomic,
-                eintr_without_event_waits_the_full_timeout,
-                eintr_with_event_returns_the_event,
-                stale_registration_of_reused_fd_number,
-                eintr_hook_resumes_or_stops,
-            );
-
-            $crate::suite!(@alone $backend, all();
-                many_fds,
-                closed_fd_does_not_hide_the_others,
-                registration_outliving_its_fd_is_harmless,
-            );
-            $crate::suite!(@alone $backend, unix;
-                same_file_back_under_the_same_number,
-            );
+            $crate::__suite_cases!($backend);
         }
-    };
-    (@alone $backend:ty, $cfg:meta; $($case:ident),* $(,)?) => {
-        $(
-            #[cfg($cfg)]
-            #[test]
-            fn $case() {
-                let _alone = $crate::many_fds_alone();
-                $crate::cases::$case::<$backend>();
-            }
-        )*
-    };
-    (@cases $backend:ty, $cfg:meta; $($case:ident),* $(,)?) => {
-        $(
-            #[cfg($cfg)]
-            #[test]
-            fn $case() {
-                let _fds = $crate::low_fds();
-                $crate::cases::$case::<$backend>();
-            }
-        )*
     };
 }

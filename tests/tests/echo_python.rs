@@ -151,7 +151,7 @@ fn default_survives_a_full_table() {
     survives_a_full_table("default");
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(has_epoll)]
 #[test]
 fn epoll_every_byte_comes_back() {
     every_byte_comes_back("epoll");
@@ -172,7 +172,7 @@ fn default_every_byte_comes_back() {
     every_byte_comes_back("default");
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(has_epoll)]
 #[test]
 fn epoll_survives_running_out_of_fds() {
     survives_running_out_of_fds("epoll");

@@ -111,7 +111,7 @@ fn no_allocation_after_construction_on_any_backend() {
         exercise::<selectors2::sys::Select>(),
         exercise::<selectors2::sys::Auto>(),
     ];
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(has_epoll)]
     results.push(exercise::<selectors2::sys::Epoll>());
     for (backend, n) in &results {
         println!("{backend}: {n} allocations");

@@ -59,11 +59,21 @@ fn on_wine() -> bool {
     }
 }
 
+/// Tests here close registered sockets: one at a time, so that no other
+/// test of this process takes a freed handle number meanwhile.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Windows' WSAPoll refuses POLLPRI with WSAEINVAL, so the backend never
 /// asks for it (READ is POLLRDNORM, WRITE is POLLWRNORM). Wine 8 accepts
 /// it: there only the backend's side is shown.
 #[test]
 fn wsapoll_refuses_pollpri() {
+    let _serial = serial();
     let (a, _b) = pair();
     match wsapoll(&a, POLLRDNORM | POLLPRI, 0) {
         Err(WSAEINVAL) => {}
@@ -81,6 +91,7 @@ fn wsapoll_refuses_pollpri() {
 /// an empty selector sleeps its timeout all the same.
 #[test]
 fn empty_select_is_einval_but_empty_selectors_sleep() {
+    let _serial = serial();
     let (_a, _b) = pair(); // Winsock is initialised
     let tv = TIMEVAL {
         tv_sec: 0,
@@ -111,6 +122,7 @@ fn empty_select_is_einval_but_empty_selectors_sleep() {
 /// select backend reports it as WRITE, as CPython does.
 #[test]
 fn refused_connect_is_pollerr_and_except() {
+    let _serial = serial();
     let s = refused_connect();
     let revents = wsapoll(&s, POLLWRNORM, 10_000).unwrap();
     assert!(revents & POLLERR != 0, "revents {revents:#x}");
@@ -148,6 +160,7 @@ fn refused_connect_is_pollerr_and_except() {
 /// the closed socket in that call; Windows' may report the others too.)
 #[test]
 fn closed_registered_socket_is_reported_not_fatal() {
+    let _serial = serial();
     let (a, _b) = pair();
     let (c, d) = pair();
     let mut poll = PollSelector::<usize, 8>::new().unwrap();
@@ -192,6 +205,7 @@ impl<B: selectors2::sys::OsBackend> Sel for selectors2::Selector<B, usize, 8> {
 /// sockets: registering makes no system call.)
 #[test]
 fn select_holds_fd_setsize_sockets() {
+    let _serial = serial();
     use selectors2::{Error, sys::FD_SETSIZE};
     fn fill<B: selectors2::sys::OsBackend>(mut sel: selectors2::Selector<B, usize, 1024>) {
         for i in 0..FD_SETSIZE {
@@ -220,6 +234,7 @@ fn select_holds_fd_setsize_sockets() {
 /// DefaultSelector is WSAPoll, falling back to select.
 #[test]
 fn default_is_wsapoll_then_select() {
+    let _serial = serial();
     assert_eq!(
         BackendKind::available(),
         [BackendKind::Poll, BackendKind::Select]

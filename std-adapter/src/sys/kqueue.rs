@@ -4,8 +4,9 @@
 //! tag in `udata`.
 //!
 //! The decisions (filters, change lists, receipts, undo, readiness) are
-//! pure functions in `kqueue_flags.rs`, unit-tested on every unix; this
+//! pure functions in `kqueue_plan.rs`, unit-tested on every unix; this
 //! file only makes the system calls.
+#![allow(unsafe_code)] // system calls; each block has its SAFETY proof
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -17,7 +18,7 @@ use rustix::event::kqueue::{self, Event, EventFilter, EventFlags};
 use rustix::io::{FdFlags, fcntl_setfd};
 use selectors2_core::{Backend, Events, Readiness};
 
-use super::kqueue_flags::{self as kf, Action, Change, Changes, Filter, Mark, Receipt};
+use super::kqueue_plan::{self as kf, Action, Change, Changes, Filter, Mark, Receipt};
 use super::{OsBackend, Sealed, Token};
 use crate::timeout::to_nanos_timespec;
 use crate::{BackendKind, RawFd};
@@ -37,7 +38,7 @@ use crate::{BackendKind, RawFd};
 pub struct Kqueue {
     kq: OwnedFd,
     /// The `kevent` output buffer, allocated once: one event per key.
-    events: Box<[Event]>,
+    events: EventBuffer,
     /// Registered fds whose write filter was refused as a broken pipe,
     /// with their tags: reported by every wait without the kernel.
     /// Allocated once (one entry per key at most); almost always empty.
@@ -53,14 +54,34 @@ impl std::fmt::Debug for Kqueue {
     }
 }
 
+/// The `kevent` output buffer: `Send` and `Sync` by the proof below, which
+/// is about this buffer only, so that a field added to [`Kqueue`] later is
+/// checked by the compiler.
+struct EventBuffer(Box<[Event]>);
+
 // SAFETY: `Event` is `!Send`/`!Sync` only because `udata` is a pointer
 // field. This backend only ever stores integers (generation tags) in it,
 // never dereferenced by anyone, and the buffer is plain memory the kernel
-// writes into during a `&mut self` call, so moving or sharing a `Kqueue`
+// writes into during a `&mut self` call, so moving or sharing the buffer
 // across threads is sound.
-unsafe impl Send for Kqueue {}
-// SAFETY: as above; `&Kqueue` exposes no interior mutability.
-unsafe impl Sync for Kqueue {}
+unsafe impl Send for EventBuffer {}
+// SAFETY: as above; `&EventBuffer` exposes no interior mutability.
+unsafe impl Sync for EventBuffer {}
+
+impl std::ops::Deref for EventBuffer {
+    type Target = [Event];
+    #[inline]
+    fn deref(&self) -> &[Event] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for EventBuffer {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [Event] {
+        &mut self.0
+    }
+}
 
 /// The kevent for one change of `fd`'s filters, tagged with `tag`.
 #[inline]
@@ -250,7 +271,7 @@ impl OsBackend for Kqueue {
         fcntl_setfd(&kq, FdFlags::CLOEXEC)?;
         Ok(Kqueue {
             kq,
-            events: vec![blank(); kf::buffer_len(capacity)].into_boxed_slice(),
+            events: EventBuffer(vec![blank(); kf::buffer_len(capacity)].into_boxed_slice()),
             broken: Vec::with_capacity(capacity.max(1)),
         })
     }
@@ -327,7 +348,7 @@ impl Backend for Kqueue {
         // Broken pipes are reported beside the kernel's events: leave room.
         let n = kf::batch(max.saturating_sub(self.broken.len()), self.events.len());
         let buf = &mut self.events[..n];
-        let ts = timeout.map(|t| to_nanos_timespec(kf::clamp_timeout(t)));
+        let ts = timeout.map(|t| to_nanos_timespec(crate::timeout::clamp_timeout(t)));
         let got = kevent_wait(kq, buf, ts.as_ref())?;
         for &(fd, tag) in &self.broken {
             report(fd, tag, kf::BROKEN);
@@ -351,7 +372,7 @@ impl Backend for Kqueue {
 // These need a real kqueue: they type-check here (`cargo clippy
 // --all-targets --target x86_64-unknown-freebsd`) and run on macOS and the
 // BSDs. The decisions they exercise are unit-tested on every unix in
-// `kqueue_flags.rs`.
+// `kqueue_plan.rs`.
 #[cfg(test)]
 mod tests {
     use std::io::Write;

@@ -21,7 +21,6 @@
 //!   cannot watch with an error, never a panic;
 //! * `register`, `modify` and `unregister` are O(1) and allocation-free
 //!   (buffers are sized at construction from the key-table capacity).
-#![allow(unsafe_code)]
 
 use std::io;
 
@@ -35,7 +34,7 @@ mod epoll;
 #[cfg(has_kqueue)]
 mod kqueue;
 #[cfg(unix)]
-mod kqueue_flags;
+mod kqueue_plan;
 #[cfg(unix)]
 mod poll;
 #[cfg(unix)]
@@ -126,6 +125,7 @@ pub(crate) fn boxed_slots<D, const N: usize>() -> Box<[selectors2_core::Slot<D>;
 /// are public, and one called directly must not panic.
 #[cfg(unix)]
 #[inline]
+#[allow(unsafe_code)]
 pub(crate) fn with_fd<R>(
     fd: RawFd,
     f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> rustix::io::Result<R>,

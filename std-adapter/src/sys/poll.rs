@@ -6,6 +6,7 @@
 //! when another fd is removed; a freed slot gets fd -1, which `poll`
 //! ignores, and is reused by the next registration. Slots are therefore at
 //! most the key table's capacity, allocated once.
+#![allow(unsafe_code)] // system calls; each block has its SAFETY proof
 
 use std::io;
 use std::time::Duration;

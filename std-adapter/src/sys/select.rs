@@ -2,6 +2,7 @@
 //! copies only the words below the highest registered fd. Fds at or above
 //! `FD_SETSIZE` are refused at `register` (the selector checks
 //! [`Backend::fd_limit`]), never written out of bounds.
+#![allow(unsafe_code)] // system calls; each block has its SAFETY proof
 
 use std::io;
 use std::time::Duration;
@@ -106,7 +107,7 @@ impl Select {
         // XNU's select, like its kevent, rejects timeouts above 10^8 s
         // with EINVAL (itimerfix): wait the longest it accepts instead.
         #[cfg(apple)]
-        let timeout = timeout.map(super::kqueue_flags::clamp_timeout);
+        let timeout = timeout.map(crate::timeout::clamp_timeout);
         let ts = timeout.map(to_micros_timespec);
         let (read_out, write_out) = (&mut self.read_out[..words], &mut self.write_out[..words]);
         // SAFETY: both sets hold `words` elements, enough for fds below

@@ -1,6 +1,7 @@
 //! What the two Windows backends share: Winsock's initialisation, the
 //! sleep that stands in for a wait with nothing to watch, and the checked
 //! conversion from a socket handle to the core's fd type.
+#![allow(unsafe_code)] // system calls; each block has its SAFETY proof
 
 use std::io;
 use std::sync::OnceLock;

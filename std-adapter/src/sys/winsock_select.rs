@@ -16,6 +16,7 @@
 //! non-blocking `connect` that fails is reported there (not as writable),
 //! and counts as `EVENT_WRITE`. `select` with three empty sets fails with
 //! `WSAEINVAL`, so a selector with nothing registered sleeps its timeout.
+#![allow(unsafe_code)] // system calls; each block has its SAFETY proof
 
 use std::io;
 use std::time::Duration;

@@ -16,6 +16,7 @@
 //! `POLLWRNORM` only. A non-blocking `connect` that the peer refuses is
 //! reported as `POLLERR` (and `POLLHUP`) since Windows 10 version 2004;
 //! older versions reported nothing, which is why those are not supported.
+#![allow(unsafe_code)] // system calls; each block has its SAFETY proof
 
 use std::io;
 use std::time::Duration;

@@ -107,9 +107,9 @@ fn main() -> io::Result<()> {
         }
     }
     match (backend.as_str(), small) {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(has_epoll)]
         ("epoll", false) => serve::<selectors2::sys::Epoll, 4096>(nofile),
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(has_epoll)]
         ("epoll", true) => serve::<selectors2::sys::Epoll, 16>(nofile),
         ("poll", false) => serve::<Poll, 4096>(nofile),
         ("poll", true) => serve::<Poll, 16>(nofile),

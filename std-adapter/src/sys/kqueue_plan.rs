@@ -10,8 +10,6 @@
 // Everything here serves `kqueue.rs`; elsewhere only the tests use it.
 #![cfg_attr(not(has_kqueue), allow(dead_code))]
 
-use std::time::Duration;
-
 use selectors2_core::{Events, Readiness};
 
 /// A kqueue filter. One per event: `EVFILT_READ` for READ, `EVFILT_WRITE`
@@ -286,18 +284,6 @@ pub(crate) fn batch(max: usize, buffer_len: usize) -> usize {
     max.min(buffer_len).max(1)
 }
 
-/// The longest timeout handed to `kevent`. XNU refuses a `timespec` of
-/// more than 10^8 seconds with `EINVAL`; the BSDs accept more, but 10^8 s
-/// (over three years) is the longest wait anyone needs, and it fits a
-/// 32-bit `time_t`. Longer timeouts wait this long, then report nothing.
-pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(100_000_000);
-
-/// `timeout`, capped at [`MAX_TIMEOUT`].
-#[inline]
-pub(crate) fn clamp_timeout(timeout: Duration) -> Duration {
-    timeout.min(MAX_TIMEOUT)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,24 +471,11 @@ mod tests {
             let mut ready: Ready<i32, 1> = Ready::new();
             let mut seen = std::collections::BTreeSet::new();
             for _ in 0..8 {
-                sel.select(&mut ready, Some(Duration::ZERO)).unwrap();
+                sel.select(&mut ready, Some(std::time::Duration::ZERO))
+                    .unwrap();
                 seen.extend(ready.iter().map(|(k, _)| k.fd));
             }
             assert_eq!(seen, (3..7).collect(), "interest {interest:?}");
         }
-    }
-
-    #[test]
-    fn kqueue_timeout_is_capped_for_xnu() {
-        assert_eq!(clamp_timeout(Duration::ZERO), Duration::ZERO);
-        assert_eq!(
-            clamp_timeout(Duration::from_nanos(1)),
-            Duration::from_nanos(1)
-        );
-        assert_eq!(clamp_timeout(MAX_TIMEOUT), MAX_TIMEOUT);
-        assert_eq!(clamp_timeout(Duration::MAX), MAX_TIMEOUT);
-        let ts = crate::timeout::to_nanos_timespec(clamp_timeout(Duration::MAX));
-        assert_eq!((ts.tv_sec, ts.tv_nsec), (100_000_000, 0));
-        assert!(i32::try_from(ts.tv_sec).is_ok(), "fits a 32-bit time_t");
     }
 }

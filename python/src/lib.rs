@@ -1,0 +1,602 @@
+//! `selectors2._selectors2`: the native half of the Python module
+//! `selectors2`.
+//!
+//! One class, `_Selector`, holds a [`selectors2::DefaultSelector`] opened on
+//! exactly one mechanism and does the hot paths (`register`, `unregister`,
+//! `modify`, `select`, `get_key`) with Python's semantics. The Python half
+//! (`selectors2/__init__.py`) adds what is easier in Python: the
+//! `SelectorKey` namedtuple, the `BaseSelector` ABC, the read-only mapping.
+//!
+//! The key table lives twice, kept in step by every method here: in the
+//! Rust selector (fd → slot, for the OS) and in a Python dict shared with
+//! the Python half (fd → `SelectorKey`, for `get_map()`, in registration
+//! order like CPython's). A slot indexes `keys`, so `select` finds each
+//! ready key object without touching the dict.
+
+use std::io;
+use std::time::Duration;
+
+use pyo3::exceptions::{
+    PyAttributeError, PyKeyError, PyOSError, PyOverflowError, PyRuntimeError, PyTypeError,
+    PyValueError,
+};
+use pyo3::gc::PyVisit;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyInt, PyList, PyTuple};
+use pyo3::{PyTraverseError, intern};
+use selectors2::{BackendKind, DefaultSelector, Error, Events, Ready};
+
+/// Keys one selector holds at most: the largest table the core offers.
+/// `register` beyond it raises `OSError(ENOSPC)`.
+const CAPACITY: usize = 65536;
+
+type Sel = DefaultSelector<u32, CAPACITY>;
+/// As many entries as keys: `select` always returns every ready fd, as
+/// Python's does.
+type Batch = Ready<u32, CAPACITY>;
+
+/// The native selector. Not for direct use: `selectors2.EpollSelector` and
+/// its siblings subclass it.
+#[pyclass(subclass, module = "selectors2._selectors2", name = "_Selector")]
+struct NativeSelector {
+    /// `None` before `_open` and after `close`.
+    sel: Option<Box<Sel>>,
+    ready: Option<Box<Batch>>,
+    /// The `SelectorKey` of each slot; `None` for a free slot.
+    keys: Vec<Option<Py<PyAny>>>,
+    free: Vec<u32>,
+    /// fd → `SelectorKey`, shared with the Python half (`_fd_to_key`).
+    map: Option<Py<PyDict>>,
+    key_cls: Option<Py<PyAny>>,
+    /// `tuple.__new__`: what a namedtuple's own `__new__` calls, without
+    /// that Python frame (a third of the cost of `register`).
+    tuple_new: Option<Py<PyAny>>,
+}
+
+fn kind_of(name: &str) -> PyResult<BackendKind> {
+    Ok(match name {
+        "epoll" => BackendKind::Epoll,
+        "kqueue" => BackendKind::Kqueue,
+        "poll" => BackendKind::Poll,
+        "select" => BackendKind::Select,
+        _ => return Err(PyValueError::new_err(format!("unknown mechanism {name:?}"))),
+    })
+}
+
+/// A selector is used by one thread at a time: while `select` waits (GIL
+/// released), another thread's call on the same selector gets this.
+#[cold]
+fn busy() -> PyErr {
+    PyRuntimeError::new_err("selector is busy: select() is waiting on it in another thread")
+}
+
+#[inline]
+fn borrow_mut<'py>(slf: &Bound<'py, NativeSelector>) -> PyResult<PyRefMut<'py, NativeSelector>> {
+    slf.try_borrow_mut().map_err(|_| busy())
+}
+
+#[inline]
+fn borrow<'py>(slf: &Bound<'py, NativeSelector>) -> PyResult<PyRef<'py, NativeSelector>> {
+    slf.try_borrow().map_err(|_| busy())
+}
+
+#[cold]
+fn closed() -> PyErr {
+    PyRuntimeError::new_err("Selector is closed")
+}
+
+#[cold]
+fn not_registered(fileobj: &Bound<'_, PyAny>) -> PyErr {
+    match fileobj.repr() {
+        Ok(r) => PyKeyError::new_err(format!("{r} is not registered")),
+        Err(e) => e,
+    }
+}
+
+#[cold]
+fn invalid_events(events: &Bound<'_, PyAny>) -> PyErr {
+    match events.repr() {
+        Ok(r) => PyValueError::new_err(format!("Invalid events: {r}")),
+        Err(e) => e,
+    }
+}
+
+/// The adapter's error as the exception Python's selectors raise.
+#[cold]
+fn to_py(e: Error, fileobj: &Bound<'_, PyAny>) -> PyErr {
+    match e {
+        Error::InvalidEvents(bits) => PyValueError::new_err(format!("Invalid events: {bits}")),
+        // Only select's FD_SETSIZE bound gets here (negative fds are
+        // refused before): CPython's select() words it so.
+        Error::InvalidFd(_) => PyValueError::new_err("filedescriptor out of range in select()"),
+        Error::AlreadyRegistered(fd) => match fileobj.repr() {
+            Ok(r) => PyKeyError::new_err(format!("{r} (FD {fd}) is already registered")),
+            Err(e) => e,
+        },
+        Error::NotRegistered(_) => not_registered(fileobj),
+        Error::Full { capacity } => PyOSError::new_err((
+            libc::ENOSPC,
+            format!("selector is full: it holds at most {capacity} keys"),
+        )),
+        Error::Io(e) => PyErr::from(e),
+    }
+}
+
+/// Python's `_fileobj_to_fd`: an int is the fd; anything else must have a
+/// `fileno()` whose result `int()` accepts.
+fn fileobj_to_fd(fileobj: &Bound<'_, PyAny>) -> PyResult<i64> {
+    let fd = if let Ok(i) = fileobj.cast::<PyInt>() {
+        int_fd(i)?
+    } else {
+        let py = fileobj.py();
+        let converted = fileobj.call_method0(intern!(py, "fileno")).and_then(|n| {
+            let n = py.get_type::<PyInt>().call1((n,))?;
+            int_fd(n.cast::<PyInt>()?)
+        });
+        match converted {
+            Ok(fd) => fd,
+            Err(e) => {
+                if e.is_instance_of::<PyAttributeError>(py)
+                    || e.is_instance_of::<PyTypeError>(py)
+                    || e.is_instance_of::<PyValueError>(py)
+                {
+                    return Err(PyValueError::new_err(format!(
+                        "Invalid file object: {}",
+                        fileobj.repr()?
+                    )));
+                }
+                return Err(e);
+            }
+        }
+    };
+    if fd < 0 {
+        return Err(PyValueError::new_err(format!(
+            "Invalid file descriptor: {fd}"
+        )));
+    }
+    Ok(fd)
+}
+
+/// An int fd; one beyond `i64` is as invalid as a negative one is, for
+/// the OS (Python accepts it until the system call refuses it).
+fn int_fd(i: &Bound<'_, PyInt>) -> PyResult<i64> {
+    i.extract::<i64>().or_else(|_| {
+        Err(PyOverflowError::new_err(format!(
+            "file descriptor {} is out of range",
+            i.repr()?
+        )))
+    })
+}
+
+/// A checked fd number for the OS (`RawFd` is a C `int`).
+fn raw_fd(fd: i64) -> PyResult<i32> {
+    i32::try_from(fd)
+        .map_err(|_| PyOverflowError::new_err(format!("file descriptor {fd} is out of range")))
+}
+
+/// The event mask Python accepts: an int with bits in READ|WRITE, not 0.
+fn events_of(events: &Bound<'_, PyAny>) -> PyResult<Events> {
+    let Ok(i) = events.cast::<PyInt>() else {
+        return Err(PyTypeError::new_err(format!(
+            "unsupported operand type(s) for &: '{}' and 'int'",
+            events.get_type().name()?
+        )));
+    };
+    let bits = i.extract::<i64>().map_err(|_| invalid_events(events))?;
+    if bits == 0 || bits & !3 != 0 {
+        return Err(invalid_events(events));
+    }
+    Events::from_bits(bits as u8).ok_or_else(|| invalid_events(events))
+}
+
+/// Python's `select(timeout)`: `None` blocks, `<= 0` polls, a positive
+/// number of seconds waits (too large: as long as the OS can).
+fn timeout_of(timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
+    let Some(t) = timeout else { return Ok(None) };
+    if t.is_none() {
+        return Ok(None);
+    }
+    let secs: f64 = t.extract()?;
+    if secs.is_nan() {
+        return Err(PyValueError::new_err("Invalid value NaN (not a number)"));
+    }
+    if secs <= 0.0 {
+        return Ok(Some(Duration::ZERO));
+    }
+    Ok(Some(
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX),
+    ))
+}
+
+impl NativeSelector {
+    #[inline]
+    fn map<'py>(&self, py: Python<'py>) -> PyResult<&Bound<'py, PyDict>> {
+        match &self.map {
+            Some(m) => Ok(m.bind(py)),
+            None => Err(closed()),
+        }
+    }
+
+    /// Python's `_fileobj_lookup`: the fd of `fileobj`, or, when it has
+    /// none any more (a closed socket's `fileno()` is -1), the fd of the
+    /// key registered with this very object.
+    fn lookup(&self, fileobj: &Bound<'_, PyAny>) -> PyResult<i64> {
+        match fileobj_to_fd(fileobj) {
+            Ok(fd) => Ok(fd),
+            Err(e) if e.is_instance_of::<PyValueError>(fileobj.py()) => {
+                let py = fileobj.py();
+                for key in self.keys.iter().flatten() {
+                    let key = key.bind(py).cast::<PyTuple>()?;
+                    if key.get_item(0)?.is(fileobj) {
+                        return key.get_item(1)?.extract();
+                    }
+                }
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The key object of a registered fd.
+    #[inline]
+    fn key_of(&self, py: Python<'_>, slot: u32) -> PyResult<Py<PyAny>> {
+        match self.keys.get(slot as usize) {
+            Some(Some(k)) => Ok(k.clone_ref(py)),
+            _ => Err(PyRuntimeError::new_err("selectors2: key table out of step")),
+        }
+    }
+
+    /// The key entry of `slot` (always in range: slots come from
+    /// `new_slot`, through the Rust selector).
+    #[inline]
+    fn slot_mut(&mut self, slot: u32) -> PyResult<&mut Option<Py<PyAny>>> {
+        self.keys
+            .get_mut(slot as usize)
+            .ok_or_else(|| PyRuntimeError::new_err("selectors2: key table out of step"))
+    }
+
+    /// A new `SelectorKey` from its four fields, as `key_cls(*fields)`
+    /// would make it (the namedtuple's `__new__` is
+    /// `tuple.__new__(cls, fields)`).
+    #[inline]
+    fn new_key<'py>(
+        &self,
+        py: Python<'py>,
+        key_cls: &Py<PyAny>,
+        fields: (Bound<'py, PyAny>, i64, Bound<'py, PyAny>, Bound<'py, PyAny>),
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match &self.tuple_new {
+            Some(new) => new.bind(py).call1((key_cls, fields)),
+            None => key_cls.bind(py).call1(fields),
+        }
+    }
+
+    #[inline]
+    fn new_slot(&mut self) -> u32 {
+        match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.keys.push(None);
+                (self.keys.len() - 1) as u32
+            }
+        }
+    }
+}
+
+impl NativeSelector {
+    /// Register a file object for `events`; returns the new `SelectorKey`.
+    fn register_impl(
+        &mut self,
+        py: Python<'_>,
+        fileobj: &Bound<'_, PyAny>,
+        events: &Bound<'_, PyAny>,
+        data: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let mask = events_of(events)?;
+        let fd = self.lookup(fileobj)?;
+        let (Some(key_cls), Some(_)) = (&self.key_cls, &self.sel) else {
+            return Err(closed());
+        };
+        let raw = raw_fd(fd)?;
+        let data = data.unwrap_or_else(|| py.None());
+        let fields = (fileobj.clone(), fd, events.clone(), data.into_bound(py));
+        let key = self.new_key(py, key_cls, fields)?;
+        let slot = self.new_slot();
+        let sel = self.sel.as_mut().ok_or_else(closed)?;
+        if let Err(e) = sel.register(raw, mask, slot) {
+            self.free.push(slot);
+            return Err(to_py(e, fileobj));
+        }
+        *self.slot_mut(slot)? = Some(key.clone().unbind());
+        self.map(py)?.set_item(fd, &key)?;
+        Ok(key.unbind())
+    }
+
+    /// Unregister a file object (registered, or closed since: it is found
+    /// by identity); returns its `SelectorKey`.
+    fn unregister_impl(
+        &mut self,
+        py: Python<'_>,
+        fileobj: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let fd = self.lookup(fileobj)?;
+        let Ok(raw) = i32::try_from(fd) else {
+            return Err(not_registered(fileobj));
+        };
+        let Some(sel) = self.sel.as_mut() else {
+            return Err(not_registered(fileobj));
+        };
+        let old = sel.unregister(raw).map_err(|e| to_py(e, fileobj))?;
+        let key = self.slot_mut(old.data)?.take();
+        self.free.push(old.data);
+        self.map(py)?.del_item(fd)?;
+        key.ok_or_else(|| PyRuntimeError::new_err("selectors2: key table out of step"))
+    }
+
+    /// Change a registered file object's events or data; returns the new
+    /// `SelectorKey` (the same one if nothing changed). A failed modify
+    /// changes nothing.
+    fn modify_impl(
+        &mut self,
+        py: Python<'_>,
+        fileobj: &Bound<'_, PyAny>,
+        events: &Bound<'_, PyAny>,
+        data: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let fd = self.lookup(fileobj)?;
+        let Ok(raw) = i32::try_from(fd) else {
+            return Err(not_registered(fileobj));
+        };
+        let Some(sel) = self.sel.as_ref() else {
+            return Err(not_registered(fileobj));
+        };
+        let Some(slot) = sel.get_key(raw).map(|k| k.data) else {
+            return Err(not_registered(fileobj));
+        };
+        let old = self.key_of(py, slot)?;
+        let old = old.bind(py).cast::<PyTuple>()?;
+        let data = data.unwrap_or_else(|| py.None());
+        let data = data.bind(py);
+        let new_events = events.ne(old.get_item(2)?)?;
+        let new_data = data.ne(old.get_item(3)?)?;
+        if !new_events && !new_data {
+            return Ok(old.clone().into_any().unbind());
+        }
+        let key_cls = self.key_cls.as_ref().ok_or_else(closed)?;
+        let key = self.new_key(
+            py,
+            key_cls,
+            (old.get_item(0)?, fd, events.clone(), data.clone()),
+        )?;
+        if new_events {
+            let mask = events_of(events)?;
+            let sel = self.sel.as_mut().ok_or_else(closed)?;
+            sel.modify(raw, mask, slot).map_err(|e| to_py(e, fileobj))?;
+        }
+        *self.slot_mut(slot)? = Some(key.clone().unbind());
+        self.map(py)?.set_item(fd, &key)?;
+        Ok(key.unbind())
+    }
+
+    /// Wait until some registered file objects are ready or `timeout`
+    /// (seconds; `None` blocks, `<= 0` polls) passes; returns a list of
+    /// `(key, events)`. Releases the GIL while it waits; on a signal it
+    /// runs the Python handlers: an exception from one propagates, else the
+    /// wait resumes with the time left (PEP 475).
+    fn select_impl<'py>(
+        &mut self,
+        py: Python<'py>,
+        timeout: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let timeout = timeout_of(timeout)?;
+        let (Some(sel), Some(ready)) = (self.sel.as_mut(), self.ready.as_mut()) else {
+            return Err(closed());
+        };
+        let mut raised: Option<PyErr> = None;
+        let got = py.detach(|| {
+            sel.select_with_eintr(ready, timeout, || {
+                Python::attach(|py| py.check_signals()).map_err(|e| {
+                    raised = Some(e);
+                    io::Error::from(io::ErrorKind::Interrupted)
+                })
+            })
+        });
+        if let Some(e) = raised {
+            return Err(e);
+        }
+        if let Err(e) = got {
+            return Err(match e {
+                Error::Io(e) => PyErr::from(e),
+                other => PyOSError::new_err(other.to_string()),
+            });
+        }
+        let keys = &self.keys;
+        // `ready` is an exact-size iterator: the list is allocated once.
+        PyList::new(
+            py,
+            ready.iter().map(|(k, events)| {
+                let key = match keys.get(k.data as usize) {
+                    Some(Some(key)) => key.bind(py).clone(),
+                    _ => py.None().into_bound(py),
+                };
+                (key, events.bits())
+            }),
+        )
+    }
+
+    /// The `SelectorKey` of a registered file object.
+    fn get_key_impl(&self, py: Python<'_>, fileobj: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let Some(sel) = self.sel.as_ref() else {
+            return Err(closed());
+        };
+        let fd = self.lookup(fileobj)?;
+        let key = i32::try_from(fd).ok().and_then(|fd| sel.get_key(fd));
+        match key {
+            Some(k) => self.key_of(py, k.data),
+            None => Err(not_registered(fileobj)),
+        }
+    }
+}
+
+#[pymethods]
+impl NativeSelector {
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
+        NativeSelector {
+            sel: None,
+            ready: None,
+            keys: Vec::new(),
+            free: Vec::new(),
+            map: None,
+            key_cls: None,
+            tuple_new: None,
+        }
+    }
+
+    /// Opens the mechanism `kind` ("epoll", "kqueue", "poll", "select");
+    /// keys are made with `key_cls(fileobj, fd, events, data)` and kept in
+    /// `fd_to_key` as well.
+    fn _open(
+        &mut self,
+        py: Python<'_>,
+        kind: &str,
+        key_cls: Py<PyAny>,
+        fd_to_key: Py<PyDict>,
+    ) -> PyResult<()> {
+        let kind = kind_of(kind)?;
+        if !BackendKind::available().contains(&kind) {
+            return Err(PyOSError::new_err(format!("{kind} is not available here")));
+        }
+        let sel = Sel::with_backends(&[kind])?;
+        self.sel = Some(Box::new(sel));
+        self.ready = Some(Box::new(Ready::new()));
+        self.tuple_new = Some(py.get_type::<PyTuple>().getattr("__new__")?.unbind());
+        self.key_cls = Some(key_cls);
+        self.map = Some(fd_to_key);
+        Ok(())
+    }
+
+    /// Register a file object for `events`; returns the new `SelectorKey`.
+    #[pyo3(signature = (fileobj, events, data = None))]
+    fn register(
+        slf: &Bound<'_, Self>,
+        fileobj: &Bound<'_, PyAny>,
+        events: &Bound<'_, PyAny>,
+        data: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        borrow_mut(slf)?.register_impl(slf.py(), fileobj, events, data)
+    }
+
+    /// Unregister a file object (registered, or closed since: it is found
+    /// by identity); returns its `SelectorKey`.
+    fn unregister(slf: &Bound<'_, Self>, fileobj: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        borrow_mut(slf)?.unregister_impl(slf.py(), fileobj)
+    }
+
+    /// Change a registered file object's events or data; returns the new
+    /// `SelectorKey` (the same one if nothing changed). A failed modify
+    /// changes nothing.
+    #[pyo3(signature = (fileobj, events, data = None))]
+    fn modify(
+        slf: &Bound<'_, Self>,
+        fileobj: &Bound<'_, PyAny>,
+        events: &Bound<'_, PyAny>,
+        data: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        borrow_mut(slf)?.modify_impl(slf.py(), fileobj, events, data)
+    }
+
+    /// Wait until some registered file objects are ready or `timeout`
+    /// (seconds; `None` blocks, `<= 0` polls) passes; returns a list of
+    /// `(key, events)`. Releases the GIL while it waits; on a signal it
+    /// runs the Python handlers: an exception from one propagates, else the
+    /// wait resumes with the time left (PEP 475).
+    #[pyo3(signature = (timeout = None))]
+    fn select<'py>(
+        slf: &Bound<'py, Self>,
+        timeout: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        borrow_mut(slf)?.select_impl(slf.py(), timeout)
+    }
+
+    /// The `SelectorKey` of a registered file object.
+    fn get_key(slf: &Bound<'_, Self>, fileobj: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        borrow(slf)?.get_key_impl(slf.py(), fileobj)
+    }
+
+    /// The mechanism's fd (epoll, kqueue).
+    fn _fileno(&self) -> PyResult<i32> {
+        match self.sel.as_ref().and_then(|s| s.fileno()) {
+            Some(fd) => Ok(fd),
+            None => Err(PyValueError::new_err("I/O operation on closed selector")),
+        }
+    }
+
+    /// Closes the mechanism and forgets every key; idempotent.
+    fn _close(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let mut this = borrow_mut(slf)?;
+        this.sel = None;
+        this.ready = None;
+        this.keys.clear();
+        this.free.clear();
+        if let Some(map) = this.map.take() {
+            map.bind(py).clear();
+        }
+        Ok(())
+    }
+
+    /// The references this object holds, for the cycle collector (a key's
+    /// data often refers back to the selector's owner, as asyncio's do).
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        for key in self.keys.iter().flatten() {
+            visit.call(key)?;
+        }
+        if let Some(map) = &self.map {
+            visit.call(map)?;
+        }
+        if let Some(cls) = &self.key_cls {
+            visit.call(cls)?;
+        }
+        if let Some(new) = &self.tuple_new {
+            visit.call(new)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        // Garbage now: close it too, so that no key points at a lost slot.
+        self.sel = None;
+        self.ready = None;
+        self.keys.clear();
+        self.free.clear();
+        self.map = None;
+        self.key_cls = None;
+        self.tuple_new = None;
+    }
+
+    /// Which mechanism this selector runs on ("epoll", ...), or `None`
+    /// once closed.
+    fn _kind(&self) -> Option<String> {
+        self.sel.as_ref().map(|s| s.backend_kind().to_string())
+    }
+}
+
+/// The mechanisms this platform has, best first.
+#[pyfunction]
+fn available() -> Vec<String> {
+    BackendKind::available()
+        .iter()
+        .map(|k| k.to_string())
+        .collect()
+}
+
+/// The native half of `selectors2`.
+#[pymodule]
+fn _selectors2(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<NativeSelector>()?;
+    m.add_function(wrap_pyfunction!(available, m)?)?;
+    m.add("CAPACITY", CAPACITY)?;
+    Ok(())
+}

@@ -1,0 +1,118 @@
+"""Every proof for the selectors2 Python module, on every Python given.
+
+    python run_all.py PYTHON [PYTHON...]
+
+Each PYTHON is an interpreter (a venv's) with selectors2 installed. For
+each one: CPython's test_selectors with our module injected as `selectors`
+(with the cpu resource), and our own tests (test_ours.py). On 3.12 and
+newer, CPython's asyncio selector-loop suites (ASYNCIO_MODULES) run twice,
+on the stdlib's selectors and on ours; our run must pass at least as many
+tests, and fail none the stdlib passes.
+
+Prints one `PASS name` / `FAIL name` line per check, a table of the
+counts, and last `N passed, N failed`; exits non-zero on any failure.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SUITES = os.path.join(HERE, "run_cpython_suites.py")
+ASYNCIO_MODULES = [
+    "test_events", "test_selector_events", "test_sock_lowlevel",
+    "test_streams", "test_server",
+    # Further suites that run on the selector loop on Linux.
+    "test_base_events", "test_unix_events", "test_sendfile",
+    "test_buffered_proto", "test_subprocess", "test_sslproto", "test_ssl",
+]
+TIMEOUT = 900
+
+passed = failed = 0
+table = []
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print("PASS " + name, flush=True)
+    else:
+        failed += 1
+        print("FAIL %s %s" % (name, detail), flush=True)
+
+
+def version(python):
+    out = subprocess.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def suite(python, *args):
+    """Runs run_cpython_suites.py; returns its RESULT dict, or None."""
+    try:
+        proc = subprocess.run([python, SUITES] + list(args), capture_output=True,
+                              text=True, timeout=TIMEOUT, cwd=HERE)
+    except subprocess.TimeoutExpired:
+        print("  timed out: %s" % (args,), flush=True)
+        return None
+    for line in proc.stdout.splitlines()[::-1]:
+        if line.startswith("RESULT "):
+            res = json.loads(line[len("RESULT "):])
+            if res["failed"]:
+                # Show why, for the log.
+                sys.stdout.write(proc.stderr[-6000:])
+            return res
+    sys.stdout.write(proc.stdout[-3000:] + proc.stderr[-6000:])
+    return None
+
+
+def main(pythons):
+    for python in pythons:
+        v = version(python)
+        res = suite(python, "selectors")
+        if res is None:
+            check("test_selectors on %s" % v, False, "(no result)")
+        else:
+            table.append((v, "test_selectors", res, None))
+            check("test_selectors on %s" % v, not res["failed"],
+                  "failed: %s" % res["failed"])
+            # The cpu resource was on: the scalable classes ran it.
+            ran_fd_setsize = not any("test_above_fd_setsize" in t and
+                                     ("Epoll" in t or "Poll" in t)
+                                     for t, _ in res["skipped"])
+            check("test_above_fd_setsize ran on %s" % v, ran_fd_setsize)
+        proc = subprocess.run([python, "-m", "unittest", "test_ours"], cwd=HERE,
+                              capture_output=True, text=True, timeout=TIMEOUT)
+        check("test_ours on %s" % v, proc.returncode == 0, proc.stderr[-4000:])
+        if tuple(map(int, v.split(".")[:2])) < (3, 12):
+            continue
+        for module in ASYNCIO_MODULES:
+            ours = suite(python, "asyncio", module)
+            std = suite(python, "asyncio", module, "--stdlib")
+            name = "asyncio %s on %s" % (module, v)
+            if ours is None or std is None:
+                check(name, False, "(no result)")
+                continue
+            table.append((v, module, ours, std))
+            std_failed = set(std["failed"])
+            new_failures = [t for t in ours["failed"] if t not in std_failed]
+            check(name, ours["passed"] >= std["passed"] and not new_failures,
+                  "ours %d passed vs stdlib %d; new failures: %s" % (
+                      ours["passed"], std["passed"], new_failures))
+    print()
+    print("| Python | suite | run | passed | skipped | failed | left out | stdlib passed |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for v, name, ours, std in table:
+        print("| %s | %s | %d | %d | %d | %d | %d | %s |" % (
+            v, name, ours["run"], ours["passed"], len(ours["skipped"]),
+            len(ours["failed"]), len(ours["not_applicable"]),
+            "-" if std is None else "%d (of %d)" % (std["passed"], std["run"])))
+    print()
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,114 @@
+"""Run CPython's own test suites, unmodified, against ``selectors2``.
+
+    python run_cpython_suites.py selectors            # Lib/test/test_selectors.py
+    python run_cpython_suites.py asyncio test_events  # test.test_asyncio.test_events
+    python run_cpython_suites.py asyncio test_events --stdlib   # the baseline
+
+Our module is put in ``sys.modules['selectors']`` before the test module
+(and asyncio) is imported, so every ``import selectors`` in the tests and in
+asyncio gets ours. ``--stdlib`` runs the same tests on the standard
+library's selectors, for comparison. The ``cpu`` resource is enabled
+(``-u cpu``: ``test_above_fd_setsize``).
+
+Tests that cannot apply to a reimplementation (they patch private
+attributes of the standard module) are listed in ``NOT_APPLICABLE`` with
+the reason, left out of the run and reported; ``python/README.md`` lists
+them too. The last line printed is ``RESULT {json}``; the exit status is
+non-zero when a test failed.
+"""
+
+import json
+import sys
+import time
+import unittest
+
+# Whitebox tests: "Class.method" -> why it cannot apply to selectors2.
+_MODIFY_UNREGISTER = (
+        "patches the private `_selector_cls` of the stdlib's Epoll/Poll "
+        "selector to make the OS modify fail, and expects the stdlib's "
+        "behaviour (the fd unregistered); selectors2 has no `_selector_cls` "
+        "and deliberately keeps the old registration on a failed modify"
+)
+# On the other classes the test skips itself (or the class is skipped).
+NOT_APPLICABLE = {
+    cls + ".test_modify_unregister": _MODIFY_UNREGISTER
+    for cls in ("DefaultSelectorTestCase", "EpollSelectorTestCase", "PollSelectorTestCase")
+}
+
+
+def main(argv):
+    stdlib = "--stdlib" in argv
+    args = [a for a in argv if not a.startswith("--")]
+    suite_kind = args[0]
+    created = [0]
+    if not stdlib:
+        import selectors2
+        sys.modules["selectors"] = selectors2
+        # Count our selectors, to show the suites really used them.
+        init = selectors2._BaseSelectorImpl.__init__
+
+        def counting_init(self):
+            created[0] += 1
+            init(self)
+        selectors2._BaseSelectorImpl.__init__ = counting_init
+    from test import support
+    support.use_resources = ["cpu"]
+    if suite_kind == "selectors":
+        name = "test.test_selectors"
+    else:
+        name = "test.test_asyncio." + args[1]
+    module = __import__(name, fromlist=["_"])
+    import selectors
+    if not stdlib:
+        assert selectors.__name__ == "selectors2", selectors
+        if suite_kind == "selectors":
+            assert module.selectors is selectors
+        else:
+            import asyncio.selector_events as se
+            assert se.selectors is selectors
+    loader = unittest.TestLoader()
+    suite = loader.loadTestsFromModule(module)
+    left_out = []
+
+    def prune(s):
+        kept = unittest.TestSuite()
+        for t in s:
+            if isinstance(t, unittest.TestSuite):
+                kept.addTest(prune(t))
+                continue
+            method = ".".join(t.id().rsplit(".", 2)[-2:])
+            if suite_kind == "selectors" and not stdlib and method in NOT_APPLICABLE:
+                left_out.append(t.id())
+                continue
+            kept.addTest(t)
+        return kept
+
+    suite = prune(suite)
+    # Counted here: unittest 3.12.1 leaves tests of a skipped class out of
+    # testsRun (but lists them as skipped).
+    total = suite.countTestCases()
+    start = time.monotonic()
+    runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=1)
+    result = runner.run(suite)
+    took = time.monotonic() - start
+    failed = [t.id() for t, _ in result.failures + result.errors]
+    failed += [t.id() for t in result.unexpectedSuccesses]
+    skipped = [(t.id(), reason) for t, reason in result.skipped]
+    summary = {
+        "python": "%d.%d.%d" % sys.version_info[:3],
+        "suite": name,
+        "selectors": "stdlib" if stdlib else "selectors2",
+        "run": total,
+        "passed": total - len(failed) - len(skipped),
+        "failed": failed,
+        "skipped": skipped,
+        "not_applicable": left_out,
+        "seconds": round(took, 1),
+        "selectors2_instances": created[0],
+    }
+    print("RESULT " + json.dumps(summary), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

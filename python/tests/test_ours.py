@@ -1,0 +1,345 @@
+"""Tests of selectors2 for what CPython's suites do not reach.
+
+    python -m unittest test_ours      (from python/tests, selectors2 installed)
+
+Each test runs on every selector class this platform has.
+"""
+
+import errno
+import os
+import signal
+import socket
+import threading
+import time
+import unittest
+
+import selectors2
+
+CLASSES = [getattr(selectors2, name) for name in
+           ("SelectSelector", "PollSelector", "EpollSelector", "KqueueSelector")
+           if hasattr(selectors2, name)]
+
+
+def each_class(test):
+    def run(self):
+        for cls in CLASSES:
+            with self.subTest(cls=cls.__name__):
+                test(self, cls)
+    run.__name__ = test.__name__
+    run.__doc__ = test.__doc__
+    return run
+
+
+class SelectorTests(unittest.TestCase):
+
+    def pair(self):
+        a, b = socket.socketpair()
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        return a, b
+
+    def new(self, cls):
+        sel = cls()
+        self.addCleanup(sel.close)
+        return sel
+
+    def alarm(self, handler, after):
+        old = signal.signal(signal.SIGALRM, handler)
+        self.addCleanup(signal.signal, signal.SIGALRM, old)
+        self.addCleanup(signal.setitimer, signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_REAL, after)
+
+    @each_class
+    def test_eintr_without_raising_handler_resumes_with_time_left(self, cls):
+        sel = self.new(cls)
+        rd, _ = self.pair()
+        sel.register(rd, selectors2.EVENT_READ)
+        calls = []
+        self.alarm(lambda *a: calls.append(time.monotonic()), 0.05)
+        t0 = time.monotonic()
+        self.assertEqual(sel.select(0.4), [])
+        took = time.monotonic() - t0
+        self.assertEqual(len(calls), 1, "the handler ran once, inside select")
+        self.assertGreaterEqual(took, 0.4)
+        self.assertLess(took, 2.0)
+
+    @each_class
+    def test_eintr_with_raising_handler_propagates(self, cls):
+        sel = self.new(cls)
+        rd, wr = self.pair()
+        sel.register(rd, selectors2.EVENT_READ)
+
+        class Stop(Exception):
+            pass
+
+        def handler(*args):
+            raise Stop
+
+        self.alarm(handler, 0.05)
+        t0 = time.monotonic()
+        with self.assertRaises(Stop):
+            sel.select(30)
+        self.assertLess(time.monotonic() - t0, 5)
+        # Still usable afterwards.
+        wr.send(b"x")
+        self.assertEqual([(k.fileobj, ev) for k, ev in sel.select(5)],
+                         [(rd, selectors2.EVENT_READ)])
+
+    @each_class
+    def test_eintr_handler_making_fd_ready(self, cls):
+        sel = self.new(cls)
+        rd, wr = self.pair()
+        sel.register(rd, selectors2.EVENT_READ)
+        self.alarm(lambda *a: wr.send(b"x"), 0.05)
+        t0 = time.monotonic()
+        ready = sel.select(10)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertEqual([(k.fileobj, ev) for k, ev in ready],
+                         [(rd, selectors2.EVENT_READ)])
+
+    @each_class
+    def test_gil_is_released_while_select_waits(self, cls):
+        sel = self.new(cls)
+        rd, _ = self.pair()
+        sel.register(rd, selectors2.EVENT_READ)
+        counter = [0]
+        stop = threading.Event()
+
+        def spin():
+            while not stop.is_set():
+                counter[0] += 1
+
+        t = threading.Thread(target=spin)
+        t.start()
+        try:
+            time.sleep(0.01)
+            before = counter[0]
+            self.assertEqual(sel.select(0.3), [])
+            during = counter[0] - before
+        finally:
+            stop.set()
+            t.join()
+        # With the GIL held for 0.3 s, the thread could not count at all
+        # (beyond one switch interval).
+        self.assertGreater(during, 10000)
+
+    @each_class
+    def test_select_wakes_on_write_from_another_thread(self, cls):
+        sel = self.new(cls)
+        rd, wr = self.pair()
+        sel.register(rd, selectors2.EVENT_READ, "rd")
+        t = threading.Timer(0.05, wr.send, (b"x",))
+        t.start()
+        self.addCleanup(t.join)
+        ready = sel.select(10)
+        self.assertEqual([(k.data, ev) for k, ev in ready],
+                         [("rd", selectors2.EVENT_READ)])
+
+    @each_class
+    def test_other_threads_during_select(self, cls):
+        sel = self.new(cls)
+        rd, wr = self.pair()
+        key = sel.register(rd, selectors2.EVENT_READ)
+        t = threading.Thread(target=sel.select, args=(0.5,))
+        t.start()
+        self.addCleanup(t.join)
+        time.sleep(0.1)
+        # The map stays readable...
+        self.assertIs(sel.get_map()[rd], key)
+        self.assertEqual(len(sel.get_map()), 1)
+        # ...but the selector itself is busy, with a clear error.
+        with self.assertRaisesRegex(RuntimeError, "busy"):
+            sel.register(wr, selectors2.EVENT_WRITE)
+        with self.assertRaisesRegex(RuntimeError, "busy"):
+            sel.get_key(rd)
+
+    @each_class
+    def test_closed_file_object_is_found_by_identity(self, cls):
+        sel = self.new(cls)
+        rd, wr = self.pair()
+        fd = rd.fileno()
+        key = sel.register(rd, selectors2.EVENT_READ, "data")
+        rd.close()
+        self.assertEqual(rd.fileno(), -1)
+        self.assertIs(sel.get_key(rd), key)
+        self.assertIs(sel.get_map()[rd], key)
+        self.assertIs(sel.get_map().get(rd), key)
+        self.assertIn(rd, sel.get_map())
+        self.assertIs(sel.get_map()[fd], key)
+        key2 = sel.modify(rd, selectors2.EVENT_READ, "new")
+        self.assertIs(key2.fileobj, rd)
+        self.assertEqual(key2.data, "new")
+        self.assertEqual(sel.unregister(rd), key2)
+        self.assertEqual(len(sel.get_map()), 0)
+        # No longer registered: the closed object is now simply invalid.
+        with self.assertRaises(ValueError):
+            sel.get_key(rd)
+        with self.assertRaises(ValueError):
+            sel.unregister(rd)
+
+    @each_class
+    def test_file_objects_are_kept_by_identity(self, cls):
+        sel = self.new(cls)
+        rd, wr = self.pair()
+
+        class F:
+            def __init__(self, fd):
+                self.fd = fd
+
+            def fileno(self):
+                return str(self.fd)  # int() accepts it, as in Python
+
+        f = F(rd.fileno())
+        key = sel.register(f, selectors2.EVENT_READ)
+        self.assertIs(key.fileobj, f)
+        self.assertEqual(key.fd, rd.fileno())
+        wr.send(b"x")
+        [(k, ev)] = sel.select(5)
+        self.assertIs(k, key)
+        self.assertIs(k.fileobj, f)
+        with self.assertRaises(KeyError):
+            sel.register(rd, selectors2.EVENT_READ)
+
+    def test_capacity_raises_enospc(self):
+        # poll makes no system call at register, so fd numbers that are
+        # not open fill the table without 65,536 open files.
+        sel = self.new(selectors2.PollSelector)
+        base = 1 << 20
+        for i in range(selectors2.CAPACITY):
+            sel.register(base + i, selectors2.EVENT_READ)
+        with self.assertRaises(OSError) as cm:
+            sel.register(base + selectors2.CAPACITY, selectors2.EVENT_READ)
+        self.assertEqual(cm.exception.errno, errno.ENOSPC)
+        self.assertEqual(len(sel.get_map()), selectors2.CAPACITY)
+        # Nothing changed; one out, one in.
+        sel.unregister(base)
+        sel.register(base + selectors2.CAPACITY, selectors2.EVENT_READ)
+        self.assertEqual(len(sel.get_map()), selectors2.CAPACITY)
+
+    @each_class
+    def test_fd_reuse_after_close_without_unregister(self, cls):
+        sel = self.new(cls)
+        a, b = socket.socketpair()
+        self.addCleanup(b.close)
+        fd = a.fileno()
+        sel.register(a, selectors2.EVENT_READ | selectors2.EVENT_WRITE, "old")
+        a.close()
+        c, d = self.pair()
+        if c.fileno() != fd:
+            os.dup2(c.fileno(), fd)
+            c.close()
+            c = socket.socket(fileno=fd)
+            self.addCleanup(c.close)
+        self.assertEqual(c.fileno(), fd)
+        # The number is taken by the stale key, as in Python.
+        with self.assertRaises(KeyError):
+            sel.register(c, selectors2.EVENT_READ)
+        self.assertEqual(sel.unregister(a).data, "old")
+        sel.register(c, selectors2.EVENT_READ, "new")
+        self.assertEqual(sel.select(0), [])
+        d.send(b"x")
+        ready = sel.select(5)
+        self.assertEqual([(k.data, ev) for k, ev in ready],
+                         [("new", selectors2.EVENT_READ)])
+
+    @each_class
+    def test_failed_modify_changes_nothing(self, cls):
+        sel = self.new(cls)
+        rd, wr = self.pair()
+        key = sel.register(rd, selectors2.EVENT_READ, "d")
+        for bad in (0, 4, -1):
+            with self.assertRaises(ValueError):
+                sel.modify(rd, bad, "other")
+            self.assertIs(sel.get_key(rd), key)
+        wr.send(b"x")
+        self.assertEqual(sel.select(5), [(key, selectors2.EVENT_READ)])
+
+    @each_class
+    def test_closed_selector(self, cls):
+        sel = cls()
+        rd, wr = self.pair()
+        sel.register(rd, selectors2.EVENT_READ)
+        mapping = sel.get_map()
+        sel.close()
+        sel.close()
+        self.assertIsNone(sel.get_map())
+        self.assertEqual(len(mapping), 0)
+        for call in (lambda: sel.register(wr, selectors2.EVENT_WRITE),
+                     lambda: sel.modify(rd, selectors2.EVENT_WRITE),
+                     lambda: sel.select(0),
+                     lambda: sel.get_key(rd)):
+            with self.assertRaises((RuntimeError, KeyError)):
+                call()
+        with self.assertRaises(KeyError):
+            sel.unregister(rd)
+
+    def test_select_works_on_a_small_thread_stack(self):
+        old = threading.stack_size(256 * 1024)
+        self.addCleanup(threading.stack_size, old)
+        out = []
+
+        def run():
+            for cls in CLASSES:
+                with cls() as sel:
+                    rd, wr = socket.socketpair()
+                    with rd, wr:
+                        sel.register(wr, selectors2.EVENT_WRITE)
+                        out.append(len(sel.select(0)))
+
+        t = threading.Thread(target=run)
+        t.start()
+        t.join()
+        self.assertEqual(out, [1] * len(CLASSES))
+
+    def test_abc_and_subclassing(self):
+        for cls in CLASSES + [selectors2.DefaultSelector]:
+            with cls() as sel:
+                self.assertIsInstance(sel, selectors2.BaseSelector)
+
+        class Logged(selectors2.DefaultSelector):
+            def __init__(self):
+                super().__init__()
+                self.log = []
+
+            def register(self, fileobj, events, data=None):
+                self.log.append(fileobj)
+                return super().register(fileobj, events, data)
+
+        rd, wr = self.pair()
+        with Logged() as sel:
+            sel.register(rd, selectors2.EVENT_READ)
+            self.assertEqual(sel.log, [rd])
+            self.assertEqual(sel.get_key(rd).fd, rd.fileno())
+
+        class Incomplete(selectors2.BaseSelector):
+            pass
+
+        with self.assertRaises(TypeError):
+            Incomplete()
+
+    @each_class
+    def test_reference_cycles_are_collected(self, cls):
+        import gc
+        import weakref
+        rd, wr = self.pair()
+        sel = cls()
+        # asyncio's keys hold handles that lead back to the loop and so to
+        # the selector: a cycle through the native object.
+        sel.register(rd, selectors2.EVENT_READ, {"selector": sel})
+        ref = weakref.ref(sel)
+        del sel
+        gc.collect()
+        self.assertIsNone(ref())
+
+    def test_timeouts(self):
+        with selectors2.DefaultSelector() as sel:
+            with self.assertRaises(ValueError):
+                sel.select(float("nan"))
+            self.assertEqual(sel.select(-5), [])
+            t0 = time.monotonic()
+            self.assertEqual(sel.select(0.05), [])
+            self.assertGreaterEqual(time.monotonic() - t0, 0.05)
+
+
+if __name__ == "__main__":
+    unittest.main()
