@@ -49,6 +49,7 @@ pub fn to_nanos_timespec(t: Duration) -> Timespec {
 /// The `timespec` equal to `ms` milliseconds (for epoll and poll through
 /// rustix, which takes a `timespec` but waits in whole milliseconds).
 #[cfg(unix)]
+#[cfg_attr(not(has_epoll), allow(dead_code))] // unit-tested on every unix
 #[inline]
 pub fn millis_timespec(ms: i32) -> Option<Timespec> {
     u32::try_from(ms)
