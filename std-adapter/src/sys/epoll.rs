@@ -245,6 +245,34 @@ impl Backend for Epoll {
 mod tests {
     use super::*;
 
+    /// A `Ready` larger than the wait's buffer gets at most
+    /// `WAIT_EVENTS` keys per select, and the kernel's rotation brings every
+    /// ready fd within ceil(ready / WAIT_EVENTS) selects.
+    #[test]
+    fn a_ready_larger_than_the_buffer_gets_every_fd_in_turn() {
+        use crate::{AnyCapacity, EVENT_WRITE, EpollSelector, Ready};
+        use std::collections::BTreeSet;
+        use std::os::unix::net::UnixStream;
+
+        let pairs: Vec<_> = (0..150).map(|_| UnixStream::pair().unwrap()).collect();
+        let mut sel = EpollSelector::<usize, 1024>::new().unwrap();
+        let mut all = BTreeSet::new();
+        for (a, b) in &pairs {
+            for s in [a, b] {
+                sel.register(s, EVENT_WRITE, 0).unwrap();
+                all.insert(s.as_raw_fd());
+            }
+        }
+        let mut ready: Ready<usize, 512> = Ready::new();
+        let mut seen = BTreeSet::new();
+        for _ in 0..all.len().div_ceil(WAIT_EVENTS) {
+            let n = sel.select(&mut ready, Some(Duration::ZERO)).unwrap();
+            assert_eq!(n, WAIT_EVENTS);
+            seen.extend(ready.iter().map(|(k, _)| k.fd));
+        }
+        assert_eq!(seen, all);
+    }
+
     #[test]
     fn data_round_trips_fd_and_tag() {
         for (fd, tag) in [(0, 0), (5, 1), (i32::MAX, u32::MAX), (1023, 0x8000_0000)] {
