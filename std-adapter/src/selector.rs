@@ -300,8 +300,7 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// error or hang-up on the fd counts as both `READ` and `WRITE`. When
     /// more fds are ready than `ready` holds, later calls return the rest.
     /// epoll and kqueue return at most 256 keys per call (the size of their
-    /// wait buffer, which lives on the stack of the call), however large
-    /// `ready` is; the rest come the same way.
+    /// wait buffer), however large `ready` is; the rest come the same way.
     /// Each entry holds a clone of its key's data (`D: Clone`).
     ///
     /// ```
