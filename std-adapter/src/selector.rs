@@ -435,7 +435,18 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     where
         D: Clone,
     {
+        // As `select` with a positive timeout (see `timeout::first_wait`):
+        // a poll first, and the clock only when nothing is ready yet.
+        if let Some(n) = wait_once(&mut self.inner, ready, Some(Duration::ZERO), &mut || Ok(()))?
+            && n > 0
+        {
+            return Ok(n);
+        }
         let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            // Past the deadline: the poll was the answer (`ready` is empty).
+            return Ok(0);
+        }
         let inner = &mut self.inner;
         let n = crate::timeout::retry_until(Some(left), Some(deadline), |t| {
             wait_once(inner, ready, t, &mut || Ok(()))
