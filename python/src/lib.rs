@@ -119,6 +119,9 @@ fn to_py(e: Error, fileobj: &Bound<'_, PyAny>) -> PyErr {
             format!("selector is full: it holds at most {capacity} keys"),
         )),
         Error::Io(e) => PyErr::from(e),
+        // `Error` grows without breaking (#[non_exhaustive]): an error this
+        // module does not know yet still reaches Python, worded.
+        other => PyOSError::new_err(other.to_string()),
     }
 }
 
