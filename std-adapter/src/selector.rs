@@ -299,8 +299,6 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// `events` is never empty and never more than the key asked for; an
     /// error or hang-up on the fd counts as both `READ` and `WRITE`. When
     /// more fds are ready than `ready` holds, later calls return the rest.
-    /// epoll and kqueue return at most 256 keys per call (the size of their
-    /// wait buffer), however large `ready` is; the rest come the same way.
     /// Each entry holds a clone of its key's data (`D: Clone`).
     ///
     /// ```

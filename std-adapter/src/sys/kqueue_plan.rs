@@ -255,17 +255,12 @@ pub(crate) const fn tag(udata: usize) -> u32 {
     udata as u32
 }
 
-/// The most events one `kevent` wait returns, as for epoll: a wait never
-/// asks for more than `Ready` holds, and a `Ready` of more than this gets
-/// the rest in the following calls (the kernel rotates what it returned).
-pub(crate) const WAIT_EVENTS: usize = 256;
-
 /// The event buffer's length for a key table of `capacity` keys: one
-/// event per key up to [`WAIT_EVENTS`] (8 KiB of 32-byte events, where one
-/// per key was 128 KiB at 4096 keys, mostly never written), never 0.
+/// event per key, so that one wait can return every ready key (Python's
+/// semantics), never 0.
 #[inline]
 pub(crate) fn buffer_len(capacity: usize) -> usize {
-    capacity.clamp(1, WAIT_EVENTS)
+    capacity.max(1)
 }
 
 /// How many events one wait asks for when the caller takes `max` fds:
@@ -440,8 +435,8 @@ mod tests {
     fn kqueue_buffer_and_batch_are_never_zero() {
         assert_eq!(buffer_len(0), 1);
         assert_eq!(buffer_len(64), 64);
-        assert_eq!(buffer_len(4096), WAIT_EVENTS);
-        assert_eq!(buffer_len(usize::MAX), WAIT_EVENTS);
+        assert_eq!(buffer_len(4096), 4096);
+        assert_eq!(buffer_len(usize::MAX), usize::MAX);
         let len = buffer_len(64);
         assert_eq!(batch(0, len), 1);
         assert_eq!(batch(1, len), 1);
