@@ -274,7 +274,10 @@ mod tests {
             }
         }
         let mut ready: Ready<usize, 1024> = Ready::new();
-        assert_eq!(sel.select(&mut ready, Some(Duration::ZERO)).unwrap(), all.len());
+        assert_eq!(
+            sel.select(&mut ready, Some(Duration::ZERO)).unwrap(),
+            all.len()
+        );
         let seen: BTreeSet<_> = ready.iter().map(|(k, _)| k.fd).collect();
         assert_eq!(seen, all);
     }
