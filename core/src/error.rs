@@ -60,7 +60,10 @@ impl<E> Error<E> {
 impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::InvalidFd(fd) => write!(f, "invalid file descriptor: {fd}"),
+            Error::InvalidFd(fd) => write!(
+                f,
+                "invalid file descriptor: {fd} (negative, or beyond what the backend watches: FD_SETSIZE for select)"
+            ),
             Error::InvalidEvents(bits) => {
                 write!(
                     f,
@@ -70,7 +73,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::AlreadyRegistered(fd) => write!(f, "fd {fd} is already registered"),
             Error::NotRegistered(fd) => write!(f, "fd {fd} is not registered"),
             Error::Full { capacity } => {
-                write!(f, "selector is full ({capacity} keys registered)")
+                write!(f, "selector is full (capacity: {capacity} keys)")
             }
             Error::Backend(e) => write!(f, "backend error: {e}"),
         }

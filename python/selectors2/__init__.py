@@ -28,6 +28,9 @@ Deliberate differences from the standard library:
   stdlib is inconsistent here (bpo-91433).
 * ``SelectSelector.register`` refuses an fd >= ``FD_SETSIZE`` with
   ``ValueError`` at once, instead of failing in ``select()`` later.
+* ``SelectSelector.select`` reports a registered file object that was
+  closed (ready, beside the others), as ``PollSelector`` does, instead of
+  raising ``OSError(EBADF)`` for the whole call.
 * A selector object is used by one thread at a time: calling
   ``register``, ``unregister``, ``modify``, ``get_key``, ``select`` or
   ``close`` from another thread while ``select`` waits raises

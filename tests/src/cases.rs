@@ -960,7 +960,7 @@ pub fn errors_convert_to_io_kinds<B: OsBackend>() {
     assert_eq!(kind(sel.unregister(&b).unwrap_err()), K::NotFound);
     sel.register(&b, R, 0).unwrap();
     let full = sel.register(&c, R, 0).unwrap_err();
-    assert_eq!(full.to_string(), "selector is full (2 keys registered)");
+    assert_eq!(full.to_string(), "selector is full (capacity: 2 keys)");
     assert_eq!(kind(full), K::QuotaExceeded);
 }
 
