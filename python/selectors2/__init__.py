@@ -48,219 +48,149 @@ from collections.abc import Mapping
 
 from . import _selectors2
 
-# generic events, that must be mapped to implementation-specific ones
-EVENT_READ = (1 << 0)
-EVENT_WRITE = (1 << 1)
+#: Interest in reading; Python's value, ``1``.
+EVENT_READ = 1
+#: Interest in writing; Python's value, ``2``.
+EVENT_WRITE = 2
 
 #: How many file objects one selector can hold.
 CAPACITY = _selectors2.CAPACITY
 
 
 def _fileobj_to_fd(fileobj):
-    """Return a file descriptor from a file object.
+    """The fd that ``fileobj`` names: the int itself, or ``int(fileobj.fileno())``.
 
-    Parameters:
-    fileobj -- file object or file descriptor
-
-    Returns:
-    corresponding file descriptor
-
-    Raises:
-    ValueError if the object is invalid
+    ``ValueError`` for an object without a usable ``fileno()`` or for a
+    negative number, worded as the standard library words it.
     """
-    if isinstance(fileobj, int):
-        fd = fileobj
-    else:
+    fd = fileobj
+    if not isinstance(fd, int):
         try:
             fd = int(fileobj.fileno())
         except (AttributeError, TypeError, ValueError):
-            raise ValueError("Invalid file object: "
-                             "{!r}".format(fileobj)) from None
+            raise ValueError("Invalid file object: {!r}".format(fileobj)) from None
     if fd < 0:
         raise ValueError("Invalid file descriptor: {}".format(fd))
     return fd
 
 
-SelectorKey = namedtuple('SelectorKey', ['fileobj', 'fd', 'events', 'data'])
+SelectorKey = namedtuple("SelectorKey", ["fileobj", "fd", "events", "data"])
 SelectorKey.__module__ = __name__
-SelectorKey.__doc__ = """SelectorKey(fileobj, fd, events, data)
+SelectorKey.__doc__ = """SelectorKey(fileobj, fd, events, data): one registration.
 
-    Object used to associate a file object to its backing
-    file descriptor, selected event mask, and attached data.
+``fileobj`` is the object given to ``register`` (kept as it is, compared by
+identity), ``fd`` the descriptor it named then, ``events`` the interest
+(``EVENT_READ``, ``EVENT_WRITE`` or both) and ``data`` whatever the caller
+keeps with it.
 """
-SelectorKey.fileobj.__doc__ = 'File object registered.'
-SelectorKey.fd.__doc__ = 'Underlying file descriptor.'
-SelectorKey.events.__doc__ = 'Events that must be waited for on this file object.'
-SelectorKey.data.__doc__ = ('''Optional opaque data associated to this file object.
-    For example, this could be used to store a per-client session ID.''')
 
 
-class _SelectorMapping(Mapping):
-    """Mapping of file objects to selector keys (live and read-only)."""
+class _KeyView(Mapping):
+    """What ``get_map()`` returns: the registrations, keyed by file object or
+    fd, read-only and always current."""
 
-    __slots__ = ('_selector',)
+    __slots__ = ("_owner",)
 
-    def __init__(self, selector):
-        self._selector = selector
+    def __init__(self, owner):
+        self._owner = owner
 
     def __len__(self):
-        return len(self._selector._fd_to_key)
+        return len(self._owner._fd_to_key)
 
-    def get(self, fileobj, default=None):
-        fd = self._selector._fileobj_lookup(fileobj)
-        return self._selector._fd_to_key.get(fd, default)
+    def __iter__(self):
+        return iter(self._owner._fd_to_key)
 
     def __getitem__(self, fileobj):
-        fd = self._selector._fileobj_lookup(fileobj)
-        key = self._selector._fd_to_key.get(fd)
+        key = self.get(fileobj)
         if key is None:
             raise KeyError("{!r} is not registered".format(fileobj))
         return key
 
-    def __iter__(self):
-        return iter(self._selector._fd_to_key)
+    def get(self, fileobj, default=None):
+        fd = self._owner._fileobj_lookup(fileobj)
+        return self._owner._fd_to_key.get(fd, default)
 
 
 class BaseSelector(metaclass=ABCMeta):
-    """Selector abstract base class.
-
-    A selector supports registering file objects to be monitored for specific
-    I/O events.
-
-    A file object is a file descriptor or any object with a `fileno()` method.
-    An arbitrary object can be attached to the file object, which can be used
-    for example to store context information, a callback, etc.
-
-    A selector can use various implementations (select(), poll(), epoll()...)
-    depending on the platform. The default `Selector` class uses the most
-    efficient implementation on the current platform.
+    """The interface every selector here has (an ABC, as the standard
+    library's): watch file objects (an fd, or anything with ``fileno()``)
+    for ``EVENT_READ`` and ``EVENT_WRITE`` with data of the caller's, and
+    ``select()`` the ones that are ready. A subclass provides
+    ``register``, ``unregister``, ``select`` and ``get_map``; the rest is
+    written in terms of those.
     """
 
     @abstractmethod
     def register(self, fileobj, events, data=None):
-        """Register a file object.
-
-        Parameters:
-        fileobj -- file object or file descriptor
-        events  -- events to monitor (bitwise mask of EVENT_READ|EVENT_WRITE)
-        data    -- attached data
-
-        Returns:
-        SelectorKey instance
-
-        Raises:
-        ValueError if events is invalid
-        KeyError if fileobj is already registered
-        OSError if fileobj is closed or otherwise is unacceptable to
-                the underlying system call (if a system call is made)
-
-        Note:
-        OSError may or may not be raised
-        """
+        """Start watching ``fileobj`` for ``events``; return its new
+        ``SelectorKey``. ``ValueError`` for bad events or a bad file object,
+        ``KeyError`` if it is registered already, ``OSError`` if the
+        operating system refuses it."""
         raise NotImplementedError
 
     @abstractmethod
     def unregister(self, fileobj):
-        """Unregister a file object.
-
-        Parameters:
-        fileobj -- file object or file descriptor
-
-        Returns:
-        SelectorKey instance
-
-        Raises:
-        KeyError if fileobj is not registered
-
-        Note:
-        If fileobj is registered but has since been closed this does
-        *not* raise OSError (even if the wrapped syscall does)
-        """
+        """Stop watching ``fileobj``; return its ``SelectorKey``. Works for a
+        file object closed since it was registered; ``KeyError`` for one
+        that is not registered."""
         raise NotImplementedError
 
     def modify(self, fileobj, events, data=None):
-        """Change a registered file object monitored events or attached data.
-
-        Parameters:
-        fileobj -- file object or file descriptor
-        events  -- events to monitor (bitwise mask of EVENT_READ|EVENT_WRITE)
-        data    -- attached data
-
-        Returns:
-        SelectorKey instance
-
-        Raises:
-        Anything that unregister() or register() raises
-        """
+        """Give ``fileobj`` new ``events`` and ``data``; return the new key.
+        This generic version unregisters and registers again; the
+        selectors of this module change the registration in place and, on
+        failure, leave it as it was."""
         self.unregister(fileobj)
         return self.register(fileobj, events, data)
 
     @abstractmethod
     def select(self, timeout=None):
-        """Perform the actual selection, until some monitored file objects are
-        ready or a timeout expires.
-
-        Parameters:
-        timeout -- if timeout > 0, this specifies the maximum wait time, in
-                   seconds
-                   if timeout <= 0, the select() call won't block, and will
-                   report the currently ready file objects
-                   if timeout is None, select() will block until a monitored
-                   file object becomes ready
-
-        Returns:
-        list of (key, events) for ready file objects
-        `events` is a bitwise mask of EVENT_READ|EVENT_WRITE
-        """
+        """Wait until a watched file object is ready, or ``timeout`` seconds
+        (``None``: no limit; zero or less: do not wait); return a list of
+        ``(key, events)``, ``events`` being what is ready of what the key
+        asked for."""
         raise NotImplementedError
 
     def close(self):
-        """Close the selector.
-
-        This must be called to make sure that any underlying resource is freed.
-        """
-        pass
+        """Release what the selector holds. Nothing here; subclasses
+        override it."""
 
     def get_key(self, fileobj):
-        """Return the key associated to a registered file object.
-
-        Returns:
-        SelectorKey for this file object
-        """
-        mapping = self.get_map()
-        if mapping is None:
-            raise RuntimeError('Selector is closed')
+        """The ``SelectorKey`` of ``fileobj``; ``KeyError`` if it is not
+        registered, ``RuntimeError`` once the selector is closed."""
+        registrations = self.get_map()
+        if registrations is None:
+            raise RuntimeError("Selector is closed")
         try:
-            return mapping[fileobj]
+            return registrations[fileobj]
         except KeyError:
             raise KeyError("{!r} is not registered".format(fileobj)) from None
 
     @abstractmethod
     def get_map(self):
-        """Return a mapping of file objects to selector keys."""
+        """The registrations, as a read-only mapping (``None`` once closed)."""
         raise NotImplementedError
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *args):
+    def __exit__(self, *exc_info):
         self.close()
 
 
-class _BaseSelectorImpl(_selectors2._Selector, BaseSelector):
-    """The selectors of this module: the hot paths are native (Rust)."""
+class _NativeSelector(_selectors2._Selector, BaseSelector):
+    """A selector of this module: the table and the system calls are Rust's
+    (``_selectors2``); this class adds what is easier in Python."""
 
-    #: The OS mechanism, set by each subclass.
+    #: Which mechanism the native half opens; each subclass names one.
     _mechanism = None
 
     def __init__(self):
-        # fd -> SelectorKey, kept in step by the native methods.
+        # fd -> SelectorKey: written by the native methods, read by get_map().
         self._fd_to_key = {}
-        # read-only mapping returned by get_map()
-        self._map = _SelectorMapping(self)
+        self._map = _KeyView(self)
         self._open(self._mechanism, SelectorKey, self._fd_to_key)
 
-    # register, unregister, modify, select and get_key are native.
     register = _selectors2._Selector.register
     unregister = _selectors2._Selector.unregister
     modify = _selectors2._Selector.modify
@@ -268,24 +198,16 @@ class _BaseSelectorImpl(_selectors2._Selector, BaseSelector):
     get_key = _selectors2._Selector.get_key
 
     def _fileobj_lookup(self, fileobj):
-        """Return a file descriptor from a file object.
-
-        This wraps _fileobj_to_fd() to do an exhaustive search in case
-        the object is invalid but we still have it in our map.  This
-        is used by unregister() so we can unregister an object that
-        was previously registered even if it is closed.  It is also
-        used by _SelectorMapping.
-        """
-        # Python, not native: the mapping stays readable from other
-        # threads while select() waits.
+        """The fd of ``fileobj``: from the object itself, or, when that fails
+        (a socket closed since, say), from the key that holds this very
+        object. In Python, so that ``get_map()`` stays usable from another
+        thread while ``select()`` waits."""
         try:
             return _fileobj_to_fd(fileobj)
         except ValueError:
-            # Do an exhaustive search.
             for key in self._fd_to_key.values():
                 if key.fileobj is fileobj:
                     return key.fd
-            # Raise ValueError after all.
             raise
 
     def close(self):
@@ -296,57 +218,58 @@ class _BaseSelectorImpl(_selectors2._Selector, BaseSelector):
         return self._map
 
 
-class SelectSelector(_BaseSelectorImpl):
-    """Select-based selector."""
-    _mechanism = 'select'
+class SelectSelector(_NativeSelector):
+    """A selector on ``select(2)``: fds below ``FD_SETSIZE`` only."""
+    _mechanism = "select"
 
 
-class PollSelector(_BaseSelectorImpl):
-    """Poll-based selector."""
-    _mechanism = 'poll'
+class PollSelector(_NativeSelector):
+    """A selector on ``poll(2)``."""
+    _mechanism = "poll"
 
 
 _AVAILABLE = _selectors2.available()
 
-if 'epoll' in _AVAILABLE:
+if "epoll" in _AVAILABLE:
 
-    class EpollSelector(_BaseSelectorImpl):
-        """Epoll-based selector."""
-        _mechanism = 'epoll'
-
-        def fileno(self):
-            return self._fileno()
-
-if 'kqueue' in _AVAILABLE:
-
-    class KqueueSelector(_BaseSelectorImpl):
-        """Kqueue-based selector."""
-        _mechanism = 'kqueue'
+    class EpollSelector(_NativeSelector):
+        """A selector on Linux's ``epoll``; ``fileno()`` is the epoll fd."""
+        _mechanism = "epoll"
 
         def fileno(self):
             return self._fileno()
 
+if "kqueue" in _AVAILABLE:
 
-def _can_use(mechanism):
-    """Check if we can use the mechanism: open it (and close it)."""
-    probe = _selectors2._Selector()
+    class KqueueSelector(_NativeSelector):
+        """A selector on BSD and macOS ``kqueue``; ``fileno()`` is its fd."""
+        _mechanism = "kqueue"
+
+        def fileno(self):
+            return self._fileno()
+
+
+def _works(mechanism):
+    """Whether ``mechanism`` opens here (a sandbox may refuse epoll, say)."""
+    trial = _selectors2._Selector()
     try:
-        probe._open(mechanism, SelectorKey, {})
+        trial._open(mechanism, SelectorKey, {})
+        return True
     except OSError:
         return False
-    else:
-        return True
     finally:
-        probe._close()
+        trial._close()
 
 
-# Choose the best implementation, roughly:
-#    kqueue == epoll > poll > select.
-if 'kqueue' in _AVAILABLE and _can_use('kqueue'):
-    DefaultSelector = KqueueSelector
-elif 'epoll' in _AVAILABLE and _can_use('epoll'):
-    DefaultSelector = EpollSelector
-elif _can_use('poll'):
-    DefaultSelector = PollSelector
-else:
-    DefaultSelector = SelectSelector
+def _default():
+    """The first mechanism that works, in CPython's order of preference."""
+    for name, cls in (("kqueue", "KqueueSelector"), ("epoll", "EpollSelector"),
+                      ("poll", "PollSelector")):
+        if name in _AVAILABLE and _works(name):
+            return globals()[cls]
+    return SelectSelector
+
+
+#: The best selector that works here.
+DefaultSelector = _default()
+

@@ -506,36 +506,21 @@ fn wait_once<B: OsBackend, D: Clone, const N: usize, const M: usize>(
     }
 }
 
-#[cfg(has_epoll)]
-impl<D, const N: usize> std::os::fd::AsFd for Selector<sys::Epoll, D, N> {
-    /// The epoll fd, as [`fileno`](Selector::fileno): to nest this selector
-    /// in another event loop (it is readable when a key is ready).
+/// The epoll or kqueue fd, as [`fileno`](Selector::fileno): to nest the
+/// selector in another event loop (the fd is readable when a key is
+/// ready). Only the mechanisms that have an fd of their own are `AsFd`.
+#[cfg(unix)]
+impl<B: OsBackend + std::os::fd::AsFd, D, const N: usize> std::os::fd::AsFd for Selector<B, D, N> {
     #[inline]
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.inner.backend().as_fd()
     }
 }
 
-#[cfg(has_epoll)]
-impl<D, const N: usize> std::os::fd::AsRawFd for Selector<sys::Epoll, D, N> {
-    #[inline]
-    fn as_raw_fd(&self) -> RawFd {
-        std::os::fd::AsFd::as_fd(self.inner.backend()).as_raw_fd()
-    }
-}
-
-#[cfg(has_kqueue)]
-impl<D, const N: usize> std::os::fd::AsFd for Selector<sys::Kqueue, D, N> {
-    /// The kqueue fd, as [`fileno`](Selector::fileno): to nest this
-    /// selector in another event loop (it is readable when a key is ready).
-    #[inline]
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.inner.backend().as_fd()
-    }
-}
-
-#[cfg(has_kqueue)]
-impl<D, const N: usize> std::os::fd::AsRawFd for Selector<sys::Kqueue, D, N> {
+#[cfg(unix)]
+impl<B: OsBackend + std::os::fd::AsFd, D, const N: usize> std::os::fd::AsRawFd
+    for Selector<B, D, N>
+{
     #[inline]
     fn as_raw_fd(&self) -> RawFd {
         std::os::fd::AsFd::as_fd(self.inner.backend()).as_raw_fd()

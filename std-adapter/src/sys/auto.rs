@@ -39,22 +39,11 @@ enum Chosen {
     Select(Select),
 }
 
+/// Runs `$e` on the chosen mechanism, `$b` bound to it (`&` or `&mut`,
+/// as `$chosen` is).
 macro_rules! each {
-    ($self:expr, $b:ident => $e:expr) => {
-        match &mut $self.0 {
-            #[cfg(has_epoll)]
-            Chosen::Epoll($b) => $e,
-            #[cfg(has_kqueue)]
-            Chosen::Kqueue($b) => $e,
-            Chosen::Poll($b) => $e,
-            Chosen::Select($b) => $e,
-        }
-    };
-}
-
-macro_rules! each_ref {
-    ($self:expr, $b:ident => $e:expr) => {
-        match &$self.0 {
+    ($chosen:expr, $b:ident => $e:expr) => {
+        match $chosen {
             #[cfg(has_epoll)]
             Chosen::Epoll($b) => $e,
             #[cfg(has_kqueue)]
@@ -107,7 +96,7 @@ fn probe(
 impl Sealed for Auto {
     #[inline]
     fn take_spurious_wakeup(&mut self) -> bool {
-        each!(self, b => b.take_spurious_wakeup())
+        each!(&mut self.0, b => b.take_spurious_wakeup())
     }
 }
 
@@ -117,11 +106,11 @@ impl OsBackend for Auto {
     }
 
     fn kind(&self) -> BackendKind {
-        each_ref!(self, b => b.kind())
+        each!(&self.0, b => b.kind())
     }
 
     fn fileno(&self) -> Option<RawFd> {
-        each_ref!(self, b => b.fileno())
+        each!(&self.0, b => b.fileno())
     }
 }
 
@@ -130,17 +119,17 @@ impl Backend for Auto {
 
     #[inline]
     fn fd_limit(&self) -> Option<RawFd> {
-        each_ref!(self, b => b.fd_limit())
+        each!(&self.0, b => b.fd_limit())
     }
 
     #[inline]
     fn key_limit(&self) -> Option<usize> {
-        each_ref!(self, b => b.key_limit())
+        each!(&self.0, b => b.key_limit())
     }
 
     #[inline]
     fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
-        each!(self, b => b.register(fd, interest, tag))
+        each!(&mut self.0, b => b.register(fd, interest, tag))
     }
 
     #[inline]
@@ -152,17 +141,17 @@ impl Backend for Auto {
         new: Events,
         tag: u32,
     ) -> io::Result<()> {
-        each!(self, b => b.modify(fd, slot, old, new, tag))
+        each!(&mut self.0, b => b.modify(fd, slot, old, new, tag))
     }
 
     #[inline]
     fn unregister(&mut self, fd: RawFd, slot: u32, interest: Events) -> io::Result<()> {
-        each!(self, b => b.unregister(fd, slot, interest))
+        each!(&mut self.0, b => b.unregister(fd, slot, interest))
     }
 
     #[inline]
     fn is_gone(&self, e: &io::Error) -> bool {
-        each_ref!(self, b => b.is_gone(e))
+        each!(&self.0, b => b.is_gone(e))
     }
 
     #[inline]
@@ -172,12 +161,12 @@ impl Backend for Auto {
         timeout: Option<Duration>,
         report: F,
     ) -> io::Result<()> {
-        each!(self, b => b.wait(max, timeout, report))
+        each!(&mut self.0, b => b.wait(max, timeout, report))
     }
 
     #[inline]
     fn rebuild(&mut self, live: impl Iterator<Item = Registration>) -> io::Result<()> {
-        each!(self, b => b.rebuild(live))
+        each!(&mut self.0, b => b.rebuild(live))
     }
 }
 

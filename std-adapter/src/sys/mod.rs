@@ -95,8 +95,12 @@ pub trait OsBackend: Backend<Error = io::Error> + Sealed + Sized {
     fn open(capacity: usize, _: Token) -> io::Result<Self>;
     /// Which mechanism this is.
     fn kind(&self) -> BackendKind;
-    /// The mechanism's own fd (epoll and kqueue), as Python's `fileno()`.
-    fn fileno(&self) -> Option<RawFd>;
+    /// The mechanism's own fd (epoll and kqueue), as Python's `fileno()`;
+    /// `None` for the stateless ones (poll, select), which have none.
+    #[inline]
+    fn fileno(&self) -> Option<RawFd> {
+        None
+    }
 }
 
 /// An empty key table of `N` slots on the heap, built without passing

@@ -84,10 +84,6 @@ impl OsBackend for Poll {
     fn kind(&self) -> BackendKind {
         BackendKind::Poll
     }
-
-    fn fileno(&self) -> Option<RawFd> {
-        None
-    }
 }
 
 impl Poll {

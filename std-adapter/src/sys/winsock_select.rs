@@ -201,10 +201,6 @@ impl OsBackend for Select {
     fn kind(&self) -> BackendKind {
         BackendKind::Select
     }
-
-    fn fileno(&self) -> Option<RawFd> {
-        None
-    }
 }
 
 impl Select {
