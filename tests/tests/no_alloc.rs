@@ -92,6 +92,11 @@ fn exercise<B: OsBackend>() -> (String, usize) {
             assert!(sel.register(-1, EVENT_READ, 0).is_err());
             sel.select(&mut small, Some(Duration::from_micros(10)))
                 .unwrap();
+            // The deadline form and the EINTR hook, on their waiting paths.
+            let deadline = std::time::Instant::now() + Duration::from_micros(10);
+            sel.select_until(&mut small, deadline).unwrap();
+            sel.select_with_eintr(&mut small, Some(Duration::from_micros(10)), || Ok(()))
+                .unwrap();
         }
         sel.unregister(&waker).unwrap();
     });
