@@ -23,7 +23,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 
 use selectors2_core::{
-    Backend, EVENT_READ, EVENT_WRITE, Events, RawFd, Readiness, Ready, Selector,
+    Backend, BackendSlot, EVENT_READ, EVENT_WRITE, Events, RawFd, Readiness, Ready, Selector, Tag,
 };
 
 /// Bit `n` set: source `n` has input. Written by interrupt handlers.
@@ -40,13 +40,13 @@ const TICK: RawFd = 2;
 /// stay set until the handler code clears them).
 struct IrqFlags {
     interest: [Events; 32],
-    tags: [u32; 32],
+    tags: [Tag; 32],
 }
 
 impl IrqFlags {
     /// Reports each source's readiness that its registration asked for;
     /// whether there was any.
-    fn report_ready(&self, report: &mut impl FnMut(RawFd, u32, Readiness)) -> bool {
+    fn report_ready(&self, report: &mut impl FnMut(RawFd, Tag, Readiness)) -> bool {
         let (rx, tx) = (
             RX_PENDING.load(Ordering::Acquire),
             TX_FREE.load(Ordering::Acquire),
@@ -85,31 +85,36 @@ impl Backend for IrqFlags {
         Some(32) // one bit per source
     }
 
-    fn register(&mut self, src: RawFd, interest: Events, tag: u32) -> Result<u32, Self::Error> {
+    fn register(
+        &mut self,
+        src: RawFd,
+        interest: Events,
+        tag: Tag,
+    ) -> Result<BackendSlot, Self::Error> {
         self.interest[src as usize] = interest;
         self.tags[src as usize] = tag;
-        Ok(0)
+        Ok(BackendSlot::NONE)
     }
 
     fn modify(
         &mut self,
         src: RawFd,
-        _: u32,
+        _: BackendSlot,
         _: Events,
         new: Events,
-        tag: u32,
+        tag: Tag,
     ) -> Result<(), Self::Error> {
         self.interest[src as usize] = new;
         self.tags[src as usize] = tag;
         Ok(())
     }
 
-    fn unregister(&mut self, src: RawFd, _: u32, _: Events) -> Result<(), Self::Error> {
+    fn unregister(&mut self, src: RawFd, _: BackendSlot, _: Events) -> Result<(), Self::Error> {
         self.interest[src as usize] = Events::empty();
         Ok(())
     }
 
-    fn wait<F: FnMut(RawFd, u32, Readiness)>(
+    fn wait<F: FnMut(RawFd, Tag, Readiness)>(
         &mut self,
         _max: usize,
         timeout: Option<Duration>,
@@ -150,7 +155,7 @@ fn main() {
     // Room for 8 sources, all in a fixed-size struct: no heap.
     let mut sel: Selector<IrqFlags, Source, 8> = Selector::new(IrqFlags {
         interest: [Events::empty(); 32],
-        tags: [0; 32],
+        tags: [Tag::NONE; 32],
     });
     sel.register(UART, EVENT_READ, Source::Uart).expect("UART");
     sel.register(RADIO, EVENT_READ, Source::Radio)

@@ -81,17 +81,17 @@ use crate::{Events, RawFd, Readiness};
 ///
 /// ```
 /// use core::time::Duration;
-/// use selectors2_core::{Backend, Events, RawFd, Readiness, Ready, Selector};
+/// use selectors2_core::{Backend, BackendSlot, Events, RawFd, Readiness, Ready, Selector, Tag};
 ///
 /// struct Channels {
 ///     has_input: [bool; 8],     // set by interrupt handlers, cleared by the application
 ///     interest: [Events; 8],
-///     tags: [u32; 8],
+///     tags: [Tag; 8],
 ///     slept: Duration,          // the board's timer, simulated
 /// }
 ///
 /// impl Channels {
-///     fn report_ready(&self, report: &mut impl FnMut(RawFd, u32, Readiness)) -> bool {
+///     fn report_ready(&self, report: &mut impl FnMut(RawFd, Tag, Readiness)) -> bool {
 ///         let mut any = false;
 ///         for ch in 0..8 {
 ///             // Only what the registration can use: a READ-only channel
@@ -110,19 +110,19 @@ use crate::{Events, RawFd, Readiness};
 ///     fn fd_limit(&self) -> Option<RawFd> {
 ///         Some(8)
 ///     }
-///     fn register(&mut self, ch: RawFd, interest: Events, tag: u32) -> Result<u32, Self::Error> {
+///     fn register(&mut self, ch: RawFd, interest: Events, tag: Tag) -> Result<BackendSlot, Self::Error> {
 ///         (self.interest[ch as usize], self.tags[ch as usize]) = (interest, tag);
-///         Ok(0)
+///         Ok(BackendSlot::NONE)
 ///     }
-///     fn modify(&mut self, ch: RawFd, _: u32, _: Events, new: Events, tag: u32) -> Result<(), Self::Error> {
+///     fn modify(&mut self, ch: RawFd, _: BackendSlot, _: Events, new: Events, tag: Tag) -> Result<(), Self::Error> {
 ///         (self.interest[ch as usize], self.tags[ch as usize]) = (new, tag);
 ///         Ok(())
 ///     }
-///     fn unregister(&mut self, ch: RawFd, _: u32, _: Events) -> Result<(), Self::Error> {
+///     fn unregister(&mut self, ch: RawFd, _: BackendSlot, _: Events) -> Result<(), Self::Error> {
 ///         self.interest[ch as usize] = Events::empty();
 ///         Ok(())
 ///     }
-///     fn wait<F: FnMut(RawFd, u32, Readiness)>(
+///     fn wait<F: FnMut(RawFd, Tag, Readiness)>(
 ///         &mut self,
 ///         _max: usize,
 ///         timeout: Option<Duration>,
@@ -139,7 +139,7 @@ use crate::{Events, RawFd, Readiness};
 ///     }
 /// }
 ///
-/// let board = Channels { has_input: [false; 8], interest: [Events::empty(); 8], tags: [0; 8], slept: Duration::ZERO };
+/// let board = Channels { has_input: [false; 8], interest: [Events::empty(); 8], tags: [Tag::NONE; 8], slept: Duration::ZERO };
 /// let mut sel: Selector<Channels, &str, 8> = Selector::new(board);
 /// sel.register(2, Events::READ, "uart").unwrap();
 /// let mut ready: Ready<&str, 4> = Ready::new();
@@ -182,24 +182,35 @@ pub trait Backend {
 
     /// Starts watching `fd` for `interest`, tagging its reports with `tag`.
     ///
-    /// Returns a `slot`: any value the backend wants handed back to
-    /// `modify` and `unregister` for this registration (a poll backend's
-    /// index into its `pollfd` array, say); return 0 when there is none.
-    fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> Result<u32, Self::Error>;
+    /// Returns a [`BackendSlot`]: any value the backend wants handed back
+    /// to `modify` and `unregister` for this registration (a poll backend's
+    /// index into its `pollfd` array, say), [`BackendSlot::NONE`] when there
+    /// is none.
+    fn register(
+        &mut self,
+        fd: RawFd,
+        interest: Events,
+        tag: Tag,
+    ) -> Result<BackendSlot, Self::Error>;
 
     /// Changes the interest of a registered `fd` from `old` to `new`
     /// (never equal), keeping `tag`.
     fn modify(
         &mut self,
         fd: RawFd,
-        slot: u32,
+        slot: BackendSlot,
         old: Events,
         new: Events,
-        tag: u32,
+        tag: Tag,
     ) -> Result<(), Self::Error>;
 
     /// Stops watching `fd`, registered with `interest`.
-    fn unregister(&mut self, fd: RawFd, slot: u32, interest: Events) -> Result<(), Self::Error>;
+    fn unregister(
+        &mut self,
+        fd: RawFd,
+        slot: BackendSlot,
+        interest: Events,
+    ) -> Result<(), Self::Error>;
 
     /// Whether `error`, returned by `unregister`, means the fd was already
     /// gone (closed: `EBADF`, `ENOENT`). The selector then removes the key
@@ -212,7 +223,7 @@ pub trait Backend {
 
     /// Waits for readiness and calls `report(fd, tag, readiness)` for what
     /// it saw, at most for about `max` fds (see the trait docs).
-    fn wait<F: FnMut(RawFd, u32, Readiness)>(
+    fn wait<F: FnMut(RawFd, Tag, Readiness)>(
         &mut self,
         max: usize,
         timeout: Option<Duration>,
@@ -246,6 +257,85 @@ pub trait Backend {
     }
 }
 
+/// The tag a [`Selector`](crate::Selector) gives each registration, which
+/// the backend hands back with every report of it.
+///
+/// A backend stores it beside the registration (in epoll's event data, a
+/// kevent's `udata`, an array) and passes it back unchanged; it never
+/// interprets it. The selector gives every `register` and every `modify`
+/// that reaches the backend a tag it has not used for that fd's current
+/// key, so a report carrying the tag of an earlier registration of a reused
+/// fd number is recognised and dropped. A selector never hands out
+/// [`Tag::NONE`] (0), so a backend can report that for readiness it cannot
+/// attribute, and it is dropped like any unknown tag.
+///
+/// ```
+/// use selectors2_core::Tag;
+///
+/// // Through a kernel's 64-bit user data and back, as epoll does.
+/// let tag = Tag::from_bits(7);
+/// let data: u64 = u64::from(tag.to_bits()) << 32;
+/// assert_eq!(Tag::from_bits((data >> 32) as u32), tag);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tag(u32);
+
+impl Tag {
+    /// The tag no registration carries.
+    pub const NONE: Tag = Tag(0);
+
+    /// The tag whose bits are `bits`, as a backend gets it back from
+    /// wherever it stored [`to_bits`](Tag::to_bits).
+    #[inline]
+    #[must_use]
+    pub const fn from_bits(bits: u32) -> Tag {
+        Tag(bits)
+    }
+
+    /// The tag's bits, for a backend to store.
+    #[inline]
+    #[must_use]
+    pub const fn to_bits(self) -> u32 {
+        self.0
+    }
+}
+
+/// What a backend's [`register`](Backend::register) returns for the
+/// selector to hand back to [`modify`](Backend::modify) and
+/// [`unregister`](Backend::unregister) of that registration: a poll
+/// backend's index into its `pollfd` array, say. The selector stores it and
+/// never interprets it. A backend with nothing to remember returns
+/// [`BackendSlot::NONE`].
+///
+/// ```
+/// use selectors2_core::BackendSlot;
+///
+/// let slot = BackendSlot::new(3); // index 3 of the backend's own array
+/// assert_eq!(slot.get(), 3);
+/// assert_eq!(BackendSlot::default(), BackendSlot::NONE);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct BackendSlot(u32);
+
+impl BackendSlot {
+    /// The slot of a backend that keeps nothing per registration (0).
+    pub const NONE: BackendSlot = BackendSlot(0);
+
+    /// A slot holding `value`.
+    #[inline]
+    #[must_use]
+    pub const fn new(value: u32) -> BackendSlot {
+        BackendSlot(value)
+    }
+
+    /// The value it was made with.
+    #[inline]
+    #[must_use]
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
 /// One registration the selector holds, as [`Backend::rebuild`] receives
 /// it: what `register` (or the last `modify`) was given, and the slot it
 /// returned.
@@ -256,7 +346,7 @@ pub struct Registration {
     /// Its current interest: `READ`, `WRITE` or both.
     pub interest: Events,
     /// The tag its reports must carry.
-    pub tag: u32,
+    pub tag: Tag,
     /// The slot the backend returned from `register`.
-    pub slot: u32,
+    pub slot: BackendSlot,
 }

@@ -13,7 +13,7 @@
 use core::borrow::{Borrow, BorrowMut};
 use core::num::NonZeroU32;
 
-use crate::{Events, RawFd, Selectable};
+use crate::{BackendSlot, Events, RawFd, Selectable};
 
 /// One registration: the fd, the events it is watched for, and the user's
 /// data. Python's `SelectorKey`, without `fileobj` (Rust callers keep their
@@ -46,7 +46,7 @@ pub(crate) struct Entry<D> {
     /// data, against 56 with a `u32` tag and a separate epoch).
     pub(crate) tag: NonZeroU32,
     /// The backend's own value for this registration.
-    pub(crate) slot: u32,
+    pub(crate) slot: BackendSlot,
     /// Where the last `select` that reported this fd put it in `Ready`.
     /// Only a hint: it is current when `Ready` holds this fd's key there
     /// (the one check `select` makes to merge a second report).
@@ -58,7 +58,7 @@ pub(crate) struct Entry<D> {
 impl<D> Entry<D> {
     /// A new entry for `key` with the backend's `tag` and `slot`.
     #[inline]
-    pub(crate) fn new(key: SelectorKey<D>, tag: NonZeroU32, slot: u32) -> Self {
+    pub(crate) fn new(key: SelectorKey<D>, tag: NonZeroU32, slot: BackendSlot) -> Self {
         Entry {
             key,
             tag,

@@ -16,7 +16,7 @@ mod selectable;
 mod selector;
 pub mod sim;
 
-pub use backend::{Backend, Registration};
+pub use backend::{Backend, BackendSlot, Registration, Tag};
 pub use error::Error;
 pub use events::{EVENT_READ, EVENT_WRITE, Events, Readiness};
 pub use key_map::{Iter as KeyIter, KeyMap, SelectorKey, Slot};

@@ -5,7 +5,7 @@ use core::num::NonZeroU32;
 use core::time::Duration;
 
 use crate::key_map::{Entry, Probe, Slot};
-use crate::{Backend, Error, Events, KeyMap, RawFd, Ready, Registration, SelectorKey};
+use crate::{Backend, Error, Events, KeyMap, RawFd, Ready, Registration, SelectorKey, Tag};
 
 /// Python's `selectors.BaseSelector`, allocation-free: register fds with an
 /// interest and some data, then [`select`](Self::select) returns the ready
@@ -130,7 +130,7 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
         }
         // Never zero (see `Entry::tag`): after `u32::MAX` comes 1.
         let tag = self.last_tag.checked_add(1).unwrap_or(NonZeroU32::MIN);
-        let slot = match self.backend.register(fd, events, tag.get()) {
+        let slot = match self.backend.register(fd, events, Tag::from_bits(tag.get())) {
             Ok(slot) => slot,
             Err(e) => return Err(Error::Backend(e)),
         };
@@ -188,9 +188,9 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
         };
         let old = entry.key.events;
         if old != events {
-            if let Err(e) = self
-                .backend
-                .modify(fd, entry.slot, old, events, entry.tag.get())
+            if let Err(e) =
+                self.backend
+                    .modify(fd, entry.slot, old, events, Tag::from_bits(entry.tag.get()))
             {
                 return Err(Error::Backend(e));
             }
@@ -284,7 +284,7 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
         let mut foreign = false;
         let result = self.backend.wait(M, timeout, |fd, tag, readiness| {
             let entry = match map.get_mut(fd) {
-                Some(entry) if entry.tag.get() == tag => entry,
+                Some(entry) if entry.tag.get() == tag.to_bits() => entry,
                 _ => {
                     foreign = true;
                     return;
@@ -345,7 +345,7 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
         let live = self.map.entries().map(|e| Registration {
             fd: e.key.fd,
             interest: e.key.events,
-            tag: e.tag.get(),
+            tag: Tag::from_bits(e.tag.get()),
             slot: e.slot,
         });
         match self.backend.rebuild(live) {
@@ -464,7 +464,7 @@ fn full<E>(capacity: usize) -> Error<E> {
 mod tests {
     use super::*;
     use crate::sim::{ReportOrder, SimError};
-    use crate::{Readiness, SimBackend};
+    use crate::{BackendSlot, Readiness, SimBackend};
     use proptest::prelude::*;
     use std::collections::{BTreeMap, BTreeSet};
     use std::{vec, vec::Vec};
@@ -490,35 +490,35 @@ mod tests {
     /// each fd was last registered with, plus raw reports for stale tags.
     #[derive(Default)]
     struct Script {
-        tags: BTreeMap<RawFd, u32>,
+        tags: BTreeMap<RawFd, Tag>,
         ready: Vec<(RawFd, Readiness)>,
-        raw: Vec<(RawFd, u32, Readiness)>,
+        raw: Vec<(RawFd, Tag, Readiness)>,
         max_seen: Vec<usize>,
     }
 
     impl Backend for Script {
         type Error = ();
-        fn register(&mut self, fd: RawFd, _: Events, tag: u32) -> Result<u32, ()> {
+        fn register(&mut self, fd: RawFd, _: Events, tag: Tag) -> Result<BackendSlot, ()> {
             self.tags.insert(fd, tag);
-            Ok(fd as u32 * 10)
+            Ok(BackendSlot::new(fd as u32 * 10))
         }
         fn modify(
             &mut self,
             fd: RawFd,
-            slot: u32,
+            slot: BackendSlot,
             _: Events,
             _: Events,
-            tag: u32,
+            tag: Tag,
         ) -> Result<(), ()> {
-            assert_eq!(slot, fd as u32 * 10, "slot handed back");
+            assert_eq!(slot.get(), fd as u32 * 10, "slot handed back");
             assert_eq!(self.tags.get(&fd), Some(&tag));
             Ok(())
         }
-        fn unregister(&mut self, fd: RawFd, slot: u32, _: Events) -> Result<(), ()> {
-            assert_eq!(slot, fd as u32 * 10, "slot handed back");
+        fn unregister(&mut self, fd: RawFd, slot: BackendSlot, _: Events) -> Result<(), ()> {
+            assert_eq!(slot.get(), fd as u32 * 10, "slot handed back");
             self.tags.remove(&fd).map(drop).ok_or(())
         }
-        fn wait<F: FnMut(RawFd, u32, Readiness)>(
+        fn wait<F: FnMut(RawFd, Tag, Readiness)>(
             &mut self,
             max: usize,
             _: Option<Duration>,
@@ -526,7 +526,7 @@ mod tests {
         ) -> Result<(), ()> {
             self.max_seen.push(max);
             for &(fd, r) in &self.ready {
-                report(fd, self.tags.get(&fd).copied().unwrap_or(0), r);
+                report(fd, self.tags.get(&fd).copied().unwrap_or(Tag::NONE), r);
             }
             for &(fd, tag, r) in &self.raw {
                 report(fd, tag, r);
@@ -830,8 +830,8 @@ mod tests {
         let new_tag = sel.backend().tags[&5];
         assert_ne!(old_tag, new_tag);
         sel.backend_mut().raw = vec![
-            (9, 1, Readiness::READABLE),       // never registered
-            (5, old_tag, Readiness::READABLE), // the earlier registration of fd 5
+            (9, Tag::from_bits(1), Readiness::READABLE), // never registered
+            (5, old_tag, Readiness::READABLE),           // the earlier registration of fd 5
         ];
         let mut ready: Ready<u32, 4> = Ready::new();
         assert_eq!(sel.select(&mut ready, ZERO), Ok(0));
@@ -1057,7 +1057,7 @@ mod tests {
         #[derive(Default, Clone)]
         struct Blocking {
             shared: Arc<(Mutex<State>, Condvar)>,
-            regs: BTreeMap<RawFd, (Events, u32)>,
+            regs: BTreeMap<RawFd, (Events, Tag)>,
         }
         impl Blocking {
             fn set(&self, fd: RawFd, r: Readiness) {
@@ -1065,7 +1065,7 @@ mod tests {
                 state.lock().unwrap().readiness.insert(fd, r);
                 cv.notify_all();
             }
-            fn usable(&self, state: &State) -> Vec<(RawFd, u32, Readiness)> {
+            fn usable(&self, state: &State) -> Vec<(RawFd, Tag, Readiness)> {
                 self.regs
                     .iter()
                     .filter_map(|(&fd, &(interest, tag))| {
@@ -1077,26 +1077,26 @@ mod tests {
         }
         impl Backend for Blocking {
             type Error = ();
-            fn register(&mut self, fd: RawFd, e: Events, tag: u32) -> Result<u32, ()> {
+            fn register(&mut self, fd: RawFd, e: Events, tag: Tag) -> Result<BackendSlot, ()> {
                 self.regs.insert(fd, (e, tag));
-                Ok(0)
+                Ok(BackendSlot::NONE)
             }
             fn modify(
                 &mut self,
                 fd: RawFd,
-                _: u32,
+                _: BackendSlot,
                 _: Events,
                 e: Events,
-                tag: u32,
+                tag: Tag,
             ) -> Result<(), ()> {
                 self.regs.insert(fd, (e, tag));
                 Ok(())
             }
-            fn unregister(&mut self, fd: RawFd, _: u32, _: Events) -> Result<(), ()> {
+            fn unregister(&mut self, fd: RawFd, _: BackendSlot, _: Events) -> Result<(), ()> {
                 self.regs.remove(&fd);
                 Ok(())
             }
-            fn wait<F: FnMut(RawFd, u32, Readiness)>(
+            fn wait<F: FnMut(RawFd, Tag, Readiness)>(
                 &mut self,
                 _max: usize,
                 timeout: Option<Duration>,
@@ -1167,23 +1167,23 @@ mod tests {
         }
         impl Backend for Rebuilds {
             type Error = ();
-            fn register(&mut self, fd: RawFd, e: Events, tag: u32) -> Result<u32, ()> {
+            fn register(&mut self, fd: RawFd, e: Events, tag: Tag) -> Result<BackendSlot, ()> {
                 self.inner.register(fd, e, tag)
             }
             fn modify(
                 &mut self,
                 fd: RawFd,
-                s: u32,
+                s: BackendSlot,
                 o: Events,
                 n: Events,
-                t: u32,
+                t: Tag,
             ) -> Result<(), ()> {
                 self.inner.modify(fd, s, o, n, t)
             }
-            fn unregister(&mut self, fd: RawFd, s: u32, e: Events) -> Result<(), ()> {
+            fn unregister(&mut self, fd: RawFd, s: BackendSlot, e: Events) -> Result<(), ()> {
                 self.inner.unregister(fd, s, e)
             }
-            fn wait<F: FnMut(RawFd, u32, Readiness)>(
+            fn wait<F: FnMut(RawFd, Tag, Readiness)>(
                 &mut self,
                 max: usize,
                 t: Option<Duration>,
@@ -1212,8 +1212,8 @@ mod tests {
         );
         // An unknown fd and a stale tag of fd 6, beside a live report.
         sel.backend_mut().inner.raw = vec![
-            (9, 7, Readiness::READABLE),
-            (6, tag6 + 100, Readiness::READABLE),
+            (9, Tag::from_bits(7), Readiness::READABLE),
+            (6, Tag::from_bits(tag6.to_bits() + 100), Readiness::READABLE),
         ];
         assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
         assert_eq!(entries(&ready), [(5, R, 1)]);
@@ -1222,13 +1222,13 @@ mod tests {
                 fd: 5,
                 interest: R,
                 tag: tag5,
-                slot: 50,
+                slot: BackendSlot::new(50),
             },
             Registration {
                 fd: 6,
                 interest: RW,
                 tag: tag6,
-                slot: 60,
+                slot: BackendSlot::new(60),
             },
         ];
         assert_eq!(sel.backend().rebuilt, [live.to_vec()]);
@@ -1312,17 +1312,24 @@ mod tests {
         fn key_limit(&self) -> Option<usize> {
             Some(2)
         }
-        fn register(&mut self, fd: RawFd, e: Events, tag: u32) -> Result<u32, ()> {
+        fn register(&mut self, fd: RawFd, e: Events, tag: Tag) -> Result<BackendSlot, ()> {
             assert!(self.0.tags.len() < 2, "register beyond the key limit");
             self.0.register(fd, e, tag)
         }
-        fn modify(&mut self, fd: RawFd, s: u32, o: Events, n: Events, t: u32) -> Result<(), ()> {
+        fn modify(
+            &mut self,
+            fd: RawFd,
+            s: BackendSlot,
+            o: Events,
+            n: Events,
+            t: Tag,
+        ) -> Result<(), ()> {
             self.0.modify(fd, s, o, n, t)
         }
-        fn unregister(&mut self, fd: RawFd, slot: u32, e: Events) -> Result<(), ()> {
+        fn unregister(&mut self, fd: RawFd, slot: BackendSlot, e: Events) -> Result<(), ()> {
             self.0.unregister(fd, slot, e)
         }
-        fn wait<F: FnMut(RawFd, u32, Readiness)>(
+        fn wait<F: FnMut(RawFd, Tag, Readiness)>(
             &mut self,
             max: usize,
             t: Option<Duration>,

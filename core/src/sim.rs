@@ -3,7 +3,7 @@
 use core::fmt;
 use core::time::Duration;
 
-use crate::{Backend, Events, RawFd, Readiness};
+use crate::{Backend, BackendSlot, Events, RawFd, Readiness, Tag};
 
 /// The fds a [`SimBackend`] can simulate: `0..SIM_FD_LIMIT`.
 pub const SIM_FD_LIMIT: RawFd = 1024;
@@ -86,7 +86,7 @@ pub struct SimCalls {
 pub struct SimBackend {
     readiness: [Readiness; LIMIT],
     interest: [Events; LIMIT],
-    tags: [u32; LIMIT],
+    tags: [Tag; LIMIT],
     /// One bit per registered fd, so that `wait` visits only those.
     registered: [u64; LIMIT / 64],
     fail_next: bool,
@@ -109,7 +109,7 @@ impl SimBackend {
         SimBackend {
             readiness: [Readiness::empty(); LIMIT],
             interest: [Events::empty(); LIMIT],
-            tags: [0; LIMIT],
+            tags: [Tag::NONE; LIMIT],
             registered: [0; LIMIT / 64],
             fail_next: false,
             split: false,
@@ -237,7 +237,7 @@ impl SimBackend {
 
     /// One kernel-like batch of at most `budget` reports (see
     /// [`set_kernel_batches`](Self::set_kernel_batches)).
-    fn wait_batch(&mut self, mut budget: usize, report: &mut impl FnMut(RawFd, u32, Readiness)) {
+    fn wait_batch(&mut self, mut budget: usize, report: &mut impl FnMut(RawFd, Tag, Readiness)) {
         // Stamps from `base` on mark the fds this batch already returned.
         let base = self.clock + 1;
         let mut returned = 0;
@@ -319,23 +319,23 @@ impl Backend for SimBackend {
         Some(SIM_FD_LIMIT)
     }
 
-    fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> Result<u32, SimError> {
+    fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> Result<BackendSlot, SimError> {
         self.calls.register += 1;
         self.injected()?;
         let i = index(fd).ok_or(SimError::Closed(fd))?;
         self.interest[i] = interest;
         self.tags[i] = tag;
         self.registered[i / 64] |= 1 << (i % 64);
-        Ok(0)
+        Ok(BackendSlot::NONE)
     }
 
     fn modify(
         &mut self,
         fd: RawFd,
-        _slot: u32,
+        _slot: BackendSlot,
         _old: Events,
         new: Events,
-        tag: u32,
+        tag: Tag,
     ) -> Result<(), SimError> {
         self.calls.modify += 1;
         self.injected()?;
@@ -347,7 +347,12 @@ impl Backend for SimBackend {
         Ok(())
     }
 
-    fn unregister(&mut self, fd: RawFd, _slot: u32, _interest: Events) -> Result<(), SimError> {
+    fn unregister(
+        &mut self,
+        fd: RawFd,
+        _slot: BackendSlot,
+        _interest: Events,
+    ) -> Result<(), SimError> {
         self.calls.unregister += 1;
         self.injected()?;
         let i = index(fd)
@@ -361,7 +366,7 @@ impl Backend for SimBackend {
         matches!(error, SimError::Closed(_))
     }
 
-    fn wait<F: FnMut(RawFd, u32, Readiness)>(
+    fn wait<F: FnMut(RawFd, Tag, Readiness)>(
         &mut self,
         max: usize,
         timeout: Option<Duration>,

@@ -4,7 +4,7 @@
 use std::io;
 use std::time::Duration;
 
-use selectors2_core::{Backend, Events, Readiness, Registration};
+use selectors2_core::{Backend, BackendSlot, Events, Readiness, Registration, Tag};
 
 #[cfg(has_epoll)]
 use super::Epoll;
@@ -128,7 +128,7 @@ impl Backend for Auto {
     }
 
     #[inline]
-    fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
+    fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
         each!(&mut self.0, b => b.register(fd, interest, tag))
     }
 
@@ -136,16 +136,16 @@ impl Backend for Auto {
     fn modify(
         &mut self,
         fd: RawFd,
-        slot: u32,
+        slot: BackendSlot,
         old: Events,
         new: Events,
-        tag: u32,
+        tag: Tag,
     ) -> io::Result<()> {
         each!(&mut self.0, b => b.modify(fd, slot, old, new, tag))
     }
 
     #[inline]
-    fn unregister(&mut self, fd: RawFd, slot: u32, interest: Events) -> io::Result<()> {
+    fn unregister(&mut self, fd: RawFd, slot: BackendSlot, interest: Events) -> io::Result<()> {
         each!(&mut self.0, b => b.unregister(fd, slot, interest))
     }
 
@@ -155,7 +155,7 @@ impl Backend for Auto {
     }
 
     #[inline]
-    fn wait<F: FnMut(RawFd, u32, Readiness)>(
+    fn wait<F: FnMut(RawFd, Tag, Readiness)>(
         &mut self,
         max: usize,
         timeout: Option<Duration>,

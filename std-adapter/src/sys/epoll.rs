@@ -17,7 +17,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use rustix::event::epoll;
-use selectors2_core::{Backend, Events, Readiness, Registration};
+use selectors2_core::{Backend, BackendSlot, Events, Readiness, Registration, Tag};
 
 use super::{OsBackend, Sealed, Token, with_fd};
 use crate::timeout::{millis_timespec, to_millis};
@@ -58,8 +58,14 @@ impl std::fmt::Debug for Epoll {
 
 /// `epoll_data`: the generation in the high half, the fd in the low half.
 #[inline]
-fn data(fd: RawFd, tag: u32) -> epoll::EventData {
-    epoll::EventData::new_u64(u64::from(tag) << 32 | u64::from(fd as u32))
+fn data(fd: RawFd, tag: Tag) -> epoll::EventData {
+    epoll::EventData::new_u64(u64::from(tag.to_bits()) << 32 | u64::from(fd as u32))
+}
+
+/// The fd and tag that [`data`] packed.
+#[inline]
+fn unpack(data: u64) -> (RawFd, Tag) {
+    (data as u32 as RawFd, Tag::from_bits((data >> 32) as u32))
 }
 
 #[inline]
@@ -141,11 +147,11 @@ impl Epoll {
     /// earlier fd of the file (see the module docs). Take it over.
     #[cold]
     #[inline(never)]
-    fn take_over(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
+    fn take_over(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
         with_fd(fd, |src| {
             epoll::modify(&self.epfd, src, data(fd, tag), flags(interest))
         })?;
-        Ok(0)
+        Ok(BackendSlot::NONE)
     }
 }
 
@@ -172,25 +178,32 @@ impl Backend for Epoll {
     type Error = io::Error;
 
     #[inline]
-    fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
+    fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
         match with_fd(fd, |src| {
             epoll::add(&self.epfd, src, data(fd, tag), flags(interest))
         }) {
-            Ok(()) => Ok(0),
+            Ok(()) => Ok(BackendSlot::NONE),
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => self.take_over(fd, interest, tag),
             Err(e) => Err(e),
         }
     }
 
     #[inline]
-    fn modify(&mut self, fd: RawFd, _: u32, _: Events, new: Events, tag: u32) -> io::Result<()> {
+    fn modify(
+        &mut self,
+        fd: RawFd,
+        _: BackendSlot,
+        _: Events,
+        new: Events,
+        tag: Tag,
+    ) -> io::Result<()> {
         with_fd(fd, |src| {
             epoll::modify(&self.epfd, src, data(fd, tag), flags(new))
         })
     }
 
     #[inline]
-    fn unregister(&mut self, fd: RawFd, _: u32, _: Events) -> io::Result<()> {
+    fn unregister(&mut self, fd: RawFd, _: BackendSlot, _: Events) -> io::Result<()> {
         with_fd(fd, |src| epoll::delete(&self.epfd, src))
     }
 
@@ -200,7 +213,7 @@ impl Backend for Epoll {
     }
 
     #[inline]
-    fn wait<F: FnMut(RawFd, u32, Readiness)>(
+    fn wait<F: FnMut(RawFd, Tag, Readiness)>(
         &mut self,
         max: usize,
         timeout: Option<Duration>,
@@ -215,8 +228,8 @@ impl Backend for Epoll {
         let ts = millis_timespec(to_millis(timeout));
         let (got, _) = epoll::wait(self.epfd.as_fd(), &mut buf[..max], ts.as_ref())?;
         for ev in got.iter() {
-            let d = ev.data.u64();
-            report(d as u32 as RawFd, (d >> 32) as u32, readiness(ev.flags));
+            let (fd, tag) = unpack(ev.data.u64());
+            report(fd, tag, readiness(ev.flags));
         }
         Ok(())
     }
@@ -285,8 +298,8 @@ mod tests {
     #[test]
     fn data_round_trips_fd_and_tag() {
         for (fd, tag) in [(0, 0), (5, 1), (i32::MAX, u32::MAX), (1023, 0x8000_0000)] {
-            let d = data(fd, tag).u64();
-            assert_eq!((d as u32 as RawFd, (d >> 32) as u32), (fd, tag));
+            let tag = Tag::from_bits(tag);
+            assert_eq!(unpack(data(fd, tag).u64()), (fd, tag));
         }
     }
 

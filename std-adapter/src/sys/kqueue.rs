@@ -16,7 +16,7 @@ use std::time::Duration;
 use rustix::event::Timespec;
 use rustix::event::kqueue::{self, Event, EventFilter, EventFlags};
 use rustix::io::{FdFlags, fcntl_setfd};
-use selectors2_core::{Backend, Events, Readiness};
+use selectors2_core::{Backend, BackendSlot, Events, Readiness, Tag};
 
 use super::kqueue_plan::{self as kf, Action, Change, Changes, Filter, Mark, Receipt};
 use super::{OsBackend, Sealed, Token};
@@ -42,7 +42,7 @@ pub struct Kqueue {
     /// Registered fds whose write filter was refused as a broken pipe,
     /// with their tags: reported by every wait without the kernel.
     /// Allocated once (one entry per key at most); almost always empty.
-    broken: Vec<(RawFd, u32)>,
+    broken: Vec<(RawFd, Tag)>,
 }
 
 impl std::fmt::Debug for Kqueue {
@@ -85,7 +85,7 @@ impl std::ops::DerefMut for EventBuffer {
 
 /// The kevent for one change of `fd`'s filters, tagged with `tag`.
 #[inline]
-fn event(fd: RawFd, change: Change, tag: u32) -> Event {
+fn event(fd: RawFd, change: Change, tag: Tag) -> Event {
     let filter = match change.filter {
         Filter::Read => EventFilter::Read(fd),
         Filter::Write => EventFilter::Write(fd),
@@ -158,7 +158,7 @@ impl Kqueue {
     /// Applies `changes` to `fd`'s filters in one `kevent` call and reads
     /// each one's receipt (`receipts[i]` answers `changes[i]`).
     #[inline]
-    fn apply(&self, fd: RawFd, tag: u32, changes: &Changes) -> io::Result<[Receipt; 2]> {
+    fn apply(&self, fd: RawFd, tag: Tag, changes: &Changes) -> io::Result<[Receipt; 2]> {
         let changes = changes.as_slice();
         let mut list = [blank(); 2];
         let mut out = [blank(); 2];
@@ -189,7 +189,7 @@ impl Kqueue {
     /// Applies `changes` atomically: if the kernel refuses one, the others
     /// are undone and its error returned.
     #[inline]
-    fn change(&mut self, fd: RawFd, tag: u32, changes: &Changes) -> io::Result<()> {
+    fn change(&mut self, fd: RawFd, tag: Tag, changes: &Changes) -> io::Result<()> {
         let receipts = self.apply(fd, tag, changes)?;
         let receipts = &receipts[..changes.len()];
         if let Some(errno) = kf::first_failure(receipts) {
@@ -206,7 +206,7 @@ impl Kqueue {
     fn undo(
         &mut self,
         fd: RawFd,
-        tag: u32,
+        tag: Tag,
         changes: &Changes,
         receipts: &[Receipt],
         errno: i32,
@@ -224,7 +224,7 @@ impl Kqueue {
 
     /// Lists or unlists `fd` as a broken pipe.
     #[inline]
-    fn mark(&mut self, fd: RawFd, tag: u32, mark: Mark) {
+    fn mark(&mut self, fd: RawFd, tag: Tag, mark: Mark) {
         match mark {
             Mark::Keep => {}
             Mark::Set => self.set_broken(fd, tag),
@@ -233,7 +233,7 @@ impl Kqueue {
     }
 
     #[cold]
-    fn set_broken(&mut self, fd: RawFd, tag: u32) {
+    fn set_broken(&mut self, fd: RawFd, tag: Tag) {
         match self.broken.iter_mut().find(|(f, _)| *f == fd) {
             Some(entry) => entry.1 = tag,
             // Within the capacity reserved in `open`: one entry per key.
@@ -289,21 +289,28 @@ impl Backend for Kqueue {
     type Error = io::Error;
 
     #[inline]
-    fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
+    fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
         self.change(fd, tag, &kf::change_list(interest, Events::empty()))?;
-        Ok(0)
+        Ok(BackendSlot::NONE)
     }
 
     #[inline]
-    fn modify(&mut self, fd: RawFd, _: u32, old: Events, new: Events, tag: u32) -> io::Result<()> {
+    fn modify(
+        &mut self,
+        fd: RawFd,
+        _: BackendSlot,
+        old: Events,
+        new: Events,
+        tag: Tag,
+    ) -> io::Result<()> {
         let (adds, deletes) = kf::changes(old, new);
         self.change(fd, tag, &kf::change_list(adds, deletes))
     }
 
     #[inline]
-    fn unregister(&mut self, fd: RawFd, _: u32, interest: Events) -> io::Result<()> {
+    fn unregister(&mut self, fd: RawFd, _: BackendSlot, interest: Events) -> io::Result<()> {
         let changes = kf::change_list(Events::empty(), interest);
-        let result = self.apply(fd, 0, &changes).and_then(|r| {
+        let result = self.apply(fd, Tag::NONE, &changes).and_then(|r| {
             match kf::first_failure(&r[..changes.len()]) {
                 Some(errno) => Err(io::Error::from_raw_os_error(errno)),
                 None => Ok(()),
@@ -329,7 +336,7 @@ impl Backend for Kqueue {
     }
 
     #[inline]
-    fn wait<F: FnMut(RawFd, u32, Readiness)>(
+    fn wait<F: FnMut(RawFd, Tag, Readiness)>(
         &mut self,
         max: usize,
         timeout: Option<Duration>,
@@ -385,11 +392,20 @@ mod tests {
     const R: Events = Events::READ;
     const W: Events = Events::WRITE;
 
-    /// Every report of one wait, sorted.
+    /// No slot: kqueue keeps none.
+    const S: BackendSlot = BackendSlot::NONE;
+
+    fn t(bits: u32) -> Tag {
+        Tag::from_bits(bits)
+    }
+
+    /// Every report of one wait as (fd, tag bits, readiness), sorted.
     fn reports(kq: &mut Kqueue, timeout: Duration) -> Vec<(RawFd, u32, Readiness)> {
         let mut got = Vec::new();
-        kq.wait(64, Some(timeout), |fd, tag, r| got.push((fd, tag, r)))
-            .unwrap();
+        kq.wait(64, Some(timeout), |fd, tag, r| {
+            got.push((fd, tag.to_bits(), r))
+        })
+        .unwrap();
         got.sort_by_key(|&(fd, tag, r)| (fd, tag, r.bits()));
         got
     }
@@ -414,17 +430,17 @@ mod tests {
         let (mut a, b) = UnixStream::pair().unwrap();
         let fd = b.as_raw_fd();
         let mut kq = Kqueue::open(4, Token).unwrap();
-        kq.register(fd, R | W, 7).unwrap();
+        kq.register(fd, R | W, t(7)).unwrap();
         assert_eq!(reports(&mut kq, ZERO), [(fd, 7, Readiness::WRITABLE)]);
         a.write_all(b"x").unwrap();
         let both = [(fd, 7, Readiness::READABLE), (fd, 7, Readiness::WRITABLE)];
         assert_eq!(reports(&mut kq, ZERO), both);
         assert_eq!(reports(&mut kq, ZERO), both, "level-triggered");
-        kq.modify(fd, 0, R | W, R, 7).unwrap();
+        kq.modify(fd, S, R | W, R, t(7)).unwrap();
         assert_eq!(reports(&mut kq, ZERO), [(fd, 7, Readiness::READABLE)]);
-        kq.modify(fd, 0, R, W, 7).unwrap();
+        kq.modify(fd, S, R, W, t(7)).unwrap();
         assert_eq!(reports(&mut kq, ZERO), [(fd, 7, Readiness::WRITABLE)]);
-        kq.unregister(fd, 0, W).unwrap();
+        kq.unregister(fd, S, W).unwrap();
         assert!(reports(&mut kq, ZERO).is_empty());
     }
 
@@ -433,7 +449,7 @@ mod tests {
         let (a, b) = UnixStream::pair().unwrap();
         let fd = b.as_raw_fd();
         let mut kq = Kqueue::open(4, Token).unwrap();
-        kq.register(fd, R, 1).unwrap();
+        kq.register(fd, R, t(1)).unwrap();
         drop(a);
         let got = reports(&mut kq, Duration::from_secs(5));
         assert_eq!(got, [(fd, 1, Readiness::READABLE | Readiness::HANGUP)]);
@@ -454,11 +470,11 @@ mod tests {
         let (_a, b) = UnixStream::pair().unwrap();
         let fd = b.as_raw_fd();
         let mut kq = Kqueue::open(4, Token).unwrap();
-        kq.register(fd, R | W, 1).unwrap();
+        kq.register(fd, R | W, t(1)).unwrap();
         drop(b);
         // EBADF, or nothing to delete (ENOENT, tolerated) if another test
         // thread got the number meanwhile.
-        if let Err(e) = kq.unregister(fd, 0, R | W) {
+        if let Err(e) = kq.unregister(fd, S, R | W) {
             assert!(kq.is_gone(&e), "{e}");
         }
     }
@@ -469,7 +485,7 @@ mod tests {
         drop(r);
         let fd = w.as_raw_fd();
         let mut kq = Kqueue::open(4, Token).unwrap();
-        kq.register(fd, W, 3).unwrap();
+        kq.register(fd, W, t(3)).unwrap();
         let start = Instant::now();
         assert_eq!(
             reports(&mut kq, Duration::from_secs(5)),
@@ -477,7 +493,7 @@ mod tests {
         );
         assert!(start.elapsed() < Duration::from_secs(1));
         assert_eq!(reports(&mut kq, ZERO), [(fd, 3, kf::BROKEN)]);
-        kq.unregister(fd, 0, W).unwrap();
+        kq.unregister(fd, S, W).unwrap();
         assert!(kq.broken.is_empty());
         assert!(reports(&mut kq, ZERO).is_empty());
     }
@@ -489,18 +505,18 @@ mod tests {
         let mut inner = Kqueue::open(4, Token).unwrap();
         let ifd = inner.fileno().unwrap();
         let (_a, b) = UnixStream::pair().unwrap();
-        inner.register(b.as_raw_fd(), W, 1).unwrap();
+        inner.register(b.as_raw_fd(), W, t(1)).unwrap();
         let mut kq = Kqueue::open(4, Token).unwrap();
 
         // register(READ|WRITE): the read filter went in, and was taken back.
-        assert!(kq.register(ifd, R | W, 1).is_err());
+        assert!(kq.register(ifd, R | W, t(1)).is_err());
         assert!(reports(&mut kq, ZERO).is_empty());
 
-        kq.register(ifd, R, 2).unwrap();
+        kq.register(ifd, R, t(2)).unwrap();
         assert_eq!(reports(&mut kq, ZERO), [(ifd, 2, Readiness::READABLE)]);
         // modify(READ -> WRITE): the read filter was deleted, and restored.
-        assert!(kq.modify(ifd, 0, R, W, 2).is_err());
+        assert!(kq.modify(ifd, S, R, W, t(2)).is_err());
         assert_eq!(reports(&mut kq, ZERO), [(ifd, 2, Readiness::READABLE)]);
-        kq.unregister(ifd, 0, R).unwrap();
+        kq.unregister(ifd, S, R).unwrap();
     }
 }

@@ -10,7 +10,7 @@
 // Everything here serves `kqueue.rs`; elsewhere only the tests use it.
 #![cfg_attr(not(has_kqueue), allow(dead_code))]
 
-use selectors2_core::{Events, Readiness};
+use selectors2_core::{Events, Readiness, Tag};
 
 /// A kqueue filter. One per event: `EVFILT_READ` for READ, `EVFILT_WRITE`
 /// for WRITE.
@@ -245,14 +245,14 @@ pub(crate) const BROKEN: Readiness = Readiness::WRITABLE.union(Readiness::HANGUP
 /// The `udata` of a registration: its generation tag. A pointer-sized
 /// integer holds a `u32` on every target, 32-bit ones included.
 #[inline]
-pub(crate) const fn udata(tag: u32) -> usize {
-    tag as usize
+pub(crate) const fn udata(tag: Tag) -> usize {
+    tag.to_bits() as usize
 }
 
 /// The generation tag back from a returned kevent's `udata`.
 #[inline]
-pub(crate) const fn tag(udata: usize) -> u32 {
-    udata as u32
+pub(crate) const fn tag(udata: usize) -> Tag {
+    Tag::from_bits(udata as u32)
 }
 
 /// The event buffer's length for a key table of `capacity` keys: one
@@ -426,7 +426,7 @@ mod tests {
 
     #[test]
     fn kqueue_udata_round_trips_the_tag() {
-        for t in [0, 1, 0x8000_0000, u32::MAX] {
+        for t in [0, 1, 0x8000_0000, u32::MAX].map(Tag::from_bits) {
             assert_eq!(tag(udata(t)), t);
         }
     }

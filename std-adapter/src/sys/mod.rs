@@ -161,7 +161,7 @@ pub(crate) fn is_gone(e: &io::Error) -> bool {
 mod tests {
     use std::time::Duration;
 
-    use selectors2_core::Events;
+    use selectors2_core::{BackendSlot, Events, Tag};
 
     use super::*;
 
@@ -176,7 +176,8 @@ mod tests {
             // poll takes any number (it ignores negative ones); the others
             // refuse what they cannot watch. (Windows select limits how many
             // sockets, not their numbers: it refuses only negative ones.)
-            let registered = b.register(fd, Events::READ, 1);
+            let tag = Tag::from_bits(1);
+            let registered = b.register(fd, Events::READ, tag);
             let must_refuse = match kind {
                 BackendKind::Poll => false,
                 BackendKind::Select if cfg!(windows) => fd < 0,
@@ -185,11 +186,12 @@ mod tests {
             if must_refuse {
                 assert!(registered.is_err(), "{kind} registered fd {fd}");
             }
-            let slot = registered.unwrap_or(0);
-            let _ = b.modify(fd, slot, Events::READ, Events::WRITE, 1);
+            let slot = registered.unwrap_or(BackendSlot::NONE);
+            let wrong = BackendSlot::new(9999);
+            let _ = b.modify(fd, slot, Events::READ, Events::WRITE, tag);
             let _ = b.unregister(fd, slot, Events::WRITE);
-            let _ = b.unregister(fd, 9999, Events::READ);
-            let _ = b.modify(fd, 9999, Events::READ, Events::WRITE, 1);
+            let _ = b.unregister(fd, wrong, Events::READ);
+            let _ = b.modify(fd, wrong, Events::READ, Events::WRITE, tag);
         }
         b.wait(4, Some(Duration::ZERO), |_, _, _| {}).unwrap();
     }

@@ -11,7 +11,7 @@
 use std::io;
 use std::time::Duration;
 
-use selectors2_core::{Backend, Events, Readiness};
+use selectors2_core::{Backend, BackendSlot, Events, Readiness, Tag};
 
 use super::{OsBackend, Sealed, Token};
 use crate::timeout::to_millis;
@@ -21,7 +21,8 @@ use crate::{BackendKind, RawFd};
 #[derive(Debug)]
 pub struct Poll {
     fds: Vec<libc::pollfd>,
-    tags: Vec<u32>,
+    tags: Vec<Tag>,
+    /// Indices of holes in `fds`, for `register` to reuse.
     free: Vec<u32>,
     registered: usize,
 }
@@ -88,8 +89,8 @@ impl OsBackend for Poll {
 
 impl Poll {
     #[inline]
-    fn slot(&mut self, fd: RawFd, slot: u32) -> io::Result<&mut libc::pollfd> {
-        match self.fds.get_mut(slot as usize) {
+    fn slot(&mut self, fd: RawFd, slot: BackendSlot) -> io::Result<&mut libc::pollfd> {
+        match self.fds.get_mut(slot.get() as usize) {
             Some(p) if p.fd == fd => Ok(p),
             // The selector hands back the slot `register` returned; anything
             // else is a bug, reported rather than acted on.
@@ -102,7 +103,7 @@ impl Backend for Poll {
     type Error = io::Error;
 
     #[inline]
-    fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
+    fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
         let p = libc::pollfd {
             fd,
             events: poll_events(interest),
@@ -123,18 +124,25 @@ impl Backend for Poll {
             }
         };
         self.registered += 1;
-        Ok(slot)
+        Ok(BackendSlot::new(slot))
     }
 
     #[inline]
-    fn modify(&mut self, fd: RawFd, slot: u32, _: Events, new: Events, tag: u32) -> io::Result<()> {
+    fn modify(
+        &mut self,
+        fd: RawFd,
+        slot: BackendSlot,
+        _: Events,
+        new: Events,
+        tag: Tag,
+    ) -> io::Result<()> {
         self.slot(fd, slot)?.events = poll_events(new);
-        self.tags[slot as usize] = tag;
+        self.tags[slot.get() as usize] = tag;
         Ok(())
     }
 
     #[inline]
-    fn unregister(&mut self, fd: RawFd, slot: u32, _: Events) -> io::Result<()> {
+    fn unregister(&mut self, fd: RawFd, slot: BackendSlot, _: Events) -> io::Result<()> {
         *self.slot(fd, slot)? = HOLE;
         self.registered -= 1;
         if self.registered == 0 {
@@ -143,13 +151,13 @@ impl Backend for Poll {
             self.tags.clear();
             self.free.clear();
         } else {
-            self.free.push(slot);
+            self.free.push(slot.get());
         }
         Ok(())
     }
 
     #[inline]
-    fn wait<F: FnMut(RawFd, u32, Readiness)>(
+    fn wait<F: FnMut(RawFd, Tag, Readiness)>(
         &mut self,
         _max: usize,
         timeout: Option<Duration>,
@@ -204,20 +212,22 @@ mod tests {
     #[test]
     fn slots_are_stable_and_reused() {
         let mut p = Poll::open(4, Token).unwrap();
-        let a = p.register(10, Events::READ, 1).unwrap();
-        let b = p.register(11, Events::READ, 2).unwrap();
-        let c = p.register(12, Events::WRITE, 3).unwrap();
-        assert_eq!((a, b, c), (0, 1, 2));
+        let a = p.register(10, Events::READ, Tag::from_bits(1)).unwrap();
+        let b = p.register(11, Events::READ, Tag::from_bits(2)).unwrap();
+        let c = p.register(12, Events::WRITE, Tag::from_bits(3)).unwrap();
+        assert_eq!((a.get(), b.get(), c.get()), (0, 1, 2));
         p.unregister(11, b, Events::READ).unwrap();
         assert_eq!(p.fds[1].fd, -1, "a hole, nothing moved");
         assert_eq!(p.fds[2].fd, 12);
-        let d = p.register(13, Events::READ, 4).unwrap();
-        assert_eq!(d, 1, "the hole is reused");
+        let d = p.register(13, Events::READ, Tag::from_bits(4)).unwrap();
+        assert_eq!(d.get(), 1, "the hole is reused");
         assert!(
-            p.modify(12, b, Events::WRITE, Events::READ, 3).is_err(),
+            p.modify(12, b, Events::WRITE, Events::READ, Tag::from_bits(3))
+                .is_err(),
             "wrong slot is refused"
         );
-        p.modify(12, c, Events::WRITE, Events::READ, 3).unwrap();
+        p.modify(12, c, Events::WRITE, Events::READ, Tag::from_bits(3))
+            .unwrap();
         assert_eq!(p.fds[2].events, libc::POLLIN);
         for (fd, slot) in [(10, a), (12, c), (13, d)] {
             p.unregister(fd, slot, Events::READ).unwrap();

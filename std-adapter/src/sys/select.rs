@@ -10,7 +10,7 @@ use std::time::Duration;
 use rustix::event::{
     FdSetElement, FdSetIter, fd_set_bound, fd_set_insert, fd_set_num_elements, fd_set_remove,
 };
-use selectors2_core::{Backend, Events, Readiness};
+use selectors2_core::{Backend, BackendSlot, Events, Readiness, Tag};
 
 use super::{OsBackend, Sealed, Token, with_fd};
 use crate::timeout::to_micros_timespec;
@@ -25,7 +25,7 @@ pub struct Select {
     write: Box<[FdSetElement]>,
     read_out: Box<[FdSetElement]>,
     write_out: Box<[FdSetElement]>,
-    tags: Box<[u32]>,
+    tags: Box<[Tag]>,
     /// One more than the highest registered fd.
     nfds: RawFd,
 }
@@ -49,7 +49,7 @@ impl OsBackend for Select {
             write: set(),
             read_out: set(),
             write_out: set(),
-            tags: vec![0; FD_SETSIZE as usize].into_boxed_slice(),
+            tags: vec![Tag::NONE; FD_SETSIZE as usize].into_boxed_slice(),
             nfds: 0,
         })
     }
@@ -74,7 +74,7 @@ impl Select {
     }
 
     #[inline]
-    fn set(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<()> {
+    fn set(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<()> {
         let i = Self::index(fd)?;
         if interest.contains(Events::READ) {
             fd_set_insert(&mut self.read, fd);
@@ -125,7 +125,7 @@ impl Select {
 
     /// Reports what the output sets hold.
     #[inline]
-    fn report_ready(&self, words: usize, report: &mut impl FnMut(RawFd, u32, Readiness)) {
+    fn report_ready(&self, words: usize, report: &mut impl FnMut(RawFd, Tag, Readiness)) {
         for fd in FdSetIter::new(&self.read_out[..words]) {
             report(fd, self.tags[fd as usize], Readiness::READABLE);
         }
@@ -144,7 +144,7 @@ impl Select {
     fn wait_around_closed(
         &mut self,
         words: usize,
-        report: &mut impl FnMut(RawFd, u32, Readiness),
+        report: &mut impl FnMut(RawFd, Tag, Readiness),
     ) -> io::Result<()> {
         // Another thread may close one more fd between the check and the
         // call: try again then, a few times.
@@ -193,19 +193,26 @@ impl Backend for Select {
     }
 
     #[inline]
-    fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
+    fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
         self.set(fd, interest, tag)?;
         self.nfds = self.nfds.max(fd + 1);
-        Ok(0)
+        Ok(BackendSlot::NONE)
     }
 
     #[inline]
-    fn modify(&mut self, fd: RawFd, _: u32, _: Events, new: Events, tag: u32) -> io::Result<()> {
+    fn modify(
+        &mut self,
+        fd: RawFd,
+        _: BackendSlot,
+        _: Events,
+        new: Events,
+        tag: Tag,
+    ) -> io::Result<()> {
         self.set(fd, new, tag)
     }
 
     #[inline]
-    fn unregister(&mut self, fd: RawFd, _: u32, _: Events) -> io::Result<()> {
+    fn unregister(&mut self, fd: RawFd, _: BackendSlot, _: Events) -> io::Result<()> {
         Self::index(fd)?;
         fd_set_remove(&mut self.read, fd);
         fd_set_remove(&mut self.write, fd);
@@ -218,7 +225,7 @@ impl Backend for Select {
     /// One `select` call. A signal ends it with `Interrupted` (the
     /// adapter's `Selector::select` retries with the time left).
     #[inline]
-    fn wait<F: FnMut(RawFd, u32, Readiness)>(
+    fn wait<F: FnMut(RawFd, Tag, Readiness)>(
         &mut self,
         _max: usize,
         timeout: Option<Duration>,
@@ -249,16 +256,23 @@ mod tests {
     #[test]
     fn nfds_tracks_the_highest_fd() {
         let mut s = Select::open(8, Token).unwrap();
-        s.register(3, Events::READ, 1).unwrap();
-        s.register(700, Events::WRITE, 2).unwrap();
-        s.register(64, Events::all(), 3).unwrap();
+        s.register(3, Events::READ, Tag::from_bits(1)).unwrap();
+        s.register(700, Events::WRITE, Tag::from_bits(2)).unwrap();
+        s.register(64, Events::all(), Tag::from_bits(3)).unwrap();
         assert_eq!(s.nfds, 701);
-        s.unregister(700, 0, Events::WRITE).unwrap();
+        s.unregister(700, BackendSlot::NONE, Events::WRITE).unwrap();
         assert_eq!(s.nfds, 65);
-        s.modify(64, 0, Events::all(), Events::READ, 3).unwrap();
+        s.modify(
+            64,
+            BackendSlot::NONE,
+            Events::all(),
+            Events::READ,
+            Tag::from_bits(3),
+        )
+        .unwrap();
         assert_eq!(s.nfds, 65);
-        s.unregister(64, 0, Events::READ).unwrap();
-        s.unregister(3, 0, Events::READ).unwrap();
+        s.unregister(64, BackendSlot::NONE, Events::READ).unwrap();
+        s.unregister(3, BackendSlot::NONE, Events::READ).unwrap();
         assert_eq!(s.nfds, 0);
         assert_eq!(s.fd_limit(), Some(FD_SETSIZE));
     }

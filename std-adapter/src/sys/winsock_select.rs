@@ -21,7 +21,7 @@
 use std::io;
 use std::time::Duration;
 
-use selectors2_core::{Backend, Events, Readiness};
+use selectors2_core::{Backend, BackendSlot, Events, Readiness, Tag};
 use windows_sys::Win32::Networking::WinSock::{
     FD_SET, SOCKET, SOCKET_ERROR, TIMEVAL, WSAENOTSOCK, WSAGetLastError,
 };
@@ -151,7 +151,7 @@ impl Side {
 
 #[derive(Clone, Copy)]
 struct Reg {
-    tag: u32,
+    tag: Tag,
     read: u32,
     write: u32,
 }
@@ -188,7 +188,7 @@ impl OsBackend for Select {
             except: FdSet::new(),
             regs: Box::new(
                 [Reg {
-                    tag: 0,
+                    tag: Tag::NONE,
                     read: NONE,
                     write: NONE,
                 }; SETSIZE],
@@ -286,7 +286,7 @@ impl Select {
     /// a socket (closed) as invalid, as WSAPoll does with `POLLNVAL`,
     /// instead of failing the whole call without saying which is at fault.
     #[cold]
-    fn report_closed(&self, report: &mut impl FnMut(RawFd, u32, Readiness)) {
+    fn report_closed(&self, report: &mut impl FnMut(RawFd, Tag, Readiness)) {
         for side in [&self.read, &self.write] {
             for (i, &socket) in side.set.live().iter().enumerate() {
                 if !is_socket(socket) {
@@ -311,7 +311,7 @@ impl Backend for Select {
     }
 
     #[inline]
-    fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
+    fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
         if fd < 0 {
             // No socket has that number; only a direct caller (the
             // selector refuses it first) can ask.
@@ -334,11 +334,19 @@ impl Backend for Select {
             write: NONE,
         };
         self.set(socket_of_fd(fd), slot, interest);
-        Ok(slot)
+        Ok(BackendSlot::new(slot))
     }
 
     #[inline]
-    fn modify(&mut self, fd: RawFd, slot: u32, _: Events, new: Events, tag: u32) -> io::Result<()> {
+    fn modify(
+        &mut self,
+        fd: RawFd,
+        slot: BackendSlot,
+        _: Events,
+        new: Events,
+        tag: Tag,
+    ) -> io::Result<()> {
+        let slot = slot.get();
         self.check(fd, slot)?;
         self.set(socket_of_fd(fd), slot, new);
         self.regs[slot as usize].tag = tag;
@@ -346,7 +354,8 @@ impl Backend for Select {
     }
 
     #[inline]
-    fn unregister(&mut self, fd: RawFd, slot: u32, _: Events) -> io::Result<()> {
+    fn unregister(&mut self, fd: RawFd, slot: BackendSlot, _: Events) -> io::Result<()> {
+        let slot = slot.get();
         self.check(fd, slot)?;
         self.set(socket_of_fd(fd), slot, Events::empty());
         if self.read.set.count == 0 && self.write.set.count == 0 {
@@ -359,7 +368,7 @@ impl Backend for Select {
     }
 
     #[inline]
-    fn wait<F: FnMut(RawFd, u32, Readiness)>(
+    fn wait<F: FnMut(RawFd, Tag, Readiness)>(
         &mut self,
         _max: usize,
         timeout: Option<Duration>,
@@ -446,17 +455,21 @@ mod tests {
     #[test]
     fn sets_stay_dense_and_slots_stable() {
         let mut s = Select::open(8, Token).unwrap();
-        let a = s.register(100, Events::READ, 1).unwrap();
-        let b = s.register(104, Events::all(), 2).unwrap();
-        let c = s.register(108, Events::WRITE, 3).unwrap();
+        let a = s.register(100, Events::READ, Tag::from_bits(1)).unwrap();
+        let b = s.register(104, Events::all(), Tag::from_bits(2)).unwrap();
+        let c = s.register(108, Events::WRITE, Tag::from_bits(3)).unwrap();
         assert_eq!(s.read.set.live(), [100, 104]);
         assert_eq!(s.write.set.live(), [104, 108]);
-        s.modify(104, b, Events::all(), Events::READ, 2).unwrap();
+        s.modify(104, b, Events::all(), Events::READ, Tag::from_bits(2))
+            .unwrap();
         assert_eq!(s.write.set.live(), [108]);
         s.unregister(100, a, Events::READ).unwrap();
         assert_eq!(s.read.set.live(), [104], "the last moved into the gap");
-        assert!(s.modify(104, a, Events::READ, Events::WRITE, 2).is_err());
-        let d = s.register(112, Events::READ, 4).unwrap();
+        assert!(
+            s.modify(104, a, Events::READ, Events::WRITE, Tag::from_bits(2))
+                .is_err()
+        );
+        let d = s.register(112, Events::READ, Tag::from_bits(4)).unwrap();
         assert_eq!(d, a, "the slot is reused");
         for (fd, slot) in [(104, b), (108, c), (112, d)] {
             s.unregister(fd, slot, Events::READ).unwrap();

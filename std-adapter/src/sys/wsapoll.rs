@@ -21,7 +21,7 @@
 use std::io;
 use std::time::Duration;
 
-use selectors2_core::{Backend, Events, Readiness};
+use selectors2_core::{Backend, BackendSlot, Events, Readiness, Tag};
 use windows_sys::Win32::Networking::WinSock::{
     POLLERR, POLLHUP, POLLNVAL, POLLRDBAND, POLLRDNORM, POLLWRNORM, SOCKET_ERROR, WSAENOTSOCK,
     WSAGetLastError, WSAPOLLFD,
@@ -37,7 +37,7 @@ pub struct Poll {
     /// The array WSAPoll scans: exactly the registered sockets.
     fds: Vec<WSAPOLLFD>,
     /// `tags[i]`: the tag of `fds[i]`.
-    tags: Vec<u32>,
+    tags: Vec<Tag>,
     /// `owner[i]`: the slot `fds[i]` was registered under.
     owner: Vec<u32>,
     /// `pos[slot]`: where that slot's entry is in `fds`.
@@ -132,7 +132,7 @@ impl Backend for Poll {
     type Error = io::Error;
 
     #[inline]
-    fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> io::Result<u32> {
+    fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -153,11 +153,19 @@ impl Backend for Poll {
         });
         self.tags.push(tag);
         self.owner.push(slot);
-        Ok(slot)
+        Ok(BackendSlot::new(slot))
     }
 
     #[inline]
-    fn modify(&mut self, fd: RawFd, slot: u32, _: Events, new: Events, tag: u32) -> io::Result<()> {
+    fn modify(
+        &mut self,
+        fd: RawFd,
+        slot: BackendSlot,
+        _: Events,
+        new: Events,
+        tag: Tag,
+    ) -> io::Result<()> {
+        let slot = slot.get();
         let i = self.index(fd, slot)?;
         self.fds[i].events = poll_events(new);
         self.tags[i] = tag;
@@ -165,7 +173,8 @@ impl Backend for Poll {
     }
 
     #[inline]
-    fn unregister(&mut self, fd: RawFd, slot: u32, _: Events) -> io::Result<()> {
+    fn unregister(&mut self, fd: RawFd, slot: BackendSlot, _: Events) -> io::Result<()> {
+        let slot = slot.get();
         let i = self.index(fd, slot)?;
         self.fds.swap_remove(i);
         self.tags.swap_remove(i);
@@ -184,7 +193,7 @@ impl Backend for Poll {
     }
 
     #[inline]
-    fn wait<F: FnMut(RawFd, u32, Readiness)>(
+    fn wait<F: FnMut(RawFd, Tag, Readiness)>(
         &mut self,
         _max: usize,
         timeout: Option<Duration>,
@@ -295,21 +304,23 @@ mod tests {
     #[test]
     fn slots_are_stable_and_the_array_dense() {
         let mut p = Poll::open(4, Token).unwrap();
-        let a = p.register(10, Events::READ, 1).unwrap();
-        let b = p.register(11, Events::READ, 2).unwrap();
-        let c = p.register(12, Events::WRITE, 3).unwrap();
-        assert_eq!((a, b, c), (0, 1, 2));
+        let a = p.register(10, Events::READ, Tag::from_bits(1)).unwrap();
+        let b = p.register(11, Events::READ, Tag::from_bits(2)).unwrap();
+        let c = p.register(12, Events::WRITE, Tag::from_bits(3)).unwrap();
+        assert_eq!((a.get(), b.get(), c.get()), (0, 1, 2));
         p.unregister(11, b, Events::READ).unwrap();
         assert_eq!(p.fds.len(), 2, "no hole");
         assert_eq!(p.fds[1].fd, 12, "the last entry moved into the gap");
-        let d = p.register(13, Events::READ, 4).unwrap();
-        assert_eq!(d, 1, "the slot is reused");
+        let d = p.register(13, Events::READ, Tag::from_bits(4)).unwrap();
+        assert_eq!(d.get(), 1, "the slot is reused");
         assert!(
-            p.modify(12, b, Events::WRITE, Events::READ, 3).is_err(),
+            p.modify(12, b, Events::WRITE, Events::READ, Tag::from_bits(3))
+                .is_err(),
             "wrong slot is refused"
         );
-        p.modify(12, c, Events::WRITE, Events::READ, 3).unwrap();
-        assert_eq!(p.fds[p.pos[c as usize] as usize].events, POLLRDNORM);
+        p.modify(12, c, Events::WRITE, Events::READ, Tag::from_bits(3))
+            .unwrap();
+        assert_eq!(p.fds[p.pos[c.get() as usize] as usize].events, POLLRDNORM);
         for (fd, slot) in [(10, a), (12, c), (13, d)] {
             p.unregister(fd, slot, Events::READ).unwrap();
         }

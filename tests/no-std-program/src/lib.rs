@@ -12,7 +12,7 @@
 use core::time::Duration;
 
 use selectors2_core::{
-    Backend, EVENT_READ, EVENT_WRITE, Events, RawFd, Readiness, Ready, Selector,
+    Backend, BackendSlot, EVENT_READ, EVENT_WRITE, Events, RawFd, Readiness, Ready, Selector, Tag,
 };
 
 /// Ports on the board: the "fd" of each.
@@ -50,7 +50,7 @@ pub struct Board {
     /// The ports (public: the "interrupt handlers" of the tests write here).
     pub ports: [Port; PORTS],
     interest: [Events; PORTS],
-    tags: [u32; PORTS],
+    tags: [Tag; PORTS],
     /// Simulated time slept in `wait` (a board would `WFI`).
     pub slept: Duration,
 }
@@ -61,7 +61,7 @@ impl Board {
         Board {
             ports: [Port::IDLE; PORTS],
             interest: [Events::empty(); PORTS],
-            tags: [0; PORTS],
+            tags: [Tag::NONE; PORTS],
             slept: Duration::ZERO,
         }
     }
@@ -75,7 +75,7 @@ impl Board {
         }
     }
 
-    fn report_ready(&self, report: &mut impl FnMut(RawFd, u32, Readiness)) -> bool {
+    fn report_ready(&self, report: &mut impl FnMut(RawFd, Tag, Readiness)) -> bool {
         let mut any = false;
         for (i, p) in self.ports.iter().enumerate() {
             let mut r = Readiness::empty();
@@ -103,29 +103,34 @@ impl Backend for Board {
         Some(PORTS as RawFd)
     }
 
-    fn register(&mut self, fd: RawFd, interest: Events, tag: u32) -> Result<u32, Self::Error> {
+    fn register(
+        &mut self,
+        fd: RawFd,
+        interest: Events,
+        tag: Tag,
+    ) -> Result<BackendSlot, Self::Error> {
         (self.interest[fd as usize], self.tags[fd as usize]) = (interest, tag);
-        Ok(0)
+        Ok(BackendSlot::NONE)
     }
 
     fn modify(
         &mut self,
         fd: RawFd,
-        _: u32,
+        _: BackendSlot,
         _: Events,
         new: Events,
-        tag: u32,
+        tag: Tag,
     ) -> Result<(), Self::Error> {
         (self.interest[fd as usize], self.tags[fd as usize]) = (new, tag);
         Ok(())
     }
 
-    fn unregister(&mut self, fd: RawFd, _: u32, _: Events) -> Result<(), Self::Error> {
+    fn unregister(&mut self, fd: RawFd, _: BackendSlot, _: Events) -> Result<(), Self::Error> {
         self.interest[fd as usize] = Events::empty();
         Ok(())
     }
 
-    fn wait<F: FnMut(RawFd, u32, Readiness)>(
+    fn wait<F: FnMut(RawFd, Tag, Readiness)>(
         &mut self,
         _max: usize,
         timeout: Option<Duration>,
