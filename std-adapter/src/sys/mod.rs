@@ -39,6 +39,8 @@ mod kqueue_plan;
 mod poll;
 #[cfg(unix)]
 mod select;
+#[cfg(any(unix, windows))]
+mod slots;
 #[cfg(windows)]
 mod winsock;
 #[cfg(windows)]

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use selectors2_core::{Backend, BackendSlot, Events, Readiness, Tag};
 
+use super::slots::SlotPool;
 use super::{OsBackend, Sealed, Token};
 use crate::timeout::to_millis;
 use crate::{BackendKind, RawFd};
@@ -20,11 +21,10 @@ use crate::{BackendKind, RawFd};
 /// The poll backend of [`PollSelector`](crate::PollSelector).
 #[derive(Debug)]
 pub struct Poll {
+    /// Indexed by slot; an unregistered slot is a [`HOLE`] until reused.
     fds: Vec<libc::pollfd>,
     tags: Vec<Tag>,
-    /// Indices of holes in `fds`, for `register` to reuse.
-    free: Vec<u32>,
-    registered: usize,
+    slots: SlotPool,
 }
 
 const HOLE: libc::pollfd = libc::pollfd {
@@ -77,8 +77,7 @@ impl OsBackend for Poll {
         Ok(Poll {
             fds: Vec::with_capacity(capacity),
             tags: Vec::with_capacity(capacity),
-            free: Vec::with_capacity(capacity),
-            registered: 0,
+            slots: SlotPool::new(capacity),
         })
     }
 
@@ -109,21 +108,17 @@ impl Backend for Poll {
             events: poll_events(interest),
             revents: 0,
         };
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.fds[slot as usize] = p;
-                self.tags[slot as usize] = tag;
-                slot
-            }
-            None => {
-                // Never beyond the capacity reserved in `open`: the selector
-                // holds at most that many keys, and freed slots are reused.
-                self.fds.push(p);
-                self.tags.push(tag);
-                (self.fds.len() - 1) as u32
-            }
-        };
-        self.registered += 1;
+        let slot = self.slots.take()?;
+        let i = slot as usize;
+        if i < self.fds.len() {
+            // A hole left by an unregister.
+            (self.fds[i], self.tags[i]) = (p, tag);
+        } else {
+            // The next fresh slot: one past the end. Never beyond the
+            // capacity reserved in `open` (the pool's limit).
+            self.fds.push(p);
+            self.tags.push(tag);
+        }
         Ok(BackendSlot::new(slot))
     }
 
@@ -144,14 +139,10 @@ impl Backend for Poll {
     #[inline]
     fn unregister(&mut self, fd: RawFd, slot: BackendSlot, _: Events) -> io::Result<()> {
         *self.slot(fd, slot)? = HOLE;
-        self.registered -= 1;
-        if self.registered == 0 {
+        if self.slots.give_back(slot.get()) {
             // Every slot is free: start over, so `poll` scans nothing.
             self.fds.clear();
             self.tags.clear();
-            self.free.clear();
-        } else {
-            self.free.push(slot.get());
         }
         Ok(())
     }
@@ -232,7 +223,7 @@ mod tests {
         for (fd, slot) in [(10, a), (12, c), (13, d)] {
             p.unregister(fd, slot, Events::READ).unwrap();
         }
-        assert!(p.fds.is_empty() && p.free.is_empty());
+        assert!(p.fds.is_empty() && p.slots.is_empty());
         assert!(p.fds.capacity() >= 4);
     }
 }

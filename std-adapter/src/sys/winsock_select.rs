@@ -26,6 +26,7 @@ use windows_sys::Win32::Networking::WinSock::{
     FD_SET, SOCKET, SOCKET_ERROR, TIMEVAL, WSAENOTSOCK, WSAGetLastError,
 };
 
+use super::slots::SlotPool;
 use super::winsock::{is_socket, sleep, socket_of_fd, startup};
 use super::{OsBackend, Sealed, Token};
 use crate::timeout::to_timeval;
@@ -164,8 +165,7 @@ pub struct Select {
     /// The except set's output (its input is the write set).
     except: Box<FdSet>,
     regs: Box<[Reg; SETSIZE]>,
-    free: Vec<u32>,
-    next: u32,
+    slots: SlotPool,
 }
 
 impl std::fmt::Debug for Select {
@@ -193,8 +193,7 @@ impl OsBackend for Select {
                     write: NONE,
                 }; SETSIZE],
             ),
-            free: Vec::with_capacity(SETSIZE),
-            next: 0,
+            slots: SlotPool::new(SETSIZE),
         })
     }
 
@@ -317,17 +316,7 @@ impl Backend for Select {
             // selector refuses it first) can ask.
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
         }
-        let slot = match self.free.pop() {
-            Some(slot) => slot,
-            None => {
-                // The selector never holds more than `key_limit` keys.
-                if self.next as usize >= SETSIZE {
-                    return Err(io::Error::from(io::ErrorKind::QuotaExceeded));
-                }
-                self.next += 1;
-                self.next - 1
-            }
-        };
+        let slot = self.slots.take()?;
         self.regs[slot as usize] = Reg {
             tag,
             read: NONE,
@@ -358,12 +347,7 @@ impl Backend for Select {
         let slot = slot.get();
         self.check(fd, slot)?;
         self.set(socket_of_fd(fd), slot, Events::empty());
-        if self.read.set.count == 0 && self.write.set.count == 0 {
-            self.free.clear();
-            self.next = 0;
-        } else {
-            self.free.push(slot);
-        }
+        self.slots.give_back(slot);
         Ok(())
     }
 
@@ -474,7 +458,8 @@ mod tests {
         for (fd, slot) in [(104, b), (108, c), (112, d)] {
             s.unregister(fd, slot, Events::READ).unwrap();
         }
-        assert_eq!((s.read.set.count, s.write.set.count, s.next), (0, 0, 0));
+        assert_eq!((s.read.set.count, s.write.set.count), (0, 0));
+        assert_eq!(s.slots.high_water(), 0);
         assert_eq!(s.key_limit(), Some(512));
         assert_eq!(size_of::<FdSet>(), 8 + 8 * SETSIZE, "FD_SET's layout");
     }

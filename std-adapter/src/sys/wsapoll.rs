@@ -27,6 +27,7 @@ use windows_sys::Win32::Networking::WinSock::{
     WSAGetLastError, WSAPOLLFD,
 };
 
+use super::slots::SlotPool;
 use super::winsock::{is_socket, sleep, socket_of_fd, startup};
 use super::{OsBackend, Sealed, Token};
 use crate::timeout::to_millis;
@@ -43,9 +44,7 @@ pub struct Poll {
     /// `pos[slot]`: where that slot's entry is in `fds`.
     pos: Box<[u32]>,
     /// Slots not in use, reused first.
-    free: Vec<u32>,
-    /// Slots ever handed out (`0..next` are used or free).
-    next: u32,
+    slots: SlotPool,
 }
 
 impl std::fmt::Debug for Poll {
@@ -98,8 +97,7 @@ impl OsBackend for Poll {
             tags: Vec::with_capacity(capacity),
             owner: Vec::with_capacity(capacity),
             pos: vec![0; capacity].into_boxed_slice(),
-            free: Vec::with_capacity(capacity),
-            next: 0,
+            slots: SlotPool::new(capacity),
         })
     }
 
@@ -133,18 +131,7 @@ impl Backend for Poll {
 
     #[inline]
     fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
-        let slot = match self.free.pop() {
-            Some(slot) => slot,
-            None => {
-                // Never beyond the capacity sized in `open`: the selector
-                // holds at most that many keys, and freed slots are reused.
-                if self.next as usize >= self.pos.len() {
-                    return Err(io::Error::from(io::ErrorKind::QuotaExceeded));
-                }
-                self.next += 1;
-                self.next - 1
-            }
-        };
+        let slot = self.slots.take()?;
         self.pos[slot as usize] = self.fds.len() as u32;
         self.fds.push(WSAPOLLFD {
             fd: socket_of_fd(fd),
@@ -182,13 +169,7 @@ impl Backend for Poll {
         if let Some(&moved) = self.owner.get(i) {
             self.pos[moved as usize] = i as u32;
         }
-        if self.fds.is_empty() {
-            // Every slot is free: start over.
-            self.free.clear();
-            self.next = 0;
-        } else {
-            self.free.push(slot);
-        }
+        self.slots.give_back(slot);
         Ok(())
     }
 
@@ -324,7 +305,7 @@ mod tests {
         for (fd, slot) in [(10, a), (12, c), (13, d)] {
             p.unregister(fd, slot, Events::READ).unwrap();
         }
-        assert!(p.fds.is_empty() && p.free.is_empty() && p.next == 0);
+        assert!(p.fds.is_empty() && p.slots.is_empty() && p.slots.high_water() == 0);
         assert!(p.fds.capacity() >= 4);
     }
 }
