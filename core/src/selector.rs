@@ -480,6 +480,10 @@ mod tests {
         Selector::new(SimBackend::new())
     }
 
+    fn key_of(fd: RawFd, events: Events, data: u32) -> SelectorKey<u32> {
+        SelectorKey { fd, events, data }
+    }
+
     fn entries<const M: usize>(ready: &Ready<u32, M>) -> Vec<(RawFd, Events, u32)> {
         let mut v: Vec<_> = ready.iter().map(|(k, e)| (k.fd, e, k.data)).collect();
         v.sort();
@@ -617,14 +621,7 @@ mod tests {
     fn unregister_returns_the_key() {
         let mut sel: Sim<4> = sim();
         sel.register(3, RW, 7).unwrap();
-        assert_eq!(
-            sel.unregister(3),
-            Ok(SelectorKey {
-                fd: 3,
-                events: RW,
-                data: 7
-            })
-        );
+        assert_eq!(sel.unregister(3), Ok(key_of(3, RW, 7)));
         assert_eq!(sel.backend().registered(3), None);
         assert_eq!(sel.unregister(3), Err(Error::NotRegistered(3)));
         assert_eq!(sel.unregister(-3), Err(Error::InvalidFd(-3)));
@@ -666,14 +663,7 @@ mod tests {
         assert_eq!(sel.modify(-1, W, 2), Err(Error::InvalidFd(-1)));
         assert_eq!(sel.modify(4, W, 2), Err(Error::NotRegistered(4)));
         assert_eq!(sel.backend().calls(), calls);
-        assert_eq!(
-            *sel.get_key(3).unwrap(),
-            SelectorKey {
-                fd: 3,
-                events: R,
-                data: 1
-            }
-        );
+        assert_eq!(*sel.get_key(3).unwrap(), key_of(3, R, 1));
         assert_eq!(sel.backend().registered(3), Some(R));
     }
 
@@ -683,14 +673,7 @@ mod tests {
         sel.register(3, R, 1).unwrap();
         let calls = sel.backend().calls();
         let key = *sel.modify(3, R, 2).unwrap();
-        assert_eq!(
-            key,
-            SelectorKey {
-                fd: 3,
-                events: R,
-                data: 2
-            }
-        );
+        assert_eq!(key, key_of(3, R, 2));
         assert_eq!(sel.backend().calls(), calls);
         // Even an injected failure is not hit: no backend call is made.
         sel.backend_mut().fail_next();
@@ -702,14 +685,7 @@ mod tests {
         let mut sel: Sim<4> = sim();
         sel.register(3, R, 1).unwrap();
         let key = *sel.modify(3, RW, 2).unwrap();
-        assert_eq!(
-            key,
-            SelectorKey {
-                fd: 3,
-                events: RW,
-                data: 2
-            }
-        );
+        assert_eq!(key, key_of(3, RW, 2));
         assert_eq!(sel.backend().calls().modify, 1);
         assert_eq!(sel.backend().registered(3), Some(RW));
         assert_eq!(*sel.get_key(3).unwrap(), key);
@@ -721,14 +697,7 @@ mod tests {
         sel.register(3, R, 1).unwrap();
         sel.backend_mut().fail_next();
         assert_eq!(sel.modify(3, W, 2), Err(Error::Backend(SimError::Injected)));
-        assert_eq!(
-            *sel.get_key(3).unwrap(),
-            SelectorKey {
-                fd: 3,
-                events: R,
-                data: 1
-            }
-        );
+        assert_eq!(*sel.get_key(3).unwrap(), key_of(3, R, 1));
         assert_eq!(sel.backend().registered(3), Some(R));
         // A closed fd: modify reports the error and keeps the key (only
         // unregister forgives a vanished fd).
