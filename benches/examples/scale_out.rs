@@ -117,22 +117,6 @@ pub struct Outcome {
     pub p99_us: f64,
 }
 
-/// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit.
-pub fn raise_nofile() -> u64 {
-    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-    let lim = getrlimit(Resource::Nofile);
-    if lim.current != lim.maximum {
-        let _ = setrlimit(
-            Resource::Nofile,
-            Rlimit {
-                current: lim.maximum,
-                maximum: lim.maximum,
-            },
-        );
-    }
-    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
-}
-
 /// Where criterion keeps its results: `$CRITERION_HOME`, else
 /// `criterion/` in cargo's target directory (found from this executable's
 /// path, as cargo marks that directory with `CACHEDIR.TAG`).
@@ -298,7 +282,7 @@ fn drive(conns: &[TcpStream], cfg: &Config) -> io::Result<(Vec<u64>, Duration)> 
 
 /// One full run against one server.
 pub fn run_one(flavor: Flavor, cfg: &Config) -> io::Result<Outcome> {
-    let limit = raise_nofile();
+    let limit = selectors2_tests::raise_fd_limit();
     let fit = (limit.saturating_sub(RESERVE_FDS) / 2) as usize;
     let want = cfg.conns.min(fit).max(1);
     if cfg.conns != usize::MAX && want < cfg.conns {

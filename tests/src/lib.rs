@@ -165,24 +165,23 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (v, start.elapsed())
 }
 
-/// Raises the soft RLIMIT_NOFILE to the hard limit and returns it.
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit (capped at 2^20) and
+/// returns the soft limit now in force. The one copy for the conformance
+/// cases, the benchmarks and their tools.
 #[cfg(unix)]
 pub fn raise_fd_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid out-pointer.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    let want = lim.rlim_max.min(1 << 20);
-    if lim.rlim_cur < want {
-        lim.rlim_cur = want;
-        // SAFETY: `lim` is a valid in-pointer; failure just leaves the limit.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let lim = getrlimit(Resource::Nofile);
+    let want = lim.maximum.unwrap_or(u64::MAX).min(1 << 20);
+    if lim.current.is_some_and(|cur| cur < want) {
+        let raised = Rlimit {
+            current: Some(want),
+            maximum: lim.maximum,
+        };
+        // Failure leaves the limit as it was, which the caller reads below.
+        let _ = setrlimit(Resource::Nofile, raised);
     }
-    // SAFETY: as above.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    lim.rlim_cur
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
 }
 
 /// `dup2(from, to)`, returning an owned `to`. `to` must be an fd the caller

@@ -92,26 +92,9 @@ pub fn warm_up() {
     }
 }
 
-/// Raises the soft RLIMIT_NOFILE to the hard limit (once per process) and
-/// returns the soft limit now in force.
-pub fn raise_fd_limit() -> u64 {
-    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-    let lim = getrlimit(Resource::Nofile);
-    if lim.current != lim.maximum {
-        let want = Rlimit {
-            current: lim.maximum,
-            maximum: lim.maximum,
-        };
-        if let Err(e) = setrlimit(Resource::Nofile, want) {
-            eprintln!("note: could not raise RLIMIT_NOFILE to the hard limit: {e}");
-        }
-    }
-    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
-}
-
 /// `want` registered sockets, or as many as the fd limit allows (saying so).
 pub fn fit(want: usize, what: &str) -> usize {
-    let limit = raise_fd_limit();
+    let limit = selectors2_tests::raise_fd_limit();
     let room = limit.saturating_sub(RESERVE_FDS) as usize;
     if want <= room {
         return want;
