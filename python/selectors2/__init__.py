@@ -42,6 +42,7 @@ Deliberate differences from the standard library:
   (kqueue or epoll, else poll, else select), probing each by opening it.
 """
 
+import errno
 from abc import ABCMeta, abstractmethod
 from collections import namedtuple
 from collections.abc import Mapping
@@ -249,14 +250,23 @@ if "kqueue" in _AVAILABLE:
             return self._fileno()
 
 
+#: errno values that mean "ran short", not "missing or forbidden here".
+_SHORTAGES = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS))
+
+
 def _works(mechanism):
-    """Whether ``mechanism`` opens here (a sandbox may refuse epoll, say)."""
+    """Whether ``mechanism`` opens here (a sandbox may refuse epoll, say).
+
+    A shortage (out of fds or memory at import time) says nothing about
+    the mechanism: it counts as working, and creating a selector then
+    raises the ``OSError``, as the standard library's would.
+    """
     trial = _selectors2._Selector()
     try:
         trial._open(mechanism, SelectorKey, {})
         return True
-    except OSError:
-        return False
+    except OSError as e:
+        return e.errno in _SHORTAGES
     finally:
         trial._close()
 

@@ -341,5 +341,34 @@ class SelectorTests(unittest.TestCase):
             self.assertGreaterEqual(time.monotonic() - t0, 0.05)
 
 
+class DefaultChoiceTests(unittest.TestCase):
+    """How the import-time choice of DefaultSelector reads an error."""
+
+    def probe_failing_with(self, code):
+        class Failing:
+            def _open(self, mechanism, key_cls, fd_to_key):
+                raise OSError(code, os.strerror(code))
+
+            def _close(self):
+                pass
+
+        real = selectors2._selectors2._Selector
+        selectors2._selectors2._Selector = Failing
+        try:
+            return selectors2._works("poll")
+        finally:
+            selectors2._selectors2._Selector = real
+
+    def test_missing_or_forbidden_means_try_the_next(self):
+        for code in (errno.ENOSYS, errno.EPERM, errno.EACCES):
+            self.assertFalse(self.probe_failing_with(code), errno.errorcode[code])
+
+    def test_a_shortage_is_not_a_reason_to_settle_for_less(self):
+        # Out of fds at import time: the mechanism still counts, and
+        # creating a selector raises the OSError, as the stdlib's would.
+        for code in (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS):
+            self.assertTrue(self.probe_failing_with(code), errno.errorcode[code])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -529,8 +529,10 @@ impl<B: OsBackend + std::os::fd::AsFd, D, const N: usize> std::os::fd::AsRawFd
 
 impl<D, const N: usize> Selector<sys::Auto, D, N> {
     /// Like [`new`](Self::new), but tries only the mechanisms of `order`, in
-    /// that order, falling back on any OS error. Kinds this platform lacks
-    /// are skipped.
+    /// that order, falling back to the next when one is missing or
+    /// forbidden here. Kinds this platform lacks are skipped; a shortage
+    /// (`EMFILE`, `ENFILE`, `ENOMEM`, `ENOBUFS`) is returned at once, as
+    /// [`sys::Auto`] explains.
     ///
     /// ```
     /// use selectors2::{BackendKind, DefaultSelector};

@@ -17,8 +17,14 @@ use crate::{BackendKind, RawFd};
 ///
 /// [`OsBackend::open`] tries the mechanisms in CPython's order (kqueue,
 /// epoll, poll, select; see [`BackendKind::available`]): it creates each and
-/// waits on it once with a zero timeout, and falls back to the next on any
-/// OS error (`ENOSYS` or `EPERM` in a sandbox, say). On Windows, opening
+/// waits on it once with a zero timeout, and falls back to the next when
+/// that fails because the mechanism is missing or forbidden here (`ENOSYS`
+/// or `EPERM` in a sandbox, say). An error that says the process or the
+/// system is out of a resource (`EMFILE`, `ENFILE`, `ENOMEM`, `ENOBUFS`)
+/// is returned instead: the next mechanism would work, but it would be
+/// the slower choice for the selector's whole life, picked by a passing
+/// shortage (Python's `DefaultSelector` raises that `OSError` too). On
+/// Windows, opening
 /// WSAPoll or select is initialising Winsock (`WSAStartup`), and the wait
 /// of an empty selector sleeps without calling either: WSAPoll exists on
 /// every Windows we support, so it is chosen unless Winsock fails.
@@ -87,10 +93,27 @@ fn probe(
     for &kind in order {
         match open(kind) {
             Ok(b) => return Ok(b),
+            Err(e) if out_of_resources(&e) => return Err(e),
             Err(e) => last = e,
         }
     }
     Err(last)
+}
+
+/// Whether `e` says the process or the system ran short of something (fds,
+/// memory, buffers) rather than that the mechanism is missing or forbidden.
+fn out_of_resources(e: &io::Error) -> bool {
+    if e.kind() == io::ErrorKind::OutOfMemory {
+        return true;
+    }
+    #[cfg(unix)]
+    let codes = [libc::EMFILE, libc::ENFILE, libc::ENOMEM, libc::ENOBUFS];
+    #[cfg(windows)]
+    let codes = [
+        windows_sys::Win32::Networking::WinSock::WSAEMFILE,
+        windows_sys::Win32::Networking::WinSock::WSAENOBUFS,
+    ];
+    matches!(e.raw_os_error(), Some(code) if codes.contains(&code))
 }
 
 impl Sealed for Auto {
@@ -179,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn falls_back_on_any_os_error_in_order() {
+    fn falls_back_in_order_when_a_mechanism_is_missing() {
         let mut tried = Vec::new();
         let b = probe(
             &[
@@ -208,6 +231,30 @@ mod tests {
                 BackendKind::Select
             ]
         );
+    }
+
+    /// From a fresh user's review: at `EMFILE`, `DefaultSelector::new()`
+    /// quietly became a poll selector for good. A shortage is an error.
+    #[test]
+    fn a_shortage_is_returned_not_a_reason_to_fall_back() {
+        for code in [libc::EMFILE, libc::ENFILE, libc::ENOMEM, libc::ENOBUFS] {
+            let mut tried = Vec::new();
+            let e = probe(&[BackendKind::Epoll, BackendKind::Poll], |k| {
+                tried.push(k);
+                match k {
+                    BackendKind::Epoll => Err(io::Error::from_raw_os_error(code)),
+                    _ => open_kind(k, 4),
+                }
+            })
+            .unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(code));
+            assert_eq!(tried, [BackendKind::Epoll], "no fallback after {e}");
+        }
+        let oom = probe(&[BackendKind::Epoll, BackendKind::Poll], |k| match k {
+            BackendKind::Epoll => Err(io::Error::from(io::ErrorKind::OutOfMemory)),
+            _ => open_kind(k, 4),
+        });
+        assert_eq!(oom.unwrap_err().kind(), io::ErrorKind::OutOfMemory);
     }
 
     #[test]
