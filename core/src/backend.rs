@@ -194,7 +194,8 @@ pub trait Backend {
     ) -> Result<BackendSlot, Self::Error>;
 
     /// Changes the interest of a registered `fd` from `old` to `new`
-    /// (never equal), keeping `tag`.
+    /// (never equal). `tag` is the one `register` was given (the selector
+    /// never changes a registration's tag); storing it again is harmless.
     fn modify(
         &mut self,
         fd: RawFd,
@@ -222,7 +223,13 @@ pub trait Backend {
     }
 
     /// Waits for readiness and calls `report(fd, tag, readiness)` for what
-    /// it saw, at most for about `max` fds (see the trait docs).
+    /// it saw.
+    ///
+    /// `max` is the capacity `M` of the caller's
+    /// [`Ready`](crate::Ready), at least 1; it may exceed the table's
+    /// capacity and the backend's `key_limit`. A mechanism that bounds and
+    /// rotates its output asks for at most `max` reports; any other
+    /// reports every ready registration (see "Bounded output" above).
     fn wait<F: FnMut(RawFd, Tag, Readiness)>(
         &mut self,
         max: usize,
@@ -246,12 +253,22 @@ pub trait Backend {
     /// them: a blocking caller that got no entry should wait again for the
     /// time left (the std adapter does).
     ///
-    /// An error fails that `select` (with `ready` cleared) and leaves the
-    /// key table as it was. The default does nothing, which is right for
+    /// Every registration keeps its tag and its slot: the selector goes on
+    /// handing each [`Registration::slot`] back to `modify` and
+    /// `unregister`, so a rebuild must not move what a slot names.
+    ///
+    /// An error must leave the backend as it was; it does not fail the
+    /// `select`, which returns the live keys' reports: a mechanism short of
+    /// fds or memory right now (epoll's rebuild needs a new instance) may
+    /// have them at the next wait that meets the leftover, and the selector
+    /// asks again then. The default does nothing, which is right for
     /// every mechanism whose registrations the selector can always remove
     /// (poll, select, kqueue, [`SimBackend`](crate::SimBackend)).
     #[inline]
-    fn rebuild(&mut self, live: impl Iterator<Item = Registration>) -> Result<(), Self::Error> {
+    fn rebuild(
+        &mut self,
+        live: impl Iterator<Item = Registration> + Clone,
+    ) -> Result<(), Self::Error> {
         let _ = live;
         Ok(())
     }
@@ -262,12 +279,15 @@ pub trait Backend {
 ///
 /// A backend stores it beside the registration (in epoll's event data, a
 /// kevent's `udata`, an array) and passes it back unchanged; it never
-/// interprets it. The selector gives every `register` and every `modify`
-/// that reaches the backend a tag it has not used for that fd's current
-/// key, so a report carrying the tag of an earlier registration of a reused
-/// fd number is recognised and dropped. A selector never hands out
-/// [`Tag::NONE`] (0), so a backend can report that for readiness it cannot
-/// attribute, and it is dropped like any unknown tag.
+/// interprets it. Each `register` gets a tag the selector has not handed
+/// out in its last 2^32 - 1 registrations (a counter that wraps, skipping
+/// 0), and `modify` passes the registration's tag on unchanged, so a report
+/// carrying the tag of an earlier registration of a reused fd number is
+/// recognised and dropped (while a report from before a `modify` of the
+/// same registration is kept: its interest is masked to the new one). A
+/// selector never hands out [`Tag::NONE`] (0), so a backend can report
+/// that for readiness it cannot attribute, and it is dropped like any
+/// unknown tag.
 ///
 /// ```
 /// use selectors2_core::Tag;
@@ -304,8 +324,9 @@ impl Tag {
 /// selector to hand back to [`modify`](Backend::modify) and
 /// [`unregister`](Backend::unregister) of that registration: a poll
 /// backend's index into its `pollfd` array, say. The selector stores it and
-/// never interprets it. A backend with nothing to remember returns
-/// [`BackendSlot::NONE`].
+/// never interprets or compares it, so every value is the backend's to use
+/// (0 is as good an index as any). A backend with nothing to remember
+/// returns [`BackendSlot::NONE`].
 ///
 /// ```
 /// use selectors2_core::BackendSlot;

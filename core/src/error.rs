@@ -73,7 +73,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::AlreadyRegistered(fd) => write!(f, "fd {fd} is already registered"),
             Error::NotRegistered(fd) => write!(f, "fd {fd} is not registered"),
             Error::Full { capacity } => {
-                write!(f, "selector is full (capacity: {capacity} keys)")
+                write!(f, "selector is full (capacity {capacity})")
             }
             Error::Backend(e) => write!(f, "backend error: {e}"),
         }

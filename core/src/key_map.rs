@@ -239,7 +239,7 @@ impl<D, const N: usize, S: Borrow<[Slot<D>; N]>> KeyMap<D, N, S> {
 
     /// The entries, in table order.
     #[inline]
-    pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry<D>> {
+    pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry<D>> + Clone {
         let slots = self.slots();
         slots[..self.len]
             .iter()

@@ -264,10 +264,20 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
     ///
     /// Level-triggered: an fd that stays ready is returned again. When more
     /// fds are ready than `ready` holds, the following calls return the
-    /// others: each ready fd is returned within `ceil(ready_fds / M)` calls.
+    /// others: each ready fd is returned within `ceil(ready_fds / M)` calls
+    /// when the backend makes one report per fd, and within
+    /// `ceil(reports / M)` when it makes several and bounds its batches to
+    /// `M` reports (kqueue reports reading and writing separately: up to
+    /// `ceil(2 * ready_fds / M)` calls).
     ///
-    /// `timeout`: `None` blocks, zero polls, a positive one waits at most
-    /// that long (rounded up to the backend's resolution).
+    /// `timeout`: `None` blocks, zero polls, a positive one returns when
+    /// something is ready or once that long has passed (rounded up to the
+    /// backend's resolution, never down to zero). One exception: a wait
+    /// that ended only for readiness no key owns (a registration the
+    /// backend kept after its fd was closed, see
+    /// [`Backend::rebuild`]) returns 0 early, whatever the timeout, after
+    /// the backend has rebuilt. A caller that needs the whole wait waits
+    /// again for the time left (the std adapter's `select` does).
     #[inline]
     pub fn select<const M: usize>(
         &mut self,
@@ -326,7 +336,7 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
             return Err(Error::Backend(e));
         }
         if foreign {
-            self.rebuild_backend(ready)?;
+            self.rebuild_backend();
         }
         if overflow && let Some((last, _)) = ready.entries.last() {
             self.cursor = last.fd.wrapping_add(1);
@@ -335,26 +345,21 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
     }
 
     /// A wait reported something no key owns: let the backend drop what
-    /// it holds beyond the table (see [`Backend::rebuild`]).
+    /// it holds beyond the table (see [`Backend::rebuild`]). A failure
+    /// changes nothing and is not the select's: the live keys' reports are
+    /// returned, and the next wait that meets the leftover asks again.
     #[cold]
     #[inline(never)]
-    fn rebuild_backend<const M: usize>(
-        &mut self,
-        ready: &mut Ready<D, M>,
-    ) -> Result<(), Error<B::Error>> {
+    fn rebuild_backend(&mut self) {
         let live = self.map.entries().map(|e| Registration {
             fd: e.key.fd,
             interest: e.key.events,
             tag: Tag::from_bits(e.tag.get()),
             slot: e.slot,
         });
-        match self.backend.rebuild(live) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                ready.clear();
-                Err(Error::Backend(e))
-            }
-        }
+        // Out of fds or memory now, say: the backend is as it was, and its
+        // leftover is reported (and dropped) again by the next wait.
+        let _ = self.backend.rebuild(live);
     }
 
     /// The one place that checks an interest mask and an fd.
@@ -1133,6 +1138,8 @@ mod tests {
         struct Rebuilds {
             inner: Script,
             rebuilt: Vec<Vec<Registration>>,
+            /// Fail every rebuild (out of fds, say).
+            fail: bool,
         }
         impl Backend for Rebuilds {
             type Error = ();
@@ -1160,11 +1167,14 @@ mod tests {
             ) -> Result<(), ()> {
                 self.inner.wait(max, t, report)
             }
-            fn rebuild(&mut self, live: impl Iterator<Item = Registration>) -> Result<(), ()> {
+            fn rebuild(
+                &mut self,
+                live: impl Iterator<Item = Registration> + Clone,
+            ) -> Result<(), ()> {
                 let mut v: Vec<Registration> = live.collect();
                 v.sort_by_key(|r| r.fd);
                 self.rebuilt.push(v);
-                Ok(())
+                if self.fail { Err(()) } else { Ok(()) }
             }
         }
         let mut sel: Selector<Rebuilds, u32, 8> = Selector::new(Rebuilds::default());
@@ -1201,6 +1211,17 @@ mod tests {
             },
         ];
         assert_eq!(sel.backend().rebuilt, [live.to_vec()]);
+
+        // A rebuild that fails (at EMFILE, a fresh user found every select
+        // failing, the live keys' reports lost): the select still returns
+        // the live keys, and the next one that meets the leftover asks again.
+        sel.backend_mut().fail = true;
+        for round in 2..4 {
+            assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
+            assert_eq!(entries(&ready), [(5, R, 1)]);
+            assert_eq!(sel.backend().rebuilt.len(), round);
+        }
+        assert_eq!(sel.len(), 2, "the table is as it was");
     }
 
     proptest! {

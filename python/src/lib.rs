@@ -116,7 +116,7 @@ fn to_py(e: Error, fileobj: &Bound<'_, PyAny>) -> PyErr {
         Error::NotRegistered(_) => not_registered(fileobj),
         Error::Full { capacity } => PyOSError::new_err((
             libc::ENOSPC,
-            format!("selector is full: it holds at most {capacity} keys"),
+            format!("selector is full (capacity {capacity})"),
         )),
         Error::Io(e) => PyErr::from(e),
         // `Error` grows without breaking (#[non_exhaustive]): an error this

@@ -30,6 +30,15 @@ use std::io;
 
 pub use selectors2_core::{EVENT_READ, EVENT_WRITE, KeyIter, RawFd, ReadyIter};
 
+/// What a backend observed on an fd (the core's type). A std program never
+/// needs it: [`Selector::select`] turns it into [`Events`]. Kept under this
+/// name because DESIGN.md's adapter API re-exports it (code written
+/// against that contract keeps compiling), and hidden from these docs
+/// because it is for backend writers (issue 14); they find it in
+/// `selectors2_core`.
+#[doc(hidden)]
+pub use selectors2_core::Readiness;
+
 /// The events a key is watched for, and a ready key reports: `READ`,
 /// `WRITE` or both (bitflags; [`EVENT_READ`] and [`EVENT_WRITE`] are
 /// Python's names for the two flags).

@@ -170,7 +170,9 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     }
 
     /// Starts watching `f` for `events` (`EVENT_READ`, `EVENT_WRITE` or
-    /// both), keeping `data` with it; returns the new key.
+    /// both), keeping `data` with it; returns the new key. The key borrows
+    /// the selector: copy it out (`*key`, or `.clone()` when `D` is not
+    /// `Copy`) to keep it while calling the selector again.
     ///
     /// Fails, changing nothing, with `InvalidEvents`, `InvalidFd` (negative,
     /// or `>= FD_SETSIZE` on select), `AlreadyRegistered`, `Full`, or `Io`
@@ -291,10 +293,14 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// `None` blocks; zero polls; a positive timeout shorter than the
     /// mechanism's resolution (1 ms for epoll and poll, 1 µs for select)
     /// rounds up, never to zero; one longer than it can express waits the
-    /// longest it can. A signal (`EINTR`) is retried with the time left, so
-    /// this never returns `Interrupted` and never waits longer than asked;
-    /// if the time is up after a signal it returns 0. With nothing
-    /// registered it sleeps for the timeout.
+    /// longest it can. A signal (`EINTR`) is retried with the time left
+    /// until one deadline, so this never returns `Interrupted` and signals
+    /// never stretch the wait; if the time is up after a signal it returns
+    /// 0. With nothing registered it sleeps for the timeout. It may return
+    /// 0 early in one case: epoll woke only for a registration it kept
+    /// after the fd was closed, and could not drop it (out of fds to
+    /// rebuild with; see the README's epoll notes), as CPython's returns an
+    /// empty list then.
     ///
     /// `events` is never empty and never more than the key asked for; an
     /// error or hang-up on the fd counts as both `READ` and `WRITE`. When

@@ -960,7 +960,7 @@ pub fn errors_convert_to_io_kinds<B: OsBackend>() {
     assert_eq!(kind(sel.unregister(&b).unwrap_err()), K::NotFound);
     sel.register(&b, R, 0).unwrap();
     let full = sel.register(&c, R, 0).unwrap_err();
-    assert_eq!(full.to_string(), "selector is full (capacity: 2 keys)");
+    assert_eq!(full.to_string(), "selector is full (capacity 2)");
     assert_eq!(kind(full), K::QuotaExceeded);
 }
 
@@ -1082,6 +1082,107 @@ pub fn registration_outliving_its_fd_is_harmless<B: OsBackend>() {
     if let Some(f) = fileno {
         assert!(is_open(f) && is_cloexec(f), "on {kind}");
     }
+    drop(dup);
+}
+
+/// From a fresh user's review: after epoll's rebuild (above), an outer
+/// event loop that watches `fileno()` never heard from the selector again:
+/// the rebuild put a new instance under the old number, and closing the old
+/// one dropped the outer loop's watch. Now the outer loop keeps hearing
+/// every live key, and only live ones (the rebuild takes them out of the
+/// instance `fileno()` names, which watches the new one). Skipped where
+/// the selector has no fd.
+/// Runs alone: it frees a registered number.
+#[cfg(unix)]
+pub fn an_outer_loop_keeps_hearing_the_selector_after_a_rebuild<B: OsBackend>() {
+    let mut inner = new::<B>();
+    let kind = inner.backend_kind();
+    let Some(fileno) = inner.fileno() else {
+        return;
+    };
+    let mut outer = selectors2::DefaultSelector::<usize, 4>::new().unwrap();
+    outer.register(fileno, R, 0).unwrap();
+
+    let (live, live_peer) = pair();
+    inner.register(&live, R, 2).unwrap();
+    // A registration that outlives its fd, then readable: the inner
+    // select meets it, and epoll rebuilds.
+    let (a, peer) = pair();
+    let fd = a.as_raw_fd();
+    inner.register(&a, R, 1).unwrap();
+    let dup = a.try_clone().unwrap();
+    drop(a);
+    inner.unregister(fd).unwrap();
+    poke(&peer);
+    assert!(ready_set(&mut inner, ZERO).is_empty(), "on {kind}");
+    drop(dup); // the leftover goes with its file
+
+    assert!(
+        ready_set(&mut outer, ZERO).is_empty(),
+        "on {kind}: the outer loop woke with nothing ready"
+    );
+    poke(&live_peer);
+    let (set, took) = timed(|| ready_set(&mut outer, Some(Duration::from_secs(5))));
+    assert_eq!(
+        set.into_iter().collect::<Vec<_>>(),
+        [(fileno, R)],
+        "on {kind}: the outer loop no longer hears the selector (after {took:?})"
+    );
+    expect_ready(&mut inner, &[(live.as_raw_fd(), R)]);
+
+    // Unregistered from the selector, the key wakes no outer loop.
+    inner.unregister(&live).unwrap();
+    assert!(
+        ready_set(&mut outer, ZERO).is_empty(),
+        "on {kind}: an unregistered key still wakes the outer loop"
+    );
+    assert_eq!(inner.fileno(), Some(fileno));
+    drop(peer);
+}
+
+/// From a fresh user's review: at the fd limit, epoll's rebuild cannot
+/// open a fresh instance, and every select failed with `EMFILE`, the live
+/// keys' reports thrown away, so a server could not even serve the
+/// connections it had to close. Now the live keys are reported, and the
+/// rebuild is tried again once fds are free.
+/// Runs alone: it uses up the process's fds.
+#[cfg(unix)]
+pub fn a_rebuild_out_of_fds_loses_no_report<B: OsBackend>() {
+    let mut sel = new::<B>();
+    let kind = sel.backend_kind();
+    let (live, live_peer) = pair();
+    sel.register(&live, R, 2).unwrap();
+    let (a, peer) = pair();
+    let fd = a.as_raw_fd();
+    sel.register(&a, R, 1).unwrap();
+    let dup = a.try_clone().unwrap();
+    drop(a);
+    sel.unregister(fd).unwrap();
+    poke(&peer); // the leftover is readable
+    poke(&live_peer);
+
+    let out = OutOfFds::new(live.as_fd());
+    for _ in 0..3 {
+        let mut ready: Ready<usize, 4> = Ready::new();
+        let n = sel.select(&mut ready, Some(Duration::from_millis(100)));
+        let got: Vec<_> = ready.iter().map(|(k, e)| (k.fd, k.data, e)).collect();
+        assert_eq!(
+            (n.map_err(|e| e.to_string()), got),
+            (Ok(1), vec![(live.as_raw_fd(), 2, R)]),
+            "on {kind}, out of fds"
+        );
+    }
+    drop(out);
+
+    // Fds again: the leftover is dropped, and a wait with nothing live
+    // ready waits its timeout.
+    drain(&live);
+    let (set, took) = timed(|| ready_set(&mut sel, Some(Duration::from_millis(150))));
+    assert!(set.is_empty(), "on {kind}: {set:?}");
+    assert!(
+        took >= Duration::from_millis(150),
+        "on {kind}: returned after {took:?}"
+    );
     drop(dup);
 }
 

@@ -165,6 +165,53 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (v, start.elapsed())
 }
 
+/// The process out of fds, until dropped: the soft `RLIMIT_NOFILE` just
+/// above the highest fd in use, and every number below it taken by a
+/// duplicate of `fd`. Dropping it closes them and puts the limit back. For
+/// a case that runs alone (every other open fails meanwhile).
+#[cfg(unix)]
+#[derive(Debug)]
+pub struct OutOfFds {
+    fillers: Vec<OwnedFd>,
+    saved: rustix::process::Rlimit,
+}
+
+#[cfg(unix)]
+impl OutOfFds {
+    /// Uses up the fd table with duplicates of `fd`.
+    pub fn new(fd: std::os::fd::BorrowedFd<'_>) -> OutOfFds {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let saved = getrlimit(Resource::Nofile);
+        let highest = std::fs::read_dir("/proc/self/fd")
+            .expect("/proc/self/fd")
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(2);
+        let limit = Rlimit {
+            current: Some(highest + 4),
+            maximum: saved.maximum,
+        };
+        setrlimit(Resource::Nofile, limit).expect("lower RLIMIT_NOFILE");
+        let mut fillers = Vec::new();
+        loop {
+            match rustix::io::fcntl_dupfd_cloexec(fd, 0) {
+                Ok(f) => fillers.push(f),
+                Err(rustix::io::Errno::MFILE) => break,
+                Err(e) => panic!("dup: {e}"),
+            }
+        }
+        OutOfFds { fillers, saved }
+    }
+}
+
+#[cfg(unix)]
+impl Drop for OutOfFds {
+    fn drop(&mut self) {
+        self.fillers.clear();
+        let _ = rustix::process::setrlimit(rustix::process::Resource::Nofile, self.saved);
+    }
+}
+
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit (capped at 2^20) and
 /// returns the soft limit now in force. The one copy for the conformance
 /// cases, the benchmarks and their tools.

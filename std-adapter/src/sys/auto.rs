@@ -188,7 +188,7 @@ impl Backend for Auto {
     }
 
     #[inline]
-    fn rebuild(&mut self, live: impl Iterator<Item = Registration>) -> io::Result<()> {
+    fn rebuild(&mut self, live: impl Iterator<Item = Registration> + Clone) -> io::Result<()> {
         each!(&mut self.0, b => b.rebuild(live))
     }
 }

@@ -5,10 +5,14 @@
 //! when a duplicate (`dup`, `try_clone`, a child process) keeps the file
 //! open, and then no `epoll_ctl` can name it. Its reports carry a tag the
 //! selector does not own; the selector then calls [`Backend::rebuild`],
-//! which moves every live registration to a fresh epoll instance under the
-//! same fd number, and the adapter waits again for the time left. The same
-//! file registered again under the same number meets the leftover
-//! registration (`EEXIST`): `register` takes it over with `EPOLL_CTL_MOD`.
+//! which moves every live registration to a fresh epoll instance, and the
+//! adapter waits again for the time left. The first instance stays open
+//! under its number, for `fileno()`: it watches the instance waited on, so
+//! an outer event loop that watches `fileno()` keeps hearing every live
+//! key (and, until its file is closed, the leftover, which makes it
+//! readable, as CPython's epoll is then). The same file registered again
+//! under the same number meets the leftover registration (`EEXIST`):
+//! `register` takes it over with `EPOLL_CTL_MOD`.
 #![allow(unsafe_code)] // the event buffer's Send/Sync proof
 
 use std::io;
@@ -41,7 +45,11 @@ unsafe impl Sync for EventBuffer {}
 
 /// The epoll backend of [`EpollSelector`](crate::EpollSelector).
 pub struct Epoll {
+    /// The instance waited on and changed.
     epfd: OwnedFd,
+    /// After a rebuild: the first instance, whose number `fileno()` keeps
+    /// naming. It watches `epfd` (and still holds the leftover).
+    nest: Option<OwnedFd>,
     events: EventBuffer,
     /// Set by `rebuild`, cleared by the next `wait` (see
     /// `Sealed::take_spurious_wakeup`).
@@ -52,6 +60,7 @@ impl std::fmt::Debug for Epoll {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Epoll")
             .field("epfd", &self.epfd.as_raw_fd())
+            .field("nest", &self.nest.as_ref().map(|fd| fd.as_raw_fd()))
             .finish_non_exhaustive()
     }
 }
@@ -126,11 +135,13 @@ const fn readiness_rule(f: epoll::EventFlags) -> Readiness {
 }
 
 impl AsFd for Epoll {
-    /// The epoll instance's fd (kept under the same number across a
-    /// rebuild).
+    /// The epoll instance's fd: readable when a key is ready. The same
+    /// open instance for the backend's whole life, a rebuild included
+    /// (see the module docs), so that an outer loop watching it keeps
+    /// hearing this one.
     #[inline]
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.epfd.as_fd()
+        self.nest.as_ref().unwrap_or(&self.epfd).as_fd()
     }
 }
 
@@ -160,6 +171,7 @@ impl OsBackend for Epoll {
         let epfd = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         Ok(Epoll {
             epfd,
+            nest: None,
             events: EventBuffer(Box::new_uninit_slice(capacity.max(1))),
             spurious: false,
         })
@@ -170,7 +182,7 @@ impl OsBackend for Epoll {
     }
 
     fn fileno(&self) -> Option<RawFd> {
-        Some(self.epfd.as_raw_fd())
+        Some(self.as_fd().as_raw_fd())
     }
 }
 
@@ -234,17 +246,20 @@ impl Backend for Epoll {
         Ok(())
     }
 
-    /// Moves every live registration to a fresh epoll instance and puts it
-    /// under the old one's fd number (`dup3`), so that `fileno()` stays
-    /// valid and the leftover registrations go with the old instance. A key
-    /// whose fd was closed without `unregister` has nothing left to watch
-    /// (the kernel drops a closed fd's registration too) and is skipped.
-    /// Rare: only after a report that no key owns.
+    /// Moves every live registration to a fresh epoll instance, waited on
+    /// from now on. The first instance stays open under its number for
+    /// `fileno()` and watches the fresh one (it keeps the leftovers, which
+    /// nothing can name; the live keys are taken out of it); a later
+    /// rebuild's instance replaces the previous one there. A key whose fd
+    /// was closed without `unregister` has nothing left to watch (the
+    /// kernel drops a closed fd's registration too) and is skipped. Rare:
+    /// only after a report that no key owns. On an error (out of fds, say)
+    /// nothing has changed.
     #[cold]
     #[inline(never)]
-    fn rebuild(&mut self, live: impl Iterator<Item = Registration>) -> io::Result<()> {
+    fn rebuild(&mut self, live: impl Iterator<Item = Registration> + Clone) -> io::Result<()> {
         let fresh = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-        for r in live {
+        for r in live.clone() {
             let added = with_fd(r.fd, |src| {
                 epoll::add(&fresh, src, data(r.fd, r.tag), flags(r.interest))
             });
@@ -256,9 +271,30 @@ impl Backend for Epoll {
                 Err(e) => return Err(e),
             }
         }
-        // The old number now names the new instance (the old one is closed
-        // atomically); `fresh` is a second fd of it, closed on drop.
-        rustix::io::dup3(&fresh, &mut self.epfd, rustix::io::DupFlags::CLOEXEC)?;
+        // The instance `fileno()` names watches the fresh one: readable
+        // when a live key is. Level-triggered, and never waited on here.
+        let nest = self.nest.as_ref().unwrap_or(&self.epfd);
+        epoll::add(
+            nest,
+            &fresh,
+            epoll::EventData::new_u64(0),
+            epoll::EventFlags::IN,
+        )?;
+        match &self.nest {
+            // The previous fresh instance closes, and leaves `nest` with it.
+            Some(_) => self.epfd = fresh,
+            None => {
+                let first = std::mem::replace(&mut self.epfd, fresh);
+                // Only the leftovers stay in it: a live key there would wake
+                // an outer loop with the interest it had at the rebuild, and
+                // after its unregister. (A failure leaves a spurious wake-up
+                // for an outer loop, not a wrong report: best effort.)
+                for r in live {
+                    let _ = with_fd(r.fd, |src| epoll::delete(&first, src));
+                }
+                self.nest = Some(first);
+            }
+        }
         self.spurious = true;
         Ok(())
     }
