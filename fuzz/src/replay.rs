@@ -88,7 +88,7 @@ fn backends_agree_corpus() {
         ran += usize::from(replay(
             "backends_agree",
             &bytes,
-            |ops: Vec<crate::backends_agree::OpIn>| crate::backends_agree::run(&ops),
+            |ops: Vec<crate::backends_agree::Op>| crate::backends_agree::run(&ops),
         ));
     }
     assert!(ran > 0);
