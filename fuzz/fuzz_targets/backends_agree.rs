@@ -4,6 +4,6 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use selectors2_fuzz::backends_agree::{OpIn, run};
+use selectors2_fuzz::backends_agree::{Op, run};
 
-fuzz_target!(|ops: Vec<OpIn>| run(&ops));
+fuzz_target!(|ops: Vec<Op>| run(&ops));

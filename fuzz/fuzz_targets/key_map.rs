@@ -1,8 +1,10 @@
-//! Key-table operations on `Selector<SimBackend, u16, 8>` against a
-//! `BTreeMap` model: see `selectors2_fuzz::key_map`.
+//! The `SimBackend` steps on a small `Selector<SimBackend, u16, 8>`, so
+//! that the table is often full, against a `BTreeMap` model: see
+//! `selectors2_fuzz::key_map`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use selectors2_fuzz::key_map::{Op, run};
+use selectors2_fuzz::key_map::run;
+use selectors2_fuzz::sim::SimOp;
 
-fuzz_target!(|ops: Vec<Op>| run(&ops));
+fuzz_target!(|ops: Vec<SimOp<u16>>| run(&ops));

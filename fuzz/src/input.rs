@@ -6,7 +6,7 @@ use arbitrary::Arbitrary;
 use core::time::Duration;
 
 use selectors2_core::sim::SIM_FD_LIMIT;
-use selectors2_core::{Events, RawFd, Readiness};
+use selectors2_core::{RawFd, Readiness};
 
 /// Small fds, so that duplicates, re-registrations and a full table happen.
 pub const SMALL_FDS: RawFd = 24;
@@ -44,31 +44,10 @@ impl FdIn {
     }
 }
 
-/// An interest mask: one of the three valid ones, or any raw bits
-/// (`Events::from_bits_retain`, so invalid masks reach the selector intact).
-#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventsIn {
-    /// `READ`.
-    Read,
-    /// `WRITE`.
-    Write,
-    /// `READ | WRITE`.
-    Both,
-    /// Any bits, 0..=255.
-    Raw(u8),
-}
-
-impl EventsIn {
-    /// The mask.
-    pub fn events(self) -> Events {
-        match self {
-            EventsIn::Read => Events::READ,
-            EventsIn::Write => Events::WRITE,
-            EventsIn::Both => Events::READ | Events::WRITE,
-            EventsIn::Raw(bits) => Events::from_bits_retain(bits),
-        }
-    }
-}
+/// An interest mask: mostly one of the three valid ones, sometimes any
+/// raw bits, which reach the selector intact. The differential sequence's
+/// own type, so that every target draws masks the same way.
+pub use selectors2_tests::differential::Interest;
 
 /// A simulated readiness: the common states, or any raw bits (unknown bits
 /// included, which count like `ERROR`).

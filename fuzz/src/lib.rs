@@ -2,13 +2,14 @@
 //! and the corpora can be replayed on stable (`cargo test --manifest-path
 //! fuzz/Cargo.toml`) without libFuzzer.
 //!
-//! * [`key_map`]: register / modify / unregister / get_key on a small
-//!   `Selector<SimBackend, u16, 8>`, with injected failures and closed fds,
-//!   against a `BTreeMap` model.
-//! * [`selector_sim`]: the whole `Selector<SimBackend, u32, 16>` with
-//!   readiness changes, injected failures, split reports and report order,
-//!   selecting into a `Ready<u32, 3>`, against the same model plus a
-//!   fairness window.
+//! * [`key_map`] and [`selector_sim`]: one step type ([`sim::SimOp`]:
+//!   register / modify / unregister / get_key, readiness changes, injected
+//!   failures, closed fds, split reports, report order, kernel-like
+//!   batches, select) run by one driver ([`sim::run`]) against a
+//!   `BTreeMap` model plus a fairness window, selecting into a
+//!   `Ready<_, 3>`: `key_map` on a small `Selector<SimBackend, u16, 8>`
+//!   (the table often full), `selector_sim` on a
+//!   `Selector<SimBackend, u32, 16>` (more fds ready than `Ready` holds).
 //! * [`pure`]: properties of `Readiness::to_events` and of the std
 //!   adapter's timeout conversions.
 //! * [`backends_agree`]: one operation sequence on real socket pairs and
@@ -25,6 +26,7 @@ pub mod key_map;
 pub mod model;
 pub mod pure;
 pub mod selector_sim;
+pub mod sim;
 
 #[cfg(test)]
 mod replay;

@@ -36,7 +36,7 @@ use selectors2::__fuzz::{millis_timespec, to_micros_timespec, to_millis, to_nano
 use selectors2_core::{Events, Readiness};
 
 /// One input.
-#[derive(Arbitrary, Debug, Clone, Copy)]
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Input {
     /// A readiness, any bits.
     pub readiness: u8,

@@ -49,9 +49,11 @@ fn key_map_corpus() {
     let mut ran = 0;
     for (path, bytes) in corpus("key_map") {
         eprintln!("{}", path.display());
-        ran += usize::from(replay("key_map", &bytes, |ops: Vec<crate::key_map::Op>| {
-            crate::key_map::run(&ops)
-        }));
+        ran += usize::from(replay(
+            "key_map",
+            &bytes,
+            |ops: Vec<crate::sim::SimOp<u16>>| crate::key_map::run(&ops),
+        ));
     }
     assert!(ran > 0);
 }
@@ -64,7 +66,7 @@ fn selector_sim_corpus() {
         ran += usize::from(replay(
             "selector_sim",
             &bytes,
-            |ops: Vec<crate::selector_sim::Op>| crate::selector_sim::run(&ops),
+            |ops: Vec<crate::sim::SimOp<u32>>| crate::selector_sim::run(&ops),
         ));
     }
     assert!(ran > 0);
@@ -88,7 +90,7 @@ fn backends_agree_corpus() {
         ran += usize::from(replay(
             "backends_agree",
             &bytes,
-            |ops: Vec<crate::backends_agree::OpIn>| crate::backends_agree::run(&ops),
+            |ops: Vec<crate::backends_agree::Op>| crate::backends_agree::run(&ops),
         ));
     }
     assert!(ran > 0);

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use arbitrary::{Arbitrary, Unstructured};
-use selectors2_fuzz::backends_agree::{OpIn, run};
+use selectors2_fuzz::backends_agree::{Op, run};
 
 use selectors2_tests::open_fd_count as open_fds;
 
@@ -21,7 +21,7 @@ fn backends_agree_closes_every_fd() {
     assert!(!inputs.is_empty());
     let replay_all = || {
         for bytes in &inputs {
-            if let Ok(ops) = Vec::<OpIn>::arbitrary_take_rest(Unstructured::new(bytes)) {
+            if let Ok(ops) = Vec::<Op>::arbitrary_take_rest(Unstructured::new(bytes)) {
                 run(&ops);
             }
         }
