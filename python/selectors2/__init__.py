@@ -40,6 +40,12 @@ Deliberate differences from the standard library:
   raising ``OverflowError``.
 * ``DefaultSelector`` picks the best mechanism that works at import time
   (kqueue or epoll, else poll, else select), probing each by opening it.
+
+Against the ``selectors2`` backport: patching the ``select`` module (gevent,
+eventlet) neither steers ``DefaultSelector`` nor makes ``select``
+cooperative, since this module's system calls are its own; ``register`` of
+an fd beyond C's ``int`` raises ``OverflowError``, as the stdlib's epoll
+and poll selectors do.
 """
 
 import errno
@@ -179,7 +185,7 @@ class BaseSelector(metaclass=ABCMeta):
         self.close()
 
 
-class _NativeSelector(_selectors2._Selector, BaseSelector):
+class _NativeBase(_selectors2._Selector, BaseSelector):
     """A selector of this module: the table and the system calls are Rust's
     (``_selectors2``); this class adds what is easier in Python."""
 
@@ -211,6 +217,12 @@ class _NativeSelector(_selectors2._Selector, BaseSelector):
                     return key.fd
             raise
 
+    def _key_from_fd(self, fd):
+        """The key registered for ``fd``, or ``None``. Private, as in
+        CPython's selectors and the selectors2 backport (whose own tests
+        call it); kept for code that reached for it."""
+        return self._fd_to_key.get(fd)
+
     def close(self):
         self._close()
         self._map = None
@@ -219,12 +231,12 @@ class _NativeSelector(_selectors2._Selector, BaseSelector):
         return self._map
 
 
-class SelectSelector(_NativeSelector):
+class SelectSelector(_NativeBase):
     """A selector on ``select(2)``: fds below ``FD_SETSIZE`` only."""
     _mechanism = "select"
 
 
-class PollSelector(_NativeSelector):
+class PollSelector(_NativeBase):
     """A selector on ``poll(2)``."""
     _mechanism = "poll"
 
@@ -233,7 +245,7 @@ _AVAILABLE = _selectors2.available()
 
 if "epoll" in _AVAILABLE:
 
-    class EpollSelector(_NativeSelector):
+    class EpollSelector(_NativeBase):
         """A selector on Linux's ``epoll``; ``fileno()`` is the epoll fd."""
         _mechanism = "epoll"
 
@@ -242,7 +254,7 @@ if "epoll" in _AVAILABLE:
 
 if "kqueue" in _AVAILABLE:
 
-    class KqueueSelector(_NativeSelector):
+    class KqueueSelector(_NativeBase):
         """A selector on BSD and macOS ``kqueue``; ``fileno()`` is its fd."""
         _mechanism = "kqueue"
 
@@ -282,4 +294,10 @@ def _default():
 
 #: The best selector that works here.
 DefaultSelector = _default()
+
+#: What ``from selectors2 import *`` takes: the selectors2 backport's list
+#: (CPython's selectors has none), with the classes this platform has.
+__all__ = ["EVENT_READ", "EVENT_WRITE", "SelectorKey", "BaseSelector",
+           "DefaultSelector", "SelectSelector", "PollSelector"]
+__all__ += [name for name in ("EpollSelector", "KqueueSelector") if name in globals()]
 

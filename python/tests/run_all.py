@@ -4,8 +4,9 @@
 
 Each PYTHON is an interpreter (a venv's) with selectors2 installed. For
 each one: CPython's test_selectors with our module injected as `selectors`
-(with the cpu resource), and our own tests (test_ours.py). On 3.12 and
-newer, CPython's asyncio selector-loop suites (ASYNCIO_MODULES) run twice,
+(with the cpu resource), our own tests (test_ours.py), and the selectors2
+backport's own suite when SELECTORS2_BACKPORT_SDIST names its archive
+(run_backport_suite.py). On 3.12 and newer, CPython's asyncio selector-loop suites (ASYNCIO_MODULES) run twice,
 on the stdlib's selectors and on ours; our run must pass at least as many
 tests, and fail none the stdlib passes.
 
@@ -28,6 +29,10 @@ ASYNCIO_MODULES = [
     "test_buffered_proto", "test_subprocess", "test_sslproto", "test_ssl",
 ]
 TIMEOUT = 900
+# The selectors2 backport's source archive (its tests run against ours),
+# when .ci/python fetched it: see run_backport_suite.py.
+BACKPORT = os.environ.get("SELECTORS2_BACKPORT_SDIST")
+BACKPORT_RUNNER = os.path.join(HERE, "run_backport_suite.py")
 
 passed = failed = 0
 table = []
@@ -68,6 +73,24 @@ def suite(python, *args):
     return None
 
 
+def backport(python):
+    """Runs run_backport_suite.py on the backport's archive; its RESULT."""
+    try:
+        proc = subprocess.run([python, BACKPORT_RUNNER, BACKPORT], capture_output=True,
+                              text=True, timeout=TIMEOUT, cwd=HERE)
+    except subprocess.TimeoutExpired:
+        return None
+    for line in proc.stdout.splitlines()[::-1]:
+        if line.startswith("RESULT "):
+            res = json.loads(line[len("RESULT "):])
+            res["not_applicable"] = res["expected_failures"]
+            if res["failed"]:
+                sys.stdout.write(proc.stderr[-6000:])
+            return res
+    sys.stdout.write(proc.stdout[-3000:] + proc.stderr[-6000:])
+    return None
+
+
 def main(pythons):
     for python in pythons:
         v = version(python)
@@ -86,6 +109,14 @@ def main(pythons):
         proc = subprocess.run([python, "-m", "unittest", "test_ours"], cwd=HERE,
                               capture_output=True, text=True, timeout=TIMEOUT)
         check("test_ours on %s" % v, proc.returncode == 0, proc.stderr[-4000:])
+        if BACKPORT:
+            res = backport(python)
+            name = "the selectors2 backport's suite on %s" % v
+            if res is None:
+                check(name, False, "(no result)")
+            else:
+                table.append((v, "selectors2 2.0.2 tests", res, None))
+                check(name, not res["failed"], "failed: %s" % res["failed"])
         if tuple(map(int, v.split(".")[:2])) < (3, 12):
             continue
         for module in ASYNCIO_MODULES:

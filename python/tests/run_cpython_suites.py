@@ -45,12 +45,12 @@ def main(argv):
         import selectors2
         sys.modules["selectors"] = selectors2
         # Count our selectors, to show the suites really used them.
-        init = selectors2._NativeSelector.__init__
+        init = selectors2._NativeBase.__init__
 
         def counting_init(self):
             created[0] += 1
             init(self)
-        selectors2._NativeSelector.__init__ = counting_init
+        selectors2._NativeBase.__init__ = counting_init
     from test import support
     support.use_resources = ["cpu"]
     if suite_kind == "selectors":

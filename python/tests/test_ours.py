@@ -341,6 +341,31 @@ class SelectorTests(unittest.TestCase):
             self.assertGreaterEqual(time.monotonic() - t0, 0.05)
 
 
+class ModuleTests(unittest.TestCase):
+    """What code written for the selectors2 backport reaches for."""
+
+    def test_all_names_the_public_api(self):
+        namespace = {}
+        exec("from selectors2 import *", namespace)
+        public = {"EVENT_READ", "EVENT_WRITE", "SelectorKey", "BaseSelector",
+                  "DefaultSelector"} | {cls.__name__ for cls in CLASSES}
+        self.assertEqual(set(selectors2.__all__), public)
+        self.assertTrue(public <= set(namespace))
+        # Every *Selector name is in it (the backport's own test says so).
+        self.assertEqual({n for n in dir(selectors2) if n.endswith("Selector")},
+                         public - {"EVENT_READ", "EVENT_WRITE", "SelectorKey"})
+
+    @each_class
+    def test_key_from_fd(self, cls):
+        a, b = socket.socketpair()
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        with cls() as sel:
+            self.assertIsNone(sel._key_from_fd(a.fileno()))
+            key = sel.register(a, selectors2.EVENT_READ, "a")
+            self.assertIs(sel._key_from_fd(a.fileno()), key)
+
+
 class DefaultChoiceTests(unittest.TestCase):
     """How the import-time choice of DefaultSelector reads an error."""
 
