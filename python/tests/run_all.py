@@ -28,6 +28,9 @@ ASYNCIO_MODULES = [
     "test_base_events", "test_unix_events", "test_sendfile",
     "test_buffered_proto", "test_subprocess", "test_sslproto", "test_ssl",
 ]
+# Standard modules built on selectors, their CPython suites run on every
+# version, ours against the stdlib's counts as for asyncio.
+STDLIB_MODULES = ["test_socketserver", "test_subprocess"]
 TIMEOUT = 900
 # The selectors2 backport's source archive (its tests run against ours),
 # when .ci/python fetched it: see run_backport_suite.py.
@@ -117,16 +120,19 @@ def main(pythons):
             else:
                 table.append((v, "selectors2 2.0.2 tests", res, None))
                 check(name, not res["failed"], "failed: %s" % res["failed"])
-        if tuple(map(int, v.split(".")[:2])) < (3, 12):
-            continue
-        for module in ASYNCIO_MODULES:
-            ours = suite(python, "asyncio", module)
-            std = suite(python, "asyncio", module, "--stdlib")
-            name = "asyncio %s on %s" % (module, v)
+        compared = [("module", m) for m in STDLIB_MODULES]
+        if tuple(map(int, v.split(".")[:2])) >= (3, 12):
+            compared += [("asyncio", m) for m in ASYNCIO_MODULES]
+        for kind, module in compared:
+            ours = suite(python, kind, module)
+            std = suite(python, kind, module, "--stdlib")
+            name = "%s %s on %s" % ("asyncio" if kind == "asyncio" else "stdlib",
+                                    module, v)
             if ours is None or std is None:
                 check(name, False, "(no result)")
                 continue
-            table.append((v, module, ours, std))
+            table.append((v, module if kind == "asyncio" else module + " (stdlib module)",
+                          ours, std))
             std_failed = set(std["failed"])
             new_failures = [t for t in ours["failed"] if t not in std_failed]
             check(name, ours["passed"] >= std["passed"] and not new_failures,

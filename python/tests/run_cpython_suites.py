@@ -3,10 +3,13 @@
     python run_cpython_suites.py selectors            # Lib/test/test_selectors.py
     python run_cpython_suites.py asyncio test_events  # test.test_asyncio.test_events
     python run_cpython_suites.py asyncio test_events --stdlib   # the baseline
+    python run_cpython_suites.py module test_subprocess         # test.test_subprocess
 
 Our module is put in ``sys.modules['selectors']`` before the test module
-(and asyncio) is imported, so every ``import selectors`` in the tests and in
-asyncio gets ours. ``--stdlib`` runs the same tests on the standard
+(and asyncio) is imported, so every ``import selectors`` in the tests, in
+asyncio and in the other standard modules built on it gets ours. ``module
+test_X`` runs ``test.test_X`` and checks that the standard module ``X``
+(``subprocess``, ``socketserver``) imported ours. ``--stdlib`` runs the same tests on the standard
 library's selectors, for comparison. The ``cpu`` resource is enabled
 (``-u cpu``: ``test_above_fd_setsize``).
 
@@ -53,8 +56,14 @@ def main(argv):
         selectors2._NativeBase.__init__ = counting_init
     from test import support
     support.use_resources = ["cpu"]
+    if suite_kind == "module":
+        # test_socketserver asks for it at import; its servers are on
+        # loopback.
+        support.use_resources.append("network")
     if suite_kind == "selectors":
         name = "test.test_selectors"
+    elif suite_kind == "module":
+        name = "test." + args[1]
     else:
         name = "test.test_asyncio." + args[1]
     module = __import__(name, fromlist=["_"])
@@ -63,6 +72,10 @@ def main(argv):
         assert selectors.__name__ == "selectors2", selectors
         if suite_kind == "selectors":
             assert module.selectors is selectors
+        elif suite_kind == "module":
+            # test_subprocess -> subprocess: the module under test uses ours.
+            tested = __import__(args[1][len("test_"):])
+            assert tested.selectors is selectors, tested
         else:
             import asyncio.selector_events as se
             assert se.selectors is selectors
