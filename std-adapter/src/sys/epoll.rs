@@ -236,7 +236,11 @@ impl Backend for Epoll {
         // The kernel rotates level-triggered entries it returned to the back
         // of its ready list, so asking for at most `max` keeps every fd in
         // turn (no starvation) without a second pass here.
-        let max = max.clamp(1, buf.len());
+        // `max` is at least 1 from a selector (a `Ready` holds at least
+        // one entry) and the buffer at least 1 long (`open`); a direct call
+        // with 0 gets the kernel's EINVAL. (`clamp` would add a panic
+        // check for a buffer shorter than 1: 2 instructions per select.)
+        let max = max.min(buf.len());
         let ts = millis_timespec(to_millis(timeout));
         let (got, _) = epoll::wait(self.epfd.as_fd(), &mut buf[..max], ts.as_ref())?;
         for ev in got.iter() {
