@@ -13,7 +13,7 @@
 use core::borrow::{Borrow, BorrowMut};
 use core::num::NonZeroU32;
 
-use crate::{BackendSlot, Events, RawFd, Selectable};
+use crate::{BackendSlot, Events, RawFd, Selectable, Tag};
 
 /// One registration: the fd, the events it is watched for, and the user's
 /// data. Python's `SelectorKey`, without `fileobj` (Rust callers keep their
@@ -56,6 +56,12 @@ pub(crate) struct Entry<D> {
 }
 
 impl<D> Entry<D> {
+    /// The generation as the backend sees it.
+    #[inline]
+    pub(crate) fn backend_tag(&self) -> Tag {
+        Tag::from_bits(self.tag.get())
+    }
+
     /// A new entry for `key` with the backend's `tag` and `slot`.
     #[inline]
     pub(crate) fn new(key: SelectorKey<D>, tag: NonZeroU32, slot: BackendSlot) -> Self {

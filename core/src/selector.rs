@@ -188,9 +188,9 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
         };
         let old = entry.key.events;
         if old != events {
-            if let Err(e) =
-                self.backend
-                    .modify(fd, entry.slot, old, events, Tag::from_bits(entry.tag.get()))
+            if let Err(e) = self
+                .backend
+                .modify(fd, entry.slot, old, events, entry.backend_tag())
             {
                 return Err(Error::Backend(e));
             }
@@ -294,7 +294,7 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
         let mut foreign = false;
         let result = self.backend.wait(M, timeout, |fd, tag, readiness| {
             let entry = match map.get_mut(fd) {
-                Some(entry) if entry.tag.get() == tag.to_bits() => entry,
+                Some(entry) if entry.backend_tag() == tag => entry,
                 _ => {
                     foreign = true;
                     return;
@@ -354,7 +354,7 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
         let live = self.map.entries().map(|e| Registration {
             fd: e.key.fd,
             interest: e.key.events,
-            tag: Tag::from_bits(e.tag.get()),
+            tag: e.backend_tag(),
             slot: e.slot,
         });
         // Out of fds or memory now, say: the backend is as it was, and its
