@@ -213,9 +213,12 @@ pub trait Backend {
         interest: Events,
     ) -> Result<(), Self::Error>;
 
-    /// Whether `error`, returned by `unregister`, means the fd was already
-    /// gone (closed: `EBADF`, `ENOENT`). The selector then removes the key
-    /// and reports success, as Python does.
+    /// Whether `error`, returned by `unregister`, means the backend holds
+    /// nothing under that fd any more: the fd was closed without
+    /// `unregister` (`EBADF`), and its number may since name another file
+    /// (`ENOENT`; for epoll also `EPERM` and `EINVAL`, the errors of a
+    /// number that now names a file epoll refuses to watch). The selector
+    /// then removes the key and reports success, as Python does.
     #[inline]
     fn is_gone(&self, error: &Self::Error) -> bool {
         let _ = error;

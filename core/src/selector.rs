@@ -141,10 +141,12 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
 
     /// Stops watching `fd` and returns its key.
     ///
-    /// If the backend says the fd is already gone (it was closed before
-    /// being unregistered: `EBADF`, `ENOENT`), the key is still removed and
-    /// returned, as in Python. Any other backend error leaves the key in
-    /// place.
+    /// If the backend says the fd is already gone
+    /// ([`Backend::is_gone`]: it was closed before being unregistered,
+    /// `EBADF`, and its number may since name another file, `ENOENT`, or
+    /// for epoll one it cannot watch, `EPERM`/`EINVAL`), the key is still
+    /// removed and returned, as in Python. Any other backend error leaves
+    /// the key in place.
     #[inline]
     pub fn unregister(&mut self, fd: RawFd) -> Result<SelectorKey<D>, Error<B::Error>> {
         if fd < 0 {

@@ -26,7 +26,21 @@ pub const MAX_OPS: usize = 64;
 
 /// Runs the first [`MAX_OPS`] of `ops` on every backend this host has and
 /// panics at the first disagreement.
+///
+/// It holds the suite's fd lock alone ([`many_fds_alone`]) while it runs:
+/// an [`Op::Close`] frees a registered number, and a file another thread
+/// opened under it meanwhile would be reported by poll and select (which
+/// watch numbers) and not by epoll (which watches files). libFuzzer runs
+/// one input at a time; the replay tests (`src/replay.rs`) run beside each
+/// other and take [`low_fds`](selectors2_tests::low_fds) for their own
+/// files. (CI once saw epoll refuse `unregister` of such a number with
+/// `EPERM`, a library fault since fixed: the conformance case
+/// `unregister_after_fd_reuse_by_an_unwatchable_file_succeeds` keeps it
+/// fixed, and this lock keeps the comparison about the library.)
+///
+/// [`many_fds_alone`]: selectors2_tests::many_fds_alone
 pub fn run(ops: &[Op]) {
+    let _alone = selectors2_tests::many_fds_alone();
     let ops = &ops[..ops.len().min(MAX_OPS)];
     let mut selectors = differential::all_backends();
     if let Err((step, what)) = differential::run_ops(ops, &mut selectors) {

@@ -24,7 +24,11 @@ fn replay<'a, T: Arbitrary<'a>>(target: &str, bytes: &'a [u8], run: impl Fn(T)) 
     }
 }
 
+/// The committed inputs of `target`, read while holding
+/// [`low_fds`](selectors2_tests::low_fds): the files opened here must not
+/// take a number that `backends_agree`, running alone, has just freed.
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let _shared = selectors2_tests::low_fds();
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("corpus")
         .join(target);

@@ -243,6 +243,26 @@ class SelectorTests(unittest.TestCase):
                          [("new", selectors2.EVENT_READ)])
 
     @each_class
+    def test_unregister_after_reuse_by_an_unwatchable_file(self, cls):
+        """A registered number taken over (close without unregister, then
+        reuse) by a file epoll refuses, or by the selector's own fd: the
+        stdlib's unregister ignores the OSError; so must ours."""
+        sel = self.new(cls)
+        takers = [os.open(os.devnull, os.O_RDONLY), os.open("/", os.O_RDONLY)]
+        for fd in takers:
+            self.addCleanup(os.close, fd)
+        if hasattr(sel, "fileno"):
+            takers.append(sel.fileno())
+        for data, taker in enumerate(takers):
+            a, _ = self.pair()
+            fd = a.fileno()
+            sel.register(fd, selectors2.EVENT_READ | selectors2.EVENT_WRITE, data)
+            os.dup2(taker, fd)  # closes the socket, reuses its number
+            key = sel.unregister(fd)
+            self.assertEqual((key.fd, key.data), (fd, data))
+        self.assertEqual(len(sel.get_map()), 0)
+
+    @each_class
     def test_failed_modify_changes_nothing(self, cls):
         sel = self.new(cls)
         rd, wr = self.pair()

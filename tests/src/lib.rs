@@ -235,8 +235,14 @@ pub fn raise_fd_limit() -> u64 {
 /// owns and gives up (from `into_raw_fd`): dup2 closes it atomically.
 #[cfg(unix)]
 pub fn dup2(from: &impl AsRawFd, to: RawFd) -> OwnedFd {
+    dup2_raw(from.as_raw_fd(), to)
+}
+
+/// [`dup2`] from a number: `from` must be open (a selector's `fileno()`).
+#[cfg(unix)]
+pub fn dup2_raw(from: RawFd, to: RawFd) -> OwnedFd {
     // SAFETY: dup2 on a live fd over one the caller relinquished.
-    let r = unsafe { libc::dup2(from.as_raw_fd(), to) };
+    let r = unsafe { libc::dup2(from, to) };
     assert_eq!(r, to, "dup2: {}", std::io::Error::last_os_error());
     // SAFETY: `to` was just made a duplicate owned by nobody else.
     unsafe { OwnedFd::from_raw_fd(to) }
@@ -280,11 +286,11 @@ pub fn is_open(fd: RawFd) -> bool {
     }
 }
 
-/// Whether an OS error means "that fd is gone" (closed, or its number
-/// already reused by a parallel test).
-pub fn is_gone_error(e: &std::io::Error) -> bool {
+/// Whether an OS error means "nothing is open under that number" (`EBADF`;
+/// on Windows `WSAENOTSOCK`, which Wine says for a closed socket).
+pub fn is_closed_error(e: &std::io::Error) -> bool {
     #[cfg(unix)]
-    return matches!(e.raw_os_error(), Some(libc::EBADF | libc::ENOENT));
+    return e.raw_os_error() == Some(libc::EBADF);
     #[cfg(windows)]
     return e.raw_os_error() == Some(windows_sys::Win32::Networking::WinSock::WSAENOTSOCK);
 }

@@ -14,6 +14,8 @@ selectors2_tests::suite!(default, selectors2::sys::Auto);
 #[test]
 fn default_selector_order_and_fallback() {
     use selectors2::{AnyCapacity, BackendKind, DefaultSelector};
+    // It opens fds: never under a number a case running alone has freed.
+    let _fds = selectors2_tests::low_fds();
     let best = DefaultSelector::<usize, 8>::new().unwrap();
     assert_eq!(best.backend_kind(), BackendKind::available()[0]);
     let only_select = DefaultSelector::<usize, 8>::with_backends(&[BackendKind::Select]).unwrap();

@@ -219,9 +219,23 @@ impl Backend for Epoll {
         with_fd(fd, |src| epoll::delete(&self.epfd, src))
     }
 
+    /// `EPOLL_CTL_DEL` of a number the selector holds a key for fails only
+    /// when that number no longer names the registered file, which was
+    /// closed without `unregister`: `EBADF` (nothing open there),
+    /// `ENOENT` (another file that this instance does not watch, or the
+    /// kernel already dropped the registration), `EPERM` (a file epoll
+    /// cannot watch, such as a regular file, a directory or `/dev/null`:
+    /// `register` would have refused it) and `EINVAL` (this selector's own
+    /// epoll instance, say a fresh one a rebuild created, or a duplicate of
+    /// `fileno()`: `register` refuses that too). Each means there is
+    /// nothing under this number to remove, so the key goes, as Python's
+    /// `EpollSelector.unregister` (which ignores every `OSError`) does.
     #[inline]
     fn is_gone(&self, e: &io::Error) -> bool {
-        super::is_gone(e)
+        matches!(
+            e.raw_os_error(),
+            Some(libc::EBADF | libc::ENOENT | libc::EPERM | libc::EINVAL)
+        )
     }
 
     #[inline]

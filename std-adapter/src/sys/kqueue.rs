@@ -154,6 +154,12 @@ fn kevent_wait(
     Ok(n)
 }
 
+/// Whether an `EV_DELETE` error means the fd's filters are already gone.
+#[inline]
+fn is_gone(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EBADF | libc::ENOENT))
+}
+
 impl Kqueue {
     /// Applies `changes` to `fd`'s filters in one `kevent` call and reads
     /// each one's receipt (`receipts[i]` answers `changes[i]`).
@@ -322,7 +328,7 @@ impl Backend for Kqueue {
         // (ENOENT).
         let forget = match &result {
             Ok(()) => true,
-            Err(e) => super::is_gone(e),
+            Err(e) => is_gone(e),
         };
         if forget {
             self.clear_broken(fd);
@@ -330,9 +336,13 @@ impl Backend for Kqueue {
         result
     }
 
+    /// `EV_DELETE` of a number the selector holds a key for fails only
+    /// when the registered fd was closed without `unregister` (closing an
+    /// fd deletes its kevents, kevent(2)): `EBADF` (nothing open there) or
+    /// `ENOENT` (another file, without this queue's filters).
     #[inline]
     fn is_gone(&self, e: &io::Error) -> bool {
-        super::is_gone(e)
+        is_gone(e)
     }
 
     #[inline]

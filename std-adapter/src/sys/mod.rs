@@ -152,13 +152,6 @@ fn bad_fd() -> io::Error {
     io::Error::from_raw_os_error(libc::EBADF)
 }
 
-/// The errno of an I/O error that means "the fd is already gone".
-#[cfg(unix)]
-#[inline]
-pub(crate) fn is_gone(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EBADF) | Some(libc::ENOENT))
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
