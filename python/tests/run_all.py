@@ -6,9 +6,11 @@ Each PYTHON is an interpreter (a venv's) with selectors2 installed. For
 each one: CPython's test_selectors with our module injected as `selectors`
 (with the cpu resource), our own tests (test_ours.py), and the selectors2
 backport's own suite when SELECTORS2_BACKPORT_SDIST names its archive
-(run_backport_suite.py). On 3.12 and newer, CPython's asyncio selector-loop suites (ASYNCIO_MODULES) run twice,
-on the stdlib's selectors and on ours; our run must pass at least as many
-tests, and fail none the stdlib passes.
+(run_backport_suite.py). Then suites run twice, on the stdlib's selectors
+and on ours: CPython's test_subprocess and test_socketserver
+(STDLIB_MODULES), multiprocessing's connection tests, and on 3.12 and
+newer CPython's asyncio selector-loop suites (ASYNCIO_MODULES); our run
+must pass at least as many tests, and fail none the stdlib passes.
 
 Prints one `PASS name` / `FAIL name` line per check, a table of the
 counts, and last `N passed, N failed`; exits non-zero on any failure.
@@ -29,7 +31,9 @@ ASYNCIO_MODULES = [
     "test_buffered_proto", "test_subprocess", "test_sslproto", "test_ssl",
 ]
 # Standard modules built on selectors, their CPython suites run on every
-# version, ours against the stdlib's counts as for asyncio.
+# version, ours against the stdlib's counts as for asyncio; and
+# multiprocessing's connection tests (run_cpython_suites.py
+# multiprocessing), likewise.
 STDLIB_MODULES = ["test_socketserver", "test_subprocess"]
 TIMEOUT = 900
 # The selectors2 backport's source archive (its tests run against ours),
@@ -121,17 +125,22 @@ def main(pythons):
                 table.append((v, "selectors2 2.0.2 tests", res, None))
                 check(name, not res["failed"], "failed: %s" % res["failed"])
         compared = [("module", m) for m in STDLIB_MODULES]
+        compared.append(("multiprocessing", "connection"))
         if tuple(map(int, v.split(".")[:2])) >= (3, 12):
             compared += [("asyncio", m) for m in ASYNCIO_MODULES]
         for kind, module in compared:
             ours = suite(python, kind, module)
             std = suite(python, kind, module, "--stdlib")
-            name = "%s %s on %s" % ("asyncio" if kind == "asyncio" else "stdlib",
-                                    module, v)
+            label = {"asyncio": "asyncio " + module,
+                     "module": "stdlib " + module,
+                     "multiprocessing": "multiprocessing connection tests"}[kind]
+            name = "%s on %s" % (label, v)
             if ours is None or std is None:
                 check(name, False, "(no result)")
                 continue
-            table.append((v, module if kind == "asyncio" else module + " (stdlib module)",
+            table.append((v, {"asyncio": module,
+                              "module": module + " (stdlib module)",
+                              "multiprocessing": "_test_multiprocessing (connection.wait)"}[kind],
                           ours, std))
             std_failed = set(std["failed"])
             new_failures = [t for t in ours["failed"] if t not in std_failed]

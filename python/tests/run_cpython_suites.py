@@ -4,6 +4,16 @@
     python run_cpython_suites.py asyncio test_events  # test.test_asyncio.test_events
     python run_cpython_suites.py asyncio test_events --stdlib   # the baseline
     python run_cpython_suites.py module test_subprocess         # test.test_subprocess
+    python run_cpython_suites.py multiprocessing                # connection tests
+
+``multiprocessing`` runs the classes of CPython's
+``test._test_multiprocessing`` that go through
+``multiprocessing.connection.wait`` (built on ``selectors.PollSelector``):
+connections, listeners and clients, ``poll``, pickled connections,
+``wait`` itself and its EINTR case (``MP_CLASSES``), installed for the
+``fork`` start method as ``test_multiprocessing_fork`` does (its module
+file is missing from some Python builds; ``_test_multiprocessing`` is
+there on every version), so the children use ours too.
 
 Our module is put in ``sys.modules['selectors']`` before the test module
 (and asyncio) is imported, so every ``import selectors`` in the tests, in
@@ -32,11 +42,33 @@ _MODIFY_UNREGISTER = (
         "behaviour (the fd unregistered); selectors2 has no `_selector_cls` "
         "and deliberately keeps the old registration on a failed modify"
 )
+# The multiprocessing test classes that reach `connection.wait`, by the
+# names `install_tests_in_module_dict` gives them (the manager variants
+# test the manager, not the connection, and are left out).
+MP_CLASSES = __import__("re").compile(
+    r"^(With(Processes|Threads)Test(Connection|Listener|ListenerClient|Poll|"
+    r"PicklingConnections|PollEintr)|TestWait)$")
 # On the other classes the test skips itself (or the class is skipped).
 NOT_APPLICABLE = {
     cls + ".test_modify_unregister": _MODIFY_UNREGISTER
     for cls in ("DefaultSelectorTestCase", "EpollSelectorTestCase", "PollSelectorTestCase")
 }
+
+
+def multiprocessing_tests():
+    """A module of the `MP_CLASSES` tests for the fork start method, with
+    the set-up and tear-down `install_tests_in_module_dict` gives it."""
+    import types
+    from test import _test_multiprocessing as base
+    module = types.ModuleType("test_multiprocessing_selectors2")
+    sys.modules[module.__name__] = module
+    base.install_tests_in_module_dict(module.__dict__, "fork")
+    for key in list(module.__dict__):
+        value = module.__dict__[key]
+        if isinstance(value, type) and issubclass(value, unittest.TestCase) \
+                and not MP_CLASSES.match(key):
+            del module.__dict__[key]
+    return module
 
 
 def main(argv):
@@ -60,18 +92,29 @@ def main(argv):
         # test_socketserver asks for it at import; its servers are on
         # loopback.
         support.use_resources.append("network")
+    if suite_kind == "multiprocessing":
+        # TestWait's timeout tests (a few seconds of sleeps).
+        support.use_resources.append("walltime")
     if suite_kind == "selectors":
         name = "test.test_selectors"
     elif suite_kind == "module":
         name = "test." + args[1]
+    elif suite_kind == "multiprocessing":
+        name = "test._test_multiprocessing"
     else:
         name = "test.test_asyncio." + args[1]
-    module = __import__(name, fromlist=["_"])
+    if suite_kind == "multiprocessing":
+        module = multiprocessing_tests()
+    else:
+        module = __import__(name, fromlist=["_"])
     import selectors
     if not stdlib:
         assert selectors.__name__ == "selectors2", selectors
         if suite_kind == "selectors":
             assert module.selectors is selectors
+        elif suite_kind == "multiprocessing":
+            import multiprocessing.connection as mpc
+            assert mpc.selectors is selectors, mpc
         elif suite_kind == "module":
             # test_subprocess -> subprocess: the module under test uses ours.
             tested = __import__(args[1][len("test_"):])
