@@ -16,7 +16,11 @@ Deliberate differences from the standard library:
   registration stay. (The stdlib unregisters the file object when the OS
   refuses, and loses or keeps the registration depending on the class.)
   ``modify`` also validates ``events`` on every class (the stdlib's poll
-  and epoll selectors skip that check).
+  and epoll selectors skip that check), and changes the registration in
+  place on every class, so the key keeps the file object that was
+  registered (the stdlib's ``SelectSelector`` unregisters and registers
+  again: its key takes the object passed to ``modify``, and a file object
+  closed meanwhile is dropped with ``ValueError``).
 * ``KqueueSelector`` reports one ``(key, events)`` entry per file object,
   with read and write merged, as the other selectors do (the stdlib's can
   return two entries for one file object).

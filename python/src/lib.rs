@@ -103,6 +103,26 @@ fn invalid_events(events: &Bound<'_, PyAny>) -> PyErr {
 
 /// The adapter's error as the exception Python's selectors raise.
 #[cold]
+/// An OS error as CPython raises one: `OSError(errno, strerror)`, which
+/// Python makes the errno's subclass (`PermissionError` for `EPERM`,
+/// `FileNotFoundError` for `ENOENT`...) with `errno` and `strerror` set,
+/// so that `except OSError as e: if e.errno == errno.EBADF` works as on the
+/// standard library's selectors. (PyO3's own conversion keeps the subclass
+/// but leaves `errno` as `None`.) The text is `os.strerror`'s, as CPython's.
+fn os_error(py: Python<'_>, e: io::Error) -> PyErr {
+    let Some(code) = e.raw_os_error() else {
+        return PyErr::from(e);
+    };
+    let text = py
+        .import(intern!(py, "os"))
+        .and_then(|os| os.getattr(intern!(py, "strerror"))?.call1((code,)))
+        .and_then(|t| t.extract::<String>());
+    match text {
+        Ok(text) => PyOSError::new_err((code, text)),
+        Err(_) => PyErr::from(e),
+    }
+}
+
 fn to_py(e: Error, fileobj: &Bound<'_, PyAny>) -> PyErr {
     match e {
         Error::InvalidEvents(bits) => PyValueError::new_err(format!("Invalid events: {bits}")),
@@ -118,7 +138,7 @@ fn to_py(e: Error, fileobj: &Bound<'_, PyAny>) -> PyErr {
             libc::ENOSPC,
             format!("selector is full (capacity {capacity})"),
         )),
-        Error::Io(e) => PyErr::from(e),
+        Error::Io(e) => os_error(fileobj.py(), e),
         // `Error` grows without breaking (#[non_exhaustive]): an error this
         // module does not know yet still reaches Python, worded.
         other => PyOSError::new_err(other.to_string()),
@@ -409,7 +429,7 @@ impl NativeSelector {
         }
         if let Err(e) = got {
             return Err(match e {
-                Error::Io(e) => PyErr::from(e),
+                Error::Io(e) => os_error(py, e),
                 other => PyOSError::new_err(other.to_string()),
             });
         }
@@ -471,7 +491,7 @@ impl NativeSelector {
         if !BackendKind::available().contains(&kind) {
             return Err(PyOSError::new_err(format!("{kind} is not available here")));
         }
-        let sel = Sel::with_backends(&[kind])?;
+        let sel = Sel::with_backends(&[kind]).map_err(|e| os_error(py, e))?;
         self.sel = Some(Box::new(sel));
         self.ready = Some(Box::new(Ready::new()));
         self.tuple_new = Some(py.get_type::<PyTuple>().getattr("__new__")?.unbind());

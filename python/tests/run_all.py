@@ -4,7 +4,8 @@
 
 Each PYTHON is an interpreter (a venv's) with selectors2 installed. For
 each one: CPython's test_selectors with our module injected as `selectors`
-(with the cpu resource), our own tests (test_ours.py), and the selectors2
+(with the cpu resource), our own tests (test_ours.py), random operation
+sequences against the stdlib's selectors (test_differential.py), and the selectors2
 backport's own suite when SELECTORS2_BACKPORT_SDIST names its archive
 (run_backport_suite.py). Then suites run twice, on the stdlib's selectors
 and on ours: CPython's test_subprocess and test_socketserver
@@ -116,6 +117,12 @@ def main(pythons):
         proc = subprocess.run([python, "-m", "unittest", "test_ours"], cwd=HERE,
                               capture_output=True, text=True, timeout=TIMEOUT)
         check("test_ours on %s" % v, proc.returncode == 0, proc.stderr[-4000:])
+        # Random operation sequences, ours against the stdlib's selectors
+        # on the same fds (hypothesis, installed by .ci/python).
+        proc = subprocess.run([python, "-m", "unittest", "test_differential"], cwd=HERE,
+                              capture_output=True, text=True, timeout=TIMEOUT)
+        check("test_differential (ours against the stdlib's) on %s" % v,
+              proc.returncode == 0, proc.stderr[-6000:])
         if BACKPORT:
             res = backport(python)
             name = "the selectors2 backport's suite on %s" % v

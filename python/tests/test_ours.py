@@ -30,6 +30,14 @@ def each_class(test):
     return run
 
 
+def fd_is_open(fd):
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
 class SelectorTests(unittest.TestCase):
 
     def pair(self):
@@ -261,6 +269,60 @@ class SelectorTests(unittest.TestCase):
             key = sel.unregister(fd)
             self.assertEqual((key.fd, key.data), (fd, data))
         self.assertEqual(len(sel.get_map()), 0)
+
+    def test_os_errors_carry_errno_as_the_stdlib_s(self):
+        """Every OSError the OS gives comes out as CPython's would:
+        OSError(errno, strerror), so the errno's subclass with `errno` set
+        (PyO3's conversion left `errno` None). Each case against the
+        stdlib's own selector of the same class."""
+        import selectors
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        self.addCleanup(os.close, devnull)
+        # A number that names nothing, high enough that the selectors
+        # created below do not take it.
+        r = next(fd for fd in range(900, 1000) if not fd_is_open(fd))
+        cases = [("EpollSelector", "register", devnull, errno.EPERM),
+                 ("EpollSelector", "register", r, errno.EBADF)]
+        checked = 0
+        for name, method, fd, code in cases:
+            if not hasattr(selectors, name) or not hasattr(selectors2, name):
+                continue
+            raised = []
+            for module in (selectors, selectors2):
+                sel = getattr(module, name)()
+                self.addCleanup(sel.close)
+                with self.assertRaises(OSError) as cm:
+                    getattr(sel, method)(fd, selectors2.EVENT_READ)
+                raised.append(cm.exception)
+            std, ours = raised
+            with self.subTest(name=name, fd=fd):
+                self.assertEqual(ours.errno, code)
+                self.assertEqual((type(ours), ours.errno, ours.strerror, str(ours)),
+                                 (type(std), std.errno, std.strerror, str(std)))
+                checked += 1
+        # A full selector's error had its errno already (ENOSPC); the
+        # selector's own creation at the fd limit goes through the same
+        # conversion.
+        if hasattr(selectors2, "EpollSelector"):
+            import resource
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            held = []
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+                with self.assertRaises(OSError) as cm:
+                    while True:
+                        held.append(os.dup(devnull))
+                self.assertEqual(cm.exception.errno, errno.EMFILE)
+                with self.assertRaises(OSError) as cm:
+                    selectors2.EpollSelector()
+                self.assertEqual(cm.exception.errno, errno.EMFILE)
+                checked += 1
+            finally:
+                for fd in held:
+                    os.close(fd)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        if "EpollSelector" in dir(selectors2):
+            self.assertEqual(checked, 3)
 
     @each_class
     def test_failed_modify_changes_nothing(self, cls):
