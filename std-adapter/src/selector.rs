@@ -536,7 +536,9 @@ impl<B: OsBackend + std::os::fd::AsFd, D, const N: usize> std::os::fd::AsRawFd
 impl<D, const N: usize> Selector<sys::Auto, D, N> {
     /// Like [`new`](Self::new), but tries only the mechanisms of `order`, in
     /// that order, falling back to the next when one is missing or
-    /// forbidden here. Kinds this platform lacks are skipped; a shortage
+    /// forbidden here. Kinds this platform lacks are skipped (when nothing
+    /// else is left, the error names one: "kqueue is not available on this
+    /// platform"); the error of a mechanism that failed wins; a shortage
     /// (`EMFILE`, `ENFILE`, `ENOMEM`, `ENOBUFS`) is returned at once, as
     /// [`sys::Auto`] explains.
     ///

@@ -79,6 +79,11 @@ impl Waker {
     }
 
     /// Consumes every pending wake, so the waker stops being readable.
+    ///
+    /// Drain first, then read whatever state the wakers announce (a queue,
+    /// a flag): a wake that arrives between reading the state and draining
+    /// would be consumed with its news unread, and nothing would wake the
+    /// next `select` for it.
     pub fn drain(&self) -> io::Result<()> {
         let mut buf = [0u8; 64];
         loop {

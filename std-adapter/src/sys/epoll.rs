@@ -1,5 +1,7 @@
-//! epoll (Linux, Android): level-triggered, one `epoll_wait` per select,
-//! each registration tagged with its generation in `epoll_data`.
+//! epoll (Linux, Android): level-triggered, one `epoll_wait` per
+//! [`Backend::wait`] (the adapter's timed `select` polls first, see
+//! `timeout::first_wait`), each registration tagged with its generation in
+//! `epoll_data`.
 //!
 //! epoll watches open files, not fd numbers: a registration outlives its fd
 //! when a duplicate (`dup`, `try_clone`, a child process) keeps the file
