@@ -9,7 +9,8 @@ sequences against the stdlib's selectors (test_differential.py), and the selecto
 backport's own suite when SELECTORS2_BACKPORT_SDIST names its archive
 (run_backport_suite.py). Then suites run twice, on the stdlib's selectors
 and on ours: CPython's test_subprocess and test_socketserver
-(STDLIB_MODULES), multiprocessing's connection tests, and on 3.12 and
+(STDLIB_MODULES), multiprocessing's connection tests, Tornado's own
+suite (from PyPI), and on 3.12 and
 newer CPython's asyncio selector-loop suites (ASYNCIO_MODULES); our run
 must pass at least as many tests, and fail none the stdlib passes.
 
@@ -133,6 +134,9 @@ def main(pythons):
                 check(name, not res["failed"], "failed: %s" % res["failed"])
         compared = [("module", m) for m in STDLIB_MODULES]
         compared.append(("multiprocessing", "connection"))
+        # Tornado's own suite (from PyPI, installed by .ci/python): an
+        # event-loop framework's tests, on asyncio's selector loop.
+        compared.append(("tornado", "all"))
         if tuple(map(int, v.split(".")[:2])) >= (3, 12):
             compared += [("asyncio", m) for m in ASYNCIO_MODULES]
         for kind, module in compared:
@@ -140,14 +144,16 @@ def main(pythons):
             std = suite(python, kind, module, "--stdlib")
             label = {"asyncio": "asyncio " + module,
                      "module": "stdlib " + module,
-                     "multiprocessing": "multiprocessing connection tests"}[kind]
+                     "multiprocessing": "multiprocessing connection tests",
+                     "tornado": "tornado's test suite"}[kind]
             name = "%s on %s" % (label, v)
             if ours is None or std is None:
                 check(name, False, "(no result)")
                 continue
             table.append((v, {"asyncio": module,
                               "module": module + " (stdlib module)",
-                              "multiprocessing": "_test_multiprocessing (connection.wait)"}[kind],
+                              "multiprocessing": "_test_multiprocessing (connection.wait)",
+                              "tornado": "tornado.test.runtests (PyPI)"}[kind],
                           ours, std))
             std_failed = set(std["failed"])
             new_failures = [t for t in ours["failed"] if t not in std_failed]

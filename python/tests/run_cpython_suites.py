@@ -5,6 +5,12 @@
     python run_cpython_suites.py asyncio test_events --stdlib   # the baseline
     python run_cpython_suites.py module test_subprocess         # test.test_subprocess
     python run_cpython_suites.py multiprocessing                # connection tests
+    python run_cpython_suites.py tornado                        # tornado's own suite
+
+``tornado`` runs the whole test suite of Tornado (installed from PyPI:
+``tornado.test.runtests.all()``, about 1,500 tests, loopback only), which
+runs on asyncio's selector loop, so on ours: an event-loop framework's own
+tests that nobody on this project wrote.
 
 ``multiprocessing`` runs the classes of CPython's
 ``test._test_multiprocessing`` that go through
@@ -95,7 +101,9 @@ def main(argv):
     if suite_kind == "multiprocessing":
         # TestWait's timeout tests (a few seconds of sleeps).
         support.use_resources.append("walltime")
-    if suite_kind == "selectors":
+    if suite_kind == "tornado":
+        name = "tornado.test.runtests"
+    elif suite_kind == "selectors":
         name = "test.test_selectors"
     elif suite_kind == "module":
         name = "test." + args[1]
@@ -115,6 +123,9 @@ def main(argv):
         elif suite_kind == "multiprocessing":
             import multiprocessing.connection as mpc
             assert mpc.selectors is selectors, mpc
+        elif suite_kind == "tornado":
+            import asyncio.selector_events as se
+            assert se.selectors is selectors
         elif suite_kind == "module":
             # test_subprocess -> subprocess: the module under test uses ours.
             tested = __import__(args[1][len("test_"):])
@@ -123,7 +134,24 @@ def main(argv):
             import asyncio.selector_events as se
             assert se.selectors is selectors
     loader = unittest.TestLoader()
-    suite = loader.loadTestsFromModule(module)
+    if suite_kind == "tornado":
+        # What tornado's own runner (runtests.main) sets up around the
+        # suite: strict warnings, a quiet access log, a log handler.
+        import logging
+        import warnings
+        warnings.filterwarnings("error")
+        warnings.filterwarnings("ignore", category=ImportWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("error", category=DeprecationWarning, module=r"tornado\..*")
+        warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+        warnings.filterwarnings("error", category=PendingDeprecationWarning,
+                                module=r"tornado\..*")
+        logging.getLogger("tornado.access").setLevel(logging.CRITICAL)
+        import tornado.options
+        tornado.options.parse_command_line([sys.argv[0]])
+        suite = module.all()
+    else:
+        suite = loader.loadTestsFromModule(module)
     left_out = []
 
     def prune(s):

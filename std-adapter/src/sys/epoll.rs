@@ -11,8 +11,10 @@
 //! adapter waits again for the time left. The first instance stays open
 //! under its number, for `fileno()`: it watches the instance waited on, so
 //! an outer event loop that watches `fileno()` keeps hearing every live
-//! key (and, until its file is closed, the leftover, which makes it
-//! readable, as CPython's epoll is then). The same file registered again
+//! key (and, until its file is closed, a leftover the first instance
+//! holds, which makes it readable, as CPython's epoll is then; a leftover
+//! a later instance holds goes with it at the next rebuild). The same file
+//! registered again
 //! under the same number meets the leftover registration (`EEXIST`):
 //! `register` takes it over with `EPOLL_CTL_MOD`.
 #![allow(unsafe_code)] // the event buffer's Send/Sync proof
