@@ -62,6 +62,7 @@ from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import selectors2 as ours
+from test_ours import fd_is_open
 
 MECHANISMS = [name for name in ("SelectSelector", "PollSelector", "EpollSelector")
               if hasattr(std, name) and hasattr(ours, name)]
@@ -490,14 +491,6 @@ def obj_closed(obj):
         return obj.fileno() < 0
     except ValueError:
         return True
-
-
-def fd_is_open(fd):
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
 
 
 for _mechanism in MECHANISMS:
