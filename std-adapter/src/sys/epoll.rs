@@ -272,16 +272,33 @@ impl Backend for Epoll {
     /// from now on. The first instance stays open under its number for
     /// `fileno()` and watches the fresh one (it keeps the leftovers, which
     /// nothing can name; the live keys are taken out of it); a later
-    /// rebuild's instance replaces the previous one there. A key whose fd
-    /// was closed without `unregister` has nothing left to watch (the
-    /// kernel drops a closed fd's registration too) and is skipped. Rare:
-    /// only after a report that no key owns. On an error (out of fds, say)
-    /// nothing has changed.
+    /// rebuild's instance replaces the previous one there. epoll watches
+    /// files, so a registration moves only while its number still names
+    /// the file it was made for: a key whose file was closed without
+    /// `unregister` has nothing left to watch (the kernel drops a closed
+    /// file's registration too) and is skipped, even when another file has
+    /// taken its number since (watching that one instead would report a
+    /// file nobody registered, which neither this instance nor CPython's
+    /// does). Rare: only after a report that no key owns. On an error (out
+    /// of fds, say) nothing has changed.
     #[cold]
     #[inline(never)]
     fn rebuild(&mut self, live: impl Iterator<Item = Registration> + Clone) -> io::Result<()> {
         let fresh = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         for r in live.clone() {
+            // Does the instance waited on still hold this number's file?
+            // `EPOLL_CTL_MOD` with what it already has finds out and
+            // changes nothing: `ENOENT` for another file (or none) there
+            // now, `EBADF` for a closed number, `EPERM` and `EINVAL` for a
+            // file epoll refuses (which `register` would have refused).
+            let held = with_fd(r.fd, |src| {
+                epoll::modify(&self.epfd, src, data(r.fd, r.tag), flags(r.interest))
+            });
+            match held {
+                Ok(()) => {}
+                Err(e) if self.is_gone(&e) => continue,
+                Err(e) => return Err(e),
+            }
             let added = with_fd(r.fd, |src| {
                 epoll::add(&fresh, src, data(r.fd, r.tag), flags(r.interest))
             });
@@ -351,6 +368,59 @@ mod tests {
         );
         let seen: BTreeSet<_> = ready.iter().map(|(k, _)| k.fd).collect();
         assert_eq!(seen, all);
+    }
+
+    /// Found by the Python module's differential test against CPython's
+    /// selectors: a rebuild re-registered a key's fd number after another
+    /// file had taken it, so the selector began to report a file nobody
+    /// registered (and `modify` succeeded where CPython's fails with
+    /// `ENOENT`). Key N is registered for file B after a leftover of file
+    /// A under N; B is closed without `unregister` and file C, readable,
+    /// takes N; A's leftover then forces a rebuild. C must not be
+    /// reported, before or after the rebuild.
+    #[test]
+    fn a_rebuild_moves_files_not_numbers() {
+        use crate::{AnyCapacity, EVENT_READ, EpollSelector, Ready};
+        use std::io::Write;
+        use std::os::unix::net::UnixStream;
+
+        let mut sel = EpollSelector::<usize, 16>::new().unwrap();
+        let mut ready: Ready<usize, 4> = Ready::new();
+        let (a, mut a_peer) = UnixStream::pair().unwrap();
+        let keep_a = a.try_clone().unwrap(); // file A stays open
+        let mut n: OwnedFd = a.into();
+        let num = n.as_raw_fd();
+        sel.register(num, EVENT_READ, 1).unwrap();
+        // B takes N (A's number there closes, A stays open: a leftover).
+        let (b, _b_peer) = UnixStream::pair().unwrap();
+        rustix::io::dup2(&b, &mut n).unwrap();
+        drop(b);
+        sel.unregister(num).unwrap(); // ENOENT: B was never registered
+        sel.register(num, EVENT_READ, 2).unwrap(); // key N is B's now
+        // C, readable, takes N: B's only fd closes, and its registration.
+        let (c, mut c_peer) = UnixStream::pair().unwrap();
+        c_peer.write_all(b"c").unwrap();
+        rustix::io::dup2(&c, &mut n).unwrap();
+        drop(c);
+        assert_eq!(sel.select(&mut ready, Some(Duration::ZERO)).unwrap(), 0);
+        // A readable: its leftover reports a tag no key has: a rebuild.
+        a_peer.write_all(b"a").unwrap();
+        let t = std::time::Instant::now();
+        assert_eq!(
+            sel.select(&mut ready, Some(Duration::from_millis(50)))
+                .unwrap(),
+            0,
+            "reported {:?}",
+            ready.iter().collect::<Vec<_>>()
+        );
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        assert_eq!(sel.select(&mut ready, Some(Duration::ZERO)).unwrap(), 0);
+        // Key N's registration is gone, as in CPython: modify fails with
+        // ENOENT (and changes nothing), unregister succeeds.
+        let e = sel.modify(num, crate::EVENT_WRITE, 3).unwrap_err();
+        assert_eq!(io::Error::from(e).raw_os_error(), Some(libc::ENOENT));
+        assert_eq!(sel.unregister(num).unwrap().data, 2);
+        drop(keep_a);
     }
 
     #[test]
