@@ -270,6 +270,42 @@ class SelectorTests(unittest.TestCase):
             self.assertEqual((key.fd, key.data), (fd, data))
         self.assertEqual(len(sel.get_map()), 0)
 
+    def test_epoll_rebuild_moves_files_not_numbers(self):
+        """Key N registered for file B beside a leftover of file A under N
+        (A closed without unregister, kept open by a duplicate); B closed
+        without unregister and a readable file C put under N; A then makes
+        the selector rebuild. Nobody registered C: it must never be
+        reported, and modify of key N fails as CPython's does (ENOENT),
+        changing nothing. (The rebuild once moved keys by number.)"""
+        if not hasattr(selectors2, "EpollSelector"):
+            self.skipTest("no epoll")
+        sel = self.new(selectors2.EpollSelector)
+        a, a_peer = self.pair()
+        keep_a = os.dup(a.fileno())
+        self.addCleanup(os.close, keep_a)
+        n = os.dup(a.fileno())
+        self.addCleanup(os.close, n)
+        sel.register(n, selectors2.EVENT_READ, "a")
+        b, _b_peer = self.pair()
+        os.dup2(b.fileno(), n)       # A's fd at N closes; A stays open
+        b.close()
+        sel.unregister(n)
+        sel.register(n, selectors2.EVENT_READ, "b")
+        c, c_peer = self.pair()
+        c_peer.send(b"c")
+        os.dup2(c.fileno(), n)       # B's only fd closes; C is at N
+        c.close()
+        self.assertEqual(sel.select(0), [])
+        a_peer.send(b"a")            # A's leftover: a rebuild
+        t0 = time.monotonic()
+        self.assertEqual(sel.select(0.05), [])
+        self.assertGreaterEqual(time.monotonic() - t0, 0.05)
+        self.assertEqual(sel.select(0), [])
+        with self.assertRaises(FileNotFoundError):
+            sel.modify(n, selectors2.EVENT_WRITE, "c")
+        self.assertEqual(sel.get_key(n).data, "b")
+        self.assertEqual(sel.unregister(n).data, "b")
+
     def test_os_errors_carry_errno_as_the_stdlib_s(self):
         """Every OSError the OS gives comes out as CPython's would:
         OSError(errno, strerror), so the errno's subclass with `errno` set
