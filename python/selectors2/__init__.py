@@ -26,20 +26,22 @@ Deliberate differences from the standard library:
   return two entries for one file object).
 * A selector holds at most ``CAPACITY`` (65,536) file objects; one more
   raises ``OSError(errno.ENOSPC)``.
-* After ``close()``, ``register``, ``modify``, ``select`` and ``get_key``
-  raise ``RuntimeError('Selector is closed')`` on every class
-  (``unregister`` raises ``KeyError``; ``close`` may be called again). The
-  stdlib is inconsistent here (bpo-91433).
+* After ``close()``, ``register``, ``select`` and ``get_key`` raise
+  ``RuntimeError('Selector is closed')`` on every class (``unregister``
+  and ``modify`` raise ``KeyError``, as the stdlib's do; ``close`` may be
+  called again). The stdlib is inconsistent here (bpo-91433).
 * ``SelectSelector.register`` refuses an fd >= ``FD_SETSIZE`` with
   ``ValueError`` at once, instead of failing in ``select()`` later.
 * ``SelectSelector.select`` reports a registered file object that was
   closed (ready, beside the others), as ``PollSelector`` does, instead of
   raising ``OSError(EBADF)`` for the whole call.
-* A selector object is used by one thread at a time: calling
+* A selector object is used by one caller at a time: calling
   ``register``, ``unregister``, ``modify``, ``get_key``, ``select`` or
-  ``close`` from another thread while ``select`` waits raises
-  ``RuntimeError`` (the stdlib allows it on epoll and kqueue). ``get_map()``
-  stays readable.
+  ``close`` from another thread while ``select`` waits, or from a signal
+  handler that runs inside that ``select``, raises ``RuntimeError`` (the
+  stdlib allows it). ``get_map()`` stays readable. After ``fork()``, a
+  selector whose ``select`` was waiting in another thread stays busy in
+  the child: make a new one there.
 * An infinite or huge timeout waits as long as the OS can, instead of
   raising ``OverflowError``.
 * ``DefaultSelector`` picks the best mechanism that works at import time

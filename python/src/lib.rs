@@ -63,11 +63,15 @@ fn kind_of(name: &str) -> PyResult<BackendKind> {
     })
 }
 
-/// A selector is used by one thread at a time: while `select` waits (GIL
-/// released), another thread's call on the same selector gets this.
+/// A selector is used by one caller at a time: while `select` waits (GIL
+/// released), another thread's call on the same selector gets this, and
+/// so does a signal handler's that runs inside that `select`.
 #[cold]
 fn busy() -> PyErr {
-    PyRuntimeError::new_err("selector is busy: select() is waiting on it in another thread")
+    PyRuntimeError::new_err(
+        "selector is busy: its select() is waiting (in another thread, or interrupted by \
+         the signal handler that is running)",
+    )
 }
 
 #[inline]
@@ -180,32 +184,45 @@ fn fileobj_to_fd(fileobj: &Bound<'_, PyAny>) -> PyResult<i64> {
     Ok(fd)
 }
 
-/// An int fd; one beyond `i64` is as invalid as a negative one is, for
-/// the OS (Python accepts it until the system call refuses it).
+/// An int fd, as Python's `_fileobj_to_fd` takes it: a negative one
+/// beyond `i64` is an invalid file descriptor (`ValueError`), a positive
+/// one beyond `i64` is no fd the OS has: `i64::MAX`, never registered, so
+/// `get_key`, `modify` and `unregister` say it is not registered and
+/// `register` meets [`raw_fd`]'s error, as the standard library does.
 fn int_fd(i: &Bound<'_, PyInt>) -> PyResult<i64> {
-    i.extract::<i64>().or_else(|_| {
-        Err(PyOverflowError::new_err(format!(
-            "file descriptor {} is out of range",
+    match i.extract::<i64>() {
+        Ok(fd) => Ok(fd),
+        Err(_) if i.lt(0)? => Err(PyValueError::new_err(format!(
+            "Invalid file descriptor: {}",
             i.repr()?
-        )))
-    })
+        ))),
+        Err(_) => Ok(i64::MAX),
+    }
 }
 
-/// A checked fd number for the OS (`RawFd` is a C `int`).
+/// A checked fd number for the OS (`RawFd` is a C `int`): beyond it,
+/// CPython's own conversion error. (`SelectSelector` turns it into its
+/// `FD_SETSIZE` error: see `register_impl`.)
 fn raw_fd(fd: i64) -> PyResult<i32> {
     i32::try_from(fd)
-        .map_err(|_| PyOverflowError::new_err(format!("file descriptor {fd} is out of range")))
+        .map_err(|_| PyOverflowError::new_err("Python int too large to convert to C int"))
 }
 
-/// The event mask Python accepts: an int with bits in READ|WRITE, not 0.
+/// The event mask Python accepts, checked as Python's selectors check it:
+/// `not events or events & ~(EVENT_READ | EVENT_WRITE)` is a `ValueError`
+/// (`None`, `0`, `''`, `4`), and `&` itself raises what it raises (a
+/// `TypeError` for a str or a float). Any object with `&` works (numpy's
+/// integers, say); a plain int takes the short way.
 fn events_of(events: &Bound<'_, PyAny>) -> PyResult<Events> {
-    let Ok(i) = events.cast::<PyInt>() else {
-        return Err(PyTypeError::new_err(format!(
-            "unsupported operand type(s) for &: '{}' and 'int'",
-            events.get_type().name()?
-        )));
+    let bits = if let Ok(i) = events.cast::<PyInt>() {
+        i.extract::<i64>().map_err(|_| invalid_events(events))?
+    } else {
+        if !events.is_truthy()? || events.bitand(!3i64)?.is_truthy()? {
+            return Err(invalid_events(events));
+        }
+        i64::from(events.bitand(1i64)?.is_truthy()?)
+            | i64::from(events.bitand(2i64)?.is_truthy()?) << 1
     };
-    let bits = i.extract::<i64>().map_err(|_| invalid_events(events))?;
     if bits == 0 || bits & !3 != 0 {
         return Err(invalid_events(events));
     }
@@ -238,6 +255,19 @@ impl NativeSelector {
             Some(m) => Ok(m.bind(py)),
             None => Err(closed()),
         }
+    }
+
+    /// [`lookup`](Self::lookup) for `unregister`, `modify` and `get_key`,
+    /// which, as Python's, report any `KeyError` of the lookup (a
+    /// `fileno()` that raises one) as "<fileobj> is not registered".
+    fn lookup_registered(&self, fileobj: &Bound<'_, PyAny>) -> PyResult<i64> {
+        self.lookup(fileobj).map_err(|e| {
+            if e.is_instance_of::<PyKeyError>(fileobj.py()) {
+                not_registered(fileobj)
+            } else {
+                e
+            }
+        })
     }
 
     /// Python's `_fileobj_lookup`: the fd of `fileobj`, or, when it has
@@ -320,7 +350,14 @@ impl NativeSelector {
         let (Some(key_cls), Some(_)) = (&self.key_cls, &self.sel) else {
             return Err(closed());
         };
-        let raw = raw_fd(fd)?;
+        let raw = match (raw_fd(fd), self.sel.as_ref().map(|s| s.backend_kind())) {
+            (Ok(raw), _) => raw,
+            // As for any fd at or above FD_SETSIZE (see `to_py`).
+            (Err(_), Some(BackendKind::Select)) => {
+                return Err(to_py(Error::InvalidFd(-1), fileobj));
+            }
+            (Err(e), _) => return Err(e),
+        };
         let data = data.unwrap_or_else(|| py.None());
         let fields = (fileobj.clone(), fd, events.clone(), data.into_bound(py));
         let key = self.new_key(py, key_cls, fields)?;
@@ -342,7 +379,7 @@ impl NativeSelector {
         py: Python<'_>,
         fileobj: &Bound<'_, PyAny>,
     ) -> PyResult<Py<PyAny>> {
-        let fd = self.lookup(fileobj)?;
+        let fd = self.lookup_registered(fileobj)?;
         let Ok(raw) = i32::try_from(fd) else {
             return Err(not_registered(fileobj));
         };
@@ -366,7 +403,7 @@ impl NativeSelector {
         events: &Bound<'_, PyAny>,
         data: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let fd = self.lookup(fileobj)?;
+        let fd = self.lookup_registered(fileobj)?;
         let Ok(raw) = i32::try_from(fd) else {
             return Err(not_registered(fileobj));
         };
@@ -452,7 +489,7 @@ impl NativeSelector {
         let Some(sel) = self.sel.as_ref() else {
             return Err(closed());
         };
-        let fd = self.lookup(fileobj)?;
+        let fd = self.lookup_registered(fileobj)?;
         let key = i32::try_from(fd).ok().and_then(|fd| sel.get_key(fd));
         match key {
             Some(k) => self.key_of(py, k.data),
