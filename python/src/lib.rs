@@ -105,14 +105,13 @@ fn invalid_events(events: &Bound<'_, PyAny>) -> PyErr {
     }
 }
 
-/// The adapter's error as the exception Python's selectors raise.
-#[cold]
 /// An OS error as CPython raises one: `OSError(errno, strerror)`, which
 /// Python makes the errno's subclass (`PermissionError` for `EPERM`,
 /// `FileNotFoundError` for `ENOENT`...) with `errno` and `strerror` set,
 /// so that `except OSError as e: if e.errno == errno.EBADF` works as on the
 /// standard library's selectors. (PyO3's own conversion keeps the subclass
 /// but leaves `errno` as `None`.) The text is `os.strerror`'s, as CPython's.
+#[cold]
 fn os_error(py: Python<'_>, e: io::Error) -> PyErr {
     let Some(code) = e.raw_os_error() else {
         return PyErr::from(e);
@@ -127,6 +126,8 @@ fn os_error(py: Python<'_>, e: io::Error) -> PyErr {
     }
 }
 
+/// The adapter's error as the exception Python's selectors raise.
+#[cold]
 fn to_py(e: Error, fileobj: &Bound<'_, PyAny>) -> PyErr {
     match e {
         Error::InvalidEvents(bits) => PyValueError::new_err(format!("Invalid events: {bits}")),
