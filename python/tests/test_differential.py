@@ -332,12 +332,17 @@ def machine_for(mechanism):
 
         # -- the API -----------------------------------------------------
 
+        def both(self, method, *args):
+            """`method(*args)` on the stdlib's selector, then on ours: the
+            two outcomes."""
+            return (outcome(lambda: getattr(self.std, method)(*args)),
+                    outcome(lambda: getattr(self.ours, method)(*args)))
+
         @precondition(lambda self: self.ends)
         @rule(i=st.integers(0, 63), as_int=st.booleans(), events=EVENTS, data=DATA)
         def register(self, i, as_int, events, data):
             f = self.target(self.pick(i), as_int)
-            a = outcome(lambda: self.std.register(f, events, data))
-            b = outcome(lambda: self.ours.register(f, events, data))
+            a, b = self.both("register", f, events, data)
             if (b[:3] == ("err", OSError, errno.EINVAL) and a[0] == "ok"
                     and is_epoll_instance(a[1].fd) and a[1].fd != self.std.fileno()):
                 # A closed number that our epoll's rebuild took for its
@@ -363,8 +368,7 @@ def machine_for(mechanism):
                     assert b[:2] == ("err", ValueError), ("modify", f, events, b)
                     assert norm(outcome(lambda: self.ours.get_key(f))) == norm(before)
                 return
-            a = outcome(lambda: self.std.modify(f, events, data))
-            b = outcome(lambda: self.ours.modify(f, events, data))
+            a, b = self.both("modify", f, events, data)
             if (mechanism == "SelectSelector" and a[0] == "ok" and b[0] == "ok"
                     and before[0] == "ok" and a[1].fileobj is not before[1].fileobj):
                 # The stdlib's select put the argument in the key; ours kept
@@ -397,8 +401,7 @@ def machine_for(mechanism):
         @rule(i=st.integers(0, 63), as_int=st.booleans())
         def unregister(self, i, as_int):
             f = self.target(self.pick(i), as_int)
-            a = outcome(lambda: self.std.unregister(f))
-            b = outcome(lambda: self.ours.unregister(f))
+            a, b = self.both("unregister", f)
             assert norm(a) == norm(b), ("unregister", f, a, b)
             if a[0] == "ok":
                 self.files.pop(a[1].fd, None)
@@ -407,14 +410,12 @@ def machine_for(mechanism):
         @rule(i=st.integers(0, 63), as_int=st.booleans())
         def get_key(self, i, as_int):
             f = self.target(self.pick(i), as_int)
-            a = outcome(lambda: self.std.get_key(f))
-            b = outcome(lambda: self.ours.get_key(f))
+            a, b = self.both("get_key", f)
             assert norm(a) == norm(b), ("get_key", f, a, b)
 
         @rule()
         def select(self):
-            a = outcome(lambda: self.std.select(0))
-            b = outcome(lambda: self.ours.select(0))
+            a, b = self.both("select", 0)
             if mechanism == "SelectSelector" and a[:3] == ("err", OSError, errno.EBADF):
                 # Ours reports each closed registered fd with its interest,
                 # beside the others.

@@ -14,9 +14,8 @@
 //! key (and, until its file is closed, a leftover the first instance
 //! holds, which makes it readable, as CPython's epoll is then; a leftover
 //! a later instance holds goes with it at the next rebuild). The same file
-//! registered again
-//! under the same number meets the leftover registration (`EEXIST`):
-//! `register` takes it over with `EPOLL_CTL_MOD`.
+//! registered again under the same number meets the leftover registration
+//! (`EEXIST`): `register` takes it over with `EPOLL_CTL_MOD`.
 #![allow(unsafe_code)] // the event buffer's Send/Sync proof
 
 use std::io;
