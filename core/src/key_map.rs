@@ -325,6 +325,29 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
         Some(removed.key)
     }
 
+    /// Moves every entry into `to` (empty, of capacity `N2 >= self.len()`),
+    /// in table order, each keeping its tag and backend slot; leaves this
+    /// table empty. O(len) moves plus `to`'s probes.
+    pub(crate) fn move_into<const N2: usize, S2: BorrowMut<[Slot<D>; N2]>>(
+        &mut self,
+        to: &mut KeyMap<D, N2, S2>,
+    ) {
+        for k in 0..self.len {
+            let i = usize::from(self.slots()[k].dense);
+            let Some(mut entry) = self.slots_mut()[i].entry.take() else {
+                continue;
+            };
+            // A hint only (see `Entry::pos`): nothing in `Ready` is ours yet.
+            entry.pos = u32::MAX;
+            // `to` is empty and holds at least `self.len` keys, and the fds
+            // are distinct: every probe ends at a vacant slot.
+            if let Probe::Vacant(at) = to.probe(entry.key.fd) {
+                to.insert_at(at, entry);
+            }
+        }
+        self.len = 0;
+    }
+
     /// Slot `hole` was just emptied: move back the entries after it in its
     /// cluster that would no longer be found (their probe from home would
     /// stop at the hole), so that no tombstone is needed.
@@ -497,6 +520,43 @@ mod tests {
                     prop_assert!(sel.get_map().contains_key(fd));
                 }
             }
+        }
+
+        /// `Selector::grow` after any history (collisions, wrapped
+        /// clusters, removals, a full table): the grown table holds the
+        /// same keys in the same iteration order, finds each of them, and
+        /// takes the new capacity's worth.
+        #[test]
+        fn grow_keeps_every_key_after_any_history(ops in proptest::collection::vec(op(), 0..64)) {
+            let mut sel: Selector<SimBackend, u16, 7> = Selector::new(SimBackend::new());
+            for op in ops {
+                let _ = match op {
+                    Op::Register(fd, ev, d) => sel.register(fd, Events::from_bits_retain(ev), d).map(drop),
+                    Op::Modify(fd, ev, d) => sel.modify(fd, Events::from_bits_retain(ev), d).map(drop),
+                    Op::Unregister(fd) => sel.unregister(fd).map(drop),
+                    Op::Get(_) => Ok(()),
+                };
+            }
+            let before: Vec<_> = sel.get_map().iter().copied().collect();
+            let mut big: Selector<SimBackend, u16, 13> = sel.grow([const { Slot::EMPTY }; 13]);
+            prop_assert_eq!(big.get_map().iter().copied().collect::<Vec<_>>(), before.clone());
+            for k in &before {
+                prop_assert_eq!(big.get_key(k.fd), Some(k));
+                prop_assert_eq!(big.backend().registered(k.fd), Some(k.events));
+            }
+            // Fill to the new capacity with fds that collide with the old.
+            let mut fd = 0;
+            while big.len() < 13 {
+                if big.get_key(fd).is_none() {
+                    prop_assert!(big.register(fd, Events::READ, 0).is_ok());
+                }
+                fd += 1;
+            }
+            prop_assert_eq!(big.register(1000, Events::READ, 0), Err(Error::Full { capacity: 13 }));
+            for k in &before {
+                prop_assert_eq!(big.unregister(k.fd), Ok(*k));
+            }
+            prop_assert_eq!(big.len(), 13 - before.len());
         }
     }
 

@@ -253,6 +253,65 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
         self.backend
     }
 
+    /// Moves every key into a bigger table of capacity `N2`, stored in
+    /// `slots` (emptied first), over the same backend: a selector that
+    /// started small grows when it fills up, without touching the backend's
+    /// registrations.
+    ///
+    /// Each key keeps its fd, events, data and generation tag, so reports
+    /// the backend makes afterwards reach the same keys, and reports left
+    /// from earlier registrations of the same fd number are still dropped;
+    /// iteration keeps its order; the fairness cursor carries over. O(len)
+    /// moves, plus the O(`N2`) emptying of `slots`. Only the table changes:
+    /// a backend with per-capacity parts of its own (buffers sized for `N`
+    /// keys) must be made ready for `N2` by the caller; the std adapter's
+    /// `Selector::grow` does both.
+    ///
+    /// `N2 >= N` is checked at compile time (and `N2` in `1..=65536`, as
+    /// for any table), so growing cannot fail: every key fits.
+    ///
+    /// ```
+    /// use selectors2_core::{Events, Selector, SimBackend, Slot};
+    ///
+    /// let mut small: Selector<SimBackend, &str, 2> = Selector::new(SimBackend::new());
+    /// small.register(3, Events::READ, "a").unwrap();
+    /// small.register(9, Events::WRITE, "b").unwrap();
+    /// assert!(small.register(5, Events::READ, "c").is_err()); // Full
+    ///
+    /// let mut big: Selector<SimBackend, &str, 16, _> = small.grow([const { Slot::EMPTY }; 16]);
+    /// big.register(5, Events::READ, "c").unwrap();
+    /// assert_eq!(big.len(), 3);
+    /// assert_eq!(big.get_key(9).unwrap().data, "b");
+    /// ```
+    ///
+    /// A smaller `N2` does not build:
+    ///
+    /// ```compile_fail
+    /// use selectors2_core::{Selector, SimBackend, Slot};
+    /// let sel: Selector<SimBackend, u8, 16> = Selector::new(SimBackend::new());
+    /// let _smaller: Selector<SimBackend, u8, 8, _> = sel.grow([const { Slot::EMPTY }; 8]);
+    /// ```
+    #[cold]
+    pub fn grow<const N2: usize, S2: BorrowMut<[Slot<D>; N2]>>(
+        mut self,
+        slots: S2,
+    ) -> Selector<B, D, N2, S2> {
+        const {
+            assert!(
+                N2 >= N,
+                "a selector grows into a table at least as big as its own (N2 >= N)"
+            )
+        };
+        let mut map = KeyMap::with_storage(slots);
+        self.map.move_into(&mut map);
+        Selector {
+            map,
+            last_tag: self.last_tag,
+            cursor: self.cursor,
+            backend: self.backend,
+        }
+    }
+
     /// Waits until a registered fd is ready or `timeout` passes, then fills
     /// `ready` with one `(key, events)` entry per ready fd and returns how
     /// many there are.
@@ -816,6 +875,72 @@ mod tests {
             .push((5, new_tag, Readiness::READABLE));
         assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
         assert_eq!(entries(&ready), [(5, R, 2)]);
+    }
+
+    #[test]
+    fn grow_keeps_keys_order_tags_slots_and_cursor() {
+        // fds that collide in a table of 4 (home fd % 4), some past it.
+        let mut sel: Selector<Script, u32, 4> = Selector::new(Script::default());
+        for (fd, events, data) in [(8, R, 1), (4, W, 2), (0, RW, 3), (5, R, 4)] {
+            sel.register(fd, events, data).unwrap();
+        }
+        // A removal that closes a gap, and a stale tag for fd 4.
+        let stale = sel.backend().tags[&4];
+        sel.unregister(4).unwrap();
+        sel.register(4, R, 5).unwrap();
+        sel.cursor = 7;
+        let before: Vec<_> = sel.get_map().iter().copied().collect();
+        let tags = sel.backend().tags.clone();
+
+        let mut big: Selector<Script, u32, 64> = sel.grow([const { Slot::EMPTY }; 64]);
+        assert_eq!(big.get_map().iter().copied().collect::<Vec<_>>(), before);
+        assert_eq!(big.len(), 4);
+        assert_eq!(big.cursor, 7);
+        for (fd, events, data) in [(8, R, 1), (0, RW, 3), (5, R, 4), (4, R, 5)] {
+            assert_eq!(big.get_key(fd), Some(&key_of(fd, events, data)));
+        }
+        // The backend was not called, and its tags still name the keys:
+        // live reports arrive, the stale one is still dropped.
+        assert_eq!(big.backend().tags, tags);
+        big.backend_mut().ready = vec![(0, Readiness::WRITABLE), (4, Readiness::READABLE)];
+        big.backend_mut().raw = vec![(4, stale, Readiness::READABLE)];
+        let mut ready: Ready<u32, 8> = Ready::new();
+        assert_eq!(big.select(&mut ready, ZERO), Ok(2));
+        assert_eq!(entries(&ready), [(0, W, 3), (4, R, 5)]);
+        // modify and unregister hand back the slots the backend gave
+        // (Script asserts them), and the tags: no re-registration.
+        big.modify(0, R, 6).unwrap();
+        assert_eq!(big.unregister(8), Ok(key_of(8, R, 1)));
+        // Room for the new capacity, and tags go on from where they were.
+        for fd in 10..70 {
+            big.register(fd, R, 0).unwrap();
+        }
+        assert_eq!(big.len(), 63);
+        assert!(big.backend().tags[&69].to_bits() > tags[&4].to_bits());
+    }
+
+    #[test]
+    fn grow_of_an_empty_or_full_table() {
+        let empty: Sim<2> = sim();
+        let mut grown: Sim<2> = empty.grow([const { Slot::EMPTY }; 2]);
+        assert!(grown.is_empty());
+        grown.register(1, R, 1).unwrap();
+        grown.register(3, R, 3).unwrap();
+        assert_eq!(grown.register(5, R, 5), Err(Error::Full { capacity: 2 }));
+        // Storage that was not empty is emptied first.
+        let mut used = [const { Slot::EMPTY }; 3];
+        {
+            let mut other = Selector::<_, u32, 3, _>::with_storage(SimBackend::new(), &mut used);
+            other.register(2, W, 9).unwrap();
+        }
+        let mut big = grown.grow(&mut used);
+        assert_eq!(big.len(), 2);
+        assert_eq!(big.get_key(2), None);
+        big.register(5, R, 5).unwrap();
+        assert_eq!(
+            big.get_map().iter().map(|k| k.fd).collect::<Vec<_>>(),
+            [1, 3, 5]
+        );
     }
 
     #[test]

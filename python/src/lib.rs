@@ -30,18 +30,83 @@ use selectors2::{BackendKind, DefaultSelector, Error, Events, Ready};
 /// `register` beyond it raises `OSError(ENOSPC)`.
 const CAPACITY: usize = 65536;
 
-type Sel = DefaultSelector<u32, CAPACITY>;
-/// As many entries as keys: `select` always returns every ready fd, as
-/// Python's does.
-type Batch = Ready<u32, CAPACITY>;
+/// The capacities a selector goes through: it starts with the smallest
+/// (a few KiB, made in microseconds, as the standard library's are) and
+/// moves to the next when `register` finds it full. Growing keeps the
+/// mechanism, `fileno()` and every registration (`Selector::grow`).
+const SMALL: usize = 64;
+const MEDIUM: usize = 4096;
+
+/// A mechanism and its key table, at one of three capacities, with a
+/// `Ready` of as many entries as keys: `select` always returns every
+/// ready fd, as Python's does.
+enum Table {
+    Small(DefaultSelector<u32, SMALL>, Box<Ready<u32, SMALL>>),
+    Medium(DefaultSelector<u32, MEDIUM>, Box<Ready<u32, MEDIUM>>),
+    Large(DefaultSelector<u32, CAPACITY>, Box<Ready<u32, CAPACITY>>),
+}
+
+/// `$body` with `$sel` and `$ready` bound to the table's selector and
+/// `Ready`, whatever its capacity.
+macro_rules! with_table {
+    ($table:expr, |$sel:ident, $ready:ident| $body:expr) => {
+        match $table {
+            Table::Small($sel, $ready) => $body,
+            Table::Medium($sel, $ready) => $body,
+            Table::Large($sel, $ready) => $body,
+        }
+    };
+}
+
+impl Table {
+    /// A table of the smallest capacity on mechanism `kind` only.
+    fn open(kind: BackendKind) -> io::Result<Table> {
+        let sel = DefaultSelector::<u32, SMALL>::with_backends(&[kind])?;
+        Ok(Table::Small(sel, Box::new(Ready::new())))
+    }
+
+    /// The same selector with the next capacity, or itself at the largest.
+    #[cold]
+    fn grow(self) -> Table {
+        match self {
+            Table::Small(sel, _) => Table::Medium(sel.grow(), Box::new(Ready::new())),
+            Table::Medium(sel, _) => Table::Large(sel.grow(), Box::new(Ready::new())),
+            large @ Table::Large(..) => large,
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        with_table!(self, |sel, _r| sel.capacity())
+    }
+
+    fn backend_kind(&self) -> BackendKind {
+        with_table!(self, |sel, _r| sel.backend_kind())
+    }
+
+    fn fileno(&self) -> Option<i32> {
+        with_table!(self, |sel, _r| sel.fileno())
+    }
+
+    /// The slot (key data) registered for `fd`.
+    fn slot_of(&self, fd: i32) -> Option<u32> {
+        with_table!(self, |sel, _r| sel.get_key(fd).map(|k| k.data))
+    }
+
+    fn unregister(&mut self, fd: i32) -> Result<u32, Error> {
+        with_table!(self, |sel, _r| sel.unregister(fd).map(|k| k.data))
+    }
+
+    fn modify(&mut self, fd: i32, events: Events, slot: u32) -> Result<(), Error> {
+        with_table!(self, |sel, _r| sel.modify(fd, events, slot).map(drop))
+    }
+}
 
 /// The native selector. Not for direct use: `selectors2.EpollSelector` and
 /// its siblings subclass it.
 #[pyclass(subclass, module = "selectors2._selectors2", name = "_Selector")]
 struct NativeSelector {
     /// `None` before `_open` and after `close`.
-    sel: Option<Box<Sel>>,
-    ready: Option<Box<Batch>>,
+    table: Option<Table>,
     /// The `SelectorKey` of each slot; `None` for a free slot.
     keys: Vec<Option<Py<PyAny>>>,
     free: Vec<u32>,
@@ -338,6 +403,34 @@ impl NativeSelector {
 }
 
 impl NativeSelector {
+    /// Registers `fd` in the Rust selector, moving it to the next capacity
+    /// when it is full (up to [`CAPACITY`]).
+    fn register_growing(
+        &mut self,
+        fileobj: &Bound<'_, PyAny>,
+        fd: i32,
+        events: Events,
+        slot: u32,
+    ) -> PyResult<()> {
+        loop {
+            let Some(table) = self.table.as_mut() else {
+                return Err(closed());
+            };
+            let result = with_table!(table, |sel, _r| sel.register(fd, events, slot).map(drop));
+            match result {
+                Ok(()) => return Ok(()),
+                // Full at the table's own capacity (not a backend's lower
+                // key limit), with a bigger one left: grow, and try again.
+                Err(Error::Full { capacity })
+                    if capacity == table.capacity() && capacity < CAPACITY =>
+                {
+                    self.table = self.table.take().map(Table::grow);
+                }
+                Err(e) => return Err(to_py(e, fileobj)),
+            }
+        }
+    }
+
     /// Register a file object for `events`; returns the new `SelectorKey`.
     fn register_impl(
         &mut self,
@@ -348,10 +441,10 @@ impl NativeSelector {
     ) -> PyResult<Py<PyAny>> {
         let mask = events_of(events)?;
         let fd = self.lookup(fileobj)?;
-        let (Some(key_cls), Some(_)) = (&self.key_cls, &self.sel) else {
+        let (Some(key_cls), Some(_)) = (&self.key_cls, &self.table) else {
             return Err(closed());
         };
-        let raw = match (raw_fd(fd), self.sel.as_ref().map(|s| s.backend_kind())) {
+        let raw = match (raw_fd(fd), self.table.as_ref().map(|t| t.backend_kind())) {
             (Ok(raw), _) => raw,
             // As for any fd at or above FD_SETSIZE (see `to_py`).
             (Err(_), Some(BackendKind::Select)) => {
@@ -363,10 +456,9 @@ impl NativeSelector {
         let fields = (fileobj.clone(), fd, events.clone(), data.into_bound(py));
         let key = self.new_key(py, key_cls, fields)?;
         let slot = self.new_slot();
-        let sel = self.sel.as_mut().ok_or_else(closed)?;
-        if let Err(e) = sel.register(raw, mask, slot) {
+        if let Err(e) = self.register_growing(fileobj, raw, mask, slot) {
             self.free.push(slot);
-            return Err(to_py(e, fileobj));
+            return Err(e);
         }
         *self.slot_mut(slot)? = Some(key.clone().unbind());
         self.map(py)?.set_item(fd, &key)?;
@@ -384,12 +476,12 @@ impl NativeSelector {
         let Ok(raw) = i32::try_from(fd) else {
             return Err(not_registered(fileobj));
         };
-        let Some(sel) = self.sel.as_mut() else {
+        let Some(table) = self.table.as_mut() else {
             return Err(not_registered(fileobj));
         };
-        let old = sel.unregister(raw).map_err(|e| to_py(e, fileobj))?;
-        let key = self.slot_mut(old.data)?.take();
-        self.free.push(old.data);
+        let slot = table.unregister(raw).map_err(|e| to_py(e, fileobj))?;
+        let key = self.slot_mut(slot)?.take();
+        self.free.push(slot);
         self.map(py)?.del_item(fd)?;
         key.ok_or_else(|| PyRuntimeError::new_err("selectors2: key table out of step"))
     }
@@ -408,10 +500,10 @@ impl NativeSelector {
         let Ok(raw) = i32::try_from(fd) else {
             return Err(not_registered(fileobj));
         };
-        let Some(sel) = self.sel.as_ref() else {
+        let Some(table) = self.table.as_ref() else {
             return Err(not_registered(fileobj));
         };
-        let Some(slot) = sel.get_key(raw).map(|k| k.data) else {
+        let Some(slot) = table.slot_of(raw) else {
             return Err(not_registered(fileobj));
         };
         let old = self.key_of(py, slot)?;
@@ -431,8 +523,10 @@ impl NativeSelector {
         )?;
         if new_events {
             let mask = events_of(events)?;
-            let sel = self.sel.as_mut().ok_or_else(closed)?;
-            sel.modify(raw, mask, slot).map_err(|e| to_py(e, fileobj))?;
+            let table = self.table.as_mut().ok_or_else(closed)?;
+            table
+                .modify(raw, mask, slot)
+                .map_err(|e| to_py(e, fileobj))?;
         }
         *self.slot_mut(slot)? = Some(key.clone().unbind());
         self.map(py)?.set_item(fd, &key)?;
@@ -450,50 +544,52 @@ impl NativeSelector {
         timeout: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
         let timeout = timeout_of(timeout)?;
-        let (Some(sel), Some(ready)) = (self.sel.as_mut(), self.ready.as_mut()) else {
+        let Some(table) = self.table.as_mut() else {
             return Err(closed());
         };
-        let mut raised: Option<PyErr> = None;
-        let got = py.detach(|| {
-            sel.select_with_eintr(ready, timeout, || {
-                Python::attach(|py| py.check_signals()).map_err(|e| {
-                    raised = Some(e);
-                    io::Error::from(io::ErrorKind::Interrupted)
-                })
-            })
-        });
-        if let Some(e) = raised {
-            return Err(e);
-        }
-        if let Err(e) = got {
-            return Err(match e {
-                Error::Io(e) => os_error(py, e),
-                other => PyOSError::new_err(other.to_string()),
-            });
-        }
         let keys = &self.keys;
-        // `ready` is an exact-size iterator: the list is allocated once.
-        PyList::new(
-            py,
-            ready.iter().map(|(k, events)| {
-                let key = match keys.get(k.data as usize) {
-                    Some(Some(key)) => key.bind(py).clone(),
-                    _ => py.None().into_bound(py),
-                };
-                (key, events.bits())
-            }),
-        )
+        with_table!(table, |sel, ready| {
+            let mut raised: Option<PyErr> = None;
+            let got = py.detach(|| {
+                sel.select_with_eintr(ready, timeout, || {
+                    Python::attach(|py| py.check_signals()).map_err(|e| {
+                        raised = Some(e);
+                        io::Error::from(io::ErrorKind::Interrupted)
+                    })
+                })
+            });
+            if let Some(e) = raised {
+                return Err(e);
+            }
+            if let Err(e) = got {
+                return Err(match e {
+                    Error::Io(e) => os_error(py, e),
+                    other => PyOSError::new_err(other.to_string()),
+                });
+            }
+            // `ready` is an exact-size iterator: the list is allocated once.
+            PyList::new(
+                py,
+                ready.iter().map(|(k, events)| {
+                    let key = match keys.get(k.data as usize) {
+                        Some(Some(key)) => key.bind(py).clone(),
+                        _ => py.None().into_bound(py),
+                    };
+                    (key, events.bits())
+                }),
+            )
+        })
     }
 
     /// The `SelectorKey` of a registered file object.
     fn get_key_impl(&self, py: Python<'_>, fileobj: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let Some(sel) = self.sel.as_ref() else {
+        let Some(table) = self.table.as_ref() else {
             return Err(closed());
         };
         let fd = self.lookup_registered(fileobj)?;
-        let key = i32::try_from(fd).ok().and_then(|fd| sel.get_key(fd));
-        match key {
-            Some(k) => self.key_of(py, k.data),
+        let slot = i32::try_from(fd).ok().and_then(|fd| table.slot_of(fd));
+        match slot {
+            Some(slot) => self.key_of(py, slot),
             None => Err(not_registered(fileobj)),
         }
     }
@@ -505,8 +601,7 @@ impl NativeSelector {
     #[pyo3(signature = (*_args, **_kwargs))]
     fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
         NativeSelector {
-            sel: None,
-            ready: None,
+            table: None,
             keys: Vec::new(),
             free: Vec::new(),
             map: None,
@@ -529,9 +624,7 @@ impl NativeSelector {
         if !BackendKind::available().contains(&kind) {
             return Err(PyOSError::new_err(format!("{kind} is not available here")));
         }
-        let sel = Sel::with_backends(&[kind]).map_err(|e| os_error(py, e))?;
-        self.sel = Some(Box::new(sel));
-        self.ready = Some(Box::new(Ready::new()));
+        self.table = Some(Table::open(kind).map_err(|e| os_error(py, e))?);
         self.tuple_new = Some(py.get_type::<PyTuple>().getattr("__new__")?.unbind());
         self.key_cls = Some(key_cls);
         self.map = Some(fd_to_key);
@@ -588,7 +681,7 @@ impl NativeSelector {
 
     /// The mechanism's fd (epoll, kqueue).
     fn _fileno(&self) -> PyResult<i32> {
-        match self.sel.as_ref().and_then(|s| s.fileno()) {
+        match self.table.as_ref().and_then(|t| t.fileno()) {
             Some(fd) => Ok(fd),
             None => Err(PyValueError::new_err("I/O operation on closed selector")),
         }
@@ -598,8 +691,7 @@ impl NativeSelector {
     fn _close(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let mut this = borrow_mut(slf)?;
-        this.sel = None;
-        this.ready = None;
+        this.table = None;
         this.keys.clear();
         this.free.clear();
         if let Some(map) = this.map.take() {
@@ -628,8 +720,7 @@ impl NativeSelector {
 
     fn __clear__(&mut self) {
         // Garbage now: close it too, so that no key points at a lost slot.
-        self.sel = None;
-        self.ready = None;
+        self.table = None;
         self.keys.clear();
         self.free.clear();
         self.map = None;
@@ -640,7 +731,7 @@ impl NativeSelector {
     /// Which mechanism this selector runs on ("epoll", ...), or `None`
     /// once closed.
     fn _kind(&self) -> Option<String> {
-        self.sel.as_ref().map(|s| s.backend_kind().to_string())
+        self.table.as_ref().map(|t| t.backend_kind().to_string())
     }
 }
 

@@ -224,6 +224,83 @@ class SelectorTests(unittest.TestCase):
         sel.register(base + selectors2.CAPACITY, selectors2.EVENT_READ)
         self.assertEqual(len(sel.get_map()), selectors2.CAPACITY)
 
+    def raise_fd_limit(self, want):
+        """The soft RLIMIT_NOFILE raised to `want` if the hard one allows
+        (put back at cleanup); returns whether it is at least that now."""
+        try:
+            import resource
+        except ImportError:
+            return False
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft >= want:
+            return True
+        if hard != resource.RLIM_INFINITY and hard < want:
+            return False
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+        return True
+
+    @each_class
+    def test_grows_through_its_capacities_keeping_every_registration(self, cls):
+        # A selector starts with a table of 64 keys and moves to 4,096,
+        # then 65,536, as it fills: keys, their objects, fileno() and the
+        # OS registrations stay, and one select returns every ready key.
+        sel = self.new(cls)
+        fileno = sel.fileno() if hasattr(cls, "fileno") else None
+        a, b = self.pair()
+        first = sel.register(a, selectors2.EVENT_READ, "first")
+        b.send(b"x")
+        if cls.__name__ == "SelectSelector":
+            count = 300  # below FD_SETSIZE: through 64 only
+        elif self.raise_fd_limit(4096 + 600):
+            count = 4096 + 300  # through 64 and 4,096
+        else:
+            count = 300
+        w, _peer = self.pair()  # always writable
+        dups = []
+        self.addCleanup(lambda: [os.close(fd) for fd in dups])
+        for i in range(count):
+            dups.append(os.dup(w.fileno()))
+            sel.register(dups[-1], selectors2.EVENT_WRITE, i)
+        self.assertEqual(len(sel.get_map()), count + 1)
+        self.assertIs(sel.get_key(a), first)
+        self.assertIs(sel.get_map()[a], first)
+        if fileno is not None:
+            self.assertEqual(sel.fileno(), fileno)
+        ready = sel.select(0)
+        self.assertEqual(len(ready), count + 1)
+        self.assertEqual(dict((k.fd, ev) for k, ev in ready),
+                         dict([(a.fileno(), selectors2.EVENT_READ)]
+                              + [(fd, selectors2.EVENT_WRITE) for fd in dups]))
+        self.assertEqual(sorted(k.data for k, _ in ready if k.fd != a.fileno()),
+                         list(range(count)))
+        # The first registration still works as any other.
+        key = sel.modify(a, selectors2.EVENT_READ | selectors2.EVENT_WRITE, "again")
+        self.assertEqual(sel.unregister(a), key)
+        for fd in dups[: count // 2]:
+            sel.unregister(fd)
+        self.assertEqual(len(sel.select(0)), count - count // 2)
+
+    @unittest.skipUnless(os.path.exists("/proc/self/statm"), "needs /proc")
+    def test_creation_is_cheap(self):
+        # Each selector used to build its whole 65,536-key table up front
+        # (about 2 MiB resident, 0.1 to 1.7 ms to create): one that holds
+        # nothing now costs a few KiB, as the standard library's does.
+        page = os.sysconf("SC_PAGE_SIZE")
+
+        def resident():
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * page
+
+        for cls in CLASSES:
+            with self.subTest(cls=cls.__name__):
+                before = resident()
+                sels = [cls() for _ in range(100)]
+                grew = resident() - before
+                for sel in sels:
+                    sel.close()
+                self.assertLess(grew / 100, 64 * 1024, "bytes per selector")
+
     @each_class
     def test_fd_reuse_after_close_without_unregister(self, cls):
         sel = self.new(cls)

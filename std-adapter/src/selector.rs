@@ -458,6 +458,46 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
         Ok(n.unwrap_or(0))
     }
 
+    /// Moves this selector's keys into a bigger table of capacity `N2`,
+    /// over the same mechanism: a selector can start small (cheap to create,
+    /// a few KiB) and grow when [`register`](Self::register) says
+    /// [`Error::Full`].
+    ///
+    /// Nothing is registered again: the OS registrations, `fileno()`, every
+    /// key (fd, events, data) and the order of [`get_map`](Self::get_map)
+    /// stay as they were, and reports left from earlier registrations of an
+    /// fd number are still dropped. The mechanism's buffers grow with the
+    /// table (epoll's and kqueue's event buffers, poll's arrays), so a
+    /// `select` with a `Ready` of `N2` entries returns every ready key.
+    ///
+    /// `N2 >= N` is checked at compile time. This allocates (the new table,
+    /// built on the heap as `new` builds one, and the buffers), the one
+    /// call besides construction that does; the old table is freed.
+    ///
+    /// ```
+    /// use selectors2::{AnyCapacity, EVENT_READ, Error, PollSelector};
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let pairs: Vec<_> = (0..3).map(|_| UnixStream::pair()).collect::<Result<_, _>>()?;
+    /// let mut sel = PollSelector::<usize, 2>::new()?;
+    /// sel.register(&pairs[0].0, EVENT_READ, 0)?;
+    /// sel.register(&pairs[1].0, EVENT_READ, 1)?;
+    /// assert!(matches!(sel.register(&pairs[2].0, EVENT_READ, 2), Err(Error::Full { capacity: 2 })));
+    ///
+    /// let mut sel = sel.grow::<64>();
+    /// sel.register(&pairs[2].0, EVENT_READ, 2)?;
+    /// assert_eq!((sel.len(), sel.capacity()), (3, 64));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cold]
+    pub fn grow<const N2: usize>(self) -> Selector<B, D, N2> {
+        let mut inner = self.inner;
+        inner.backend_mut().reserve_keys(N2);
+        Selector {
+            inner: inner.grow(sys::boxed_slots()),
+        }
+    }
+
     /// Which mechanism this selector runs on.
     #[inline]
     pub fn backend_kind(&self) -> BackendKind {

@@ -155,6 +155,53 @@ pub fn register_beyond_capacity_is_full<B: OsBackend>() {
     expect_ready(&mut sel, &[(extra.as_raw_fd(), R)]);
 }
 
+/// `Selector::grow`: a full selector moves into a bigger table over the
+/// same mechanism. Its keys, their order, `fileno()` and the OS
+/// registrations stay (modify and unregister of the old keys work), the
+/// mechanism makes room for the new capacity (poll's slots, epoll's and
+/// kqueue's event buffers: one `select` returns every ready key), and a
+/// registration the old table refused as `Full` now fits.
+pub fn grow_keeps_registrations_and_makes_room<B: OsBackend>() {
+    let mut sel = Selector::<B, usize, 2>::new().unwrap();
+    let pairs: Vec<_> = (0..40).map(|_| pair()).collect();
+    let (a, b) = (&pairs[0], &pairs[1]);
+    sel.register(&a.0, R, 0).unwrap();
+    sel.register(&b.0, RW, 1).unwrap();
+    // A registration replaced before the move: only the new one reports.
+    sel.unregister(&a.0).unwrap();
+    sel.register(&a.0, RW, 10).unwrap();
+    assert!(matches!(
+        sel.register(&pairs[2].0, R, 2),
+        Err(Error::Full { capacity: 2 })
+    ));
+    poke(&a.1);
+    let before: Vec<SelectorKey<usize>> = sel.get_map().iter().copied().collect();
+    let fileno = sel.fileno();
+
+    let mut sel = sel.grow::<64>();
+    assert_eq!(sel.capacity(), 64);
+    assert_eq!(sel.fileno(), fileno);
+    assert_eq!(sel.get_map().iter().copied().collect::<Vec<_>>(), before);
+    expect_ready(&mut sel, &[(a.0.as_raw_fd(), RW), (b.0.as_raw_fd(), W)]);
+    for (i, (rd, _)) in pairs.iter().enumerate().skip(2) {
+        sel.register(rd, R, i).unwrap();
+    }
+    for (_, wr) in &pairs {
+        poke(wr);
+    }
+    let mut want: Vec<_> = pairs.iter().map(|(rd, _)| (rd.as_raw_fd(), R)).collect();
+    want[0].1 = RW;
+    want[1].1 = RW;
+    // One select of a `Ready` of 256 returns all 40 (`ready_set`).
+    expect_ready(&mut sel, &want);
+    sel.modify(&a.0, R, 20).unwrap();
+    assert_eq!(sel.unregister(&b.0).unwrap().data, 1);
+    want[0].1 = R;
+    want.remove(1);
+    expect_ready(&mut sel, &want);
+    assert_eq!(sel.get_key(&a.0).unwrap().data, 20);
+}
+
 /// `Selectable`: a raw fd, a `BorrowedFd` and `&T: AsRawFd` are one key.
 pub fn selectable_forms_name_the_same_fd<B: OsBackend>() {
     let mut sel = new::<B>();

@@ -141,6 +141,10 @@ impl Sealed for Auto {
     fn take_spurious_wakeup(&mut self) -> bool {
         each!(&mut self.0, b => b.take_spurious_wakeup())
     }
+
+    fn reserve_keys(&mut self, capacity: usize) {
+        each!(&mut self.0, b => b.reserve_keys(capacity))
+    }
 }
 
 impl OsBackend for Auto {

@@ -153,6 +153,14 @@ impl Sealed for Epoll {
     fn take_spurious_wakeup(&mut self) -> bool {
         std::mem::take(&mut self.spurious)
     }
+
+    /// A wait returns at most one event per key: the buffer grows to the
+    /// new capacity (the old one held nothing between waits).
+    fn reserve_keys(&mut self, capacity: usize) {
+        if capacity > self.events.0.len() {
+            self.events = EventBuffer(Box::new_uninit_slice(capacity));
+        }
+    }
 }
 
 impl Epoll {

@@ -264,7 +264,18 @@ impl AsFd for Kqueue {
     }
 }
 
-impl Sealed for Kqueue {}
+impl Sealed for Kqueue {
+    /// The event buffer holds a wait's reports (see `buffer_len`) and
+    /// `broken` one entry per key: both grow to the new capacity.
+    fn reserve_keys(&mut self, capacity: usize) {
+        let len = kf::buffer_len(capacity);
+        if len > self.events.0.len() {
+            self.events = EventBuffer(vec![blank(); len].into_boxed_slice());
+        }
+        self.broken
+            .reserve(capacity.saturating_sub(self.broken.len()));
+    }
+}
 
 impl OsBackend for Kqueue {
     fn open(capacity: usize, _: Token) -> io::Result<Self> {

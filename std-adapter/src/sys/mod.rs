@@ -81,6 +81,16 @@ mod sealed {
         fn take_spurious_wakeup(&mut self) -> bool {
             false
         }
+
+        /// Makes room for a key table of `capacity` keys, more than the
+        /// backend was opened for, keeping every registration: what
+        /// [`Selector::grow`](crate::Selector::grow) needs of a backend
+        /// whose buffers are sized from the capacity (epoll's and kqueue's
+        /// event buffers, poll's arrays). Allocates.
+        #[inline]
+        fn reserve_keys(&mut self, capacity: usize) {
+            let _ = capacity;
+        }
     }
 }
 pub(crate) use sealed::{Sealed, Token};

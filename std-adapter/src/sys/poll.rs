@@ -69,7 +69,15 @@ pub(crate) fn readiness(revents: libc::c_short) -> Readiness {
     r
 }
 
-impl Sealed for Poll {}
+impl Sealed for Poll {
+    /// Room for `capacity` slots: the arrays and the slot pool grow, and
+    /// every slot handed out so far keeps its number.
+    fn reserve_keys(&mut self, capacity: usize) {
+        self.fds.reserve(capacity.saturating_sub(self.fds.len()));
+        self.tags.reserve(capacity.saturating_sub(self.tags.len()));
+        self.slots.grow(capacity);
+    }
+}
 
 impl OsBackend for Poll {
     fn open(capacity: usize, _: Token) -> io::Result<Self> {

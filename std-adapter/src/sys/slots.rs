@@ -33,6 +33,17 @@ impl SlotPool {
         }
     }
 
+    /// Raises the limit to `limit` slots (a smaller one changes nothing),
+    /// reserving room to free them all.
+    pub(crate) fn grow(&mut self, limit: usize) {
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        if limit > self.limit {
+            self.limit = limit;
+            self.free
+                .reserve((limit as usize).saturating_sub(self.free.len()));
+        }
+    }
+
     /// A free slot, or `QuotaExceeded` when all `limit` are in use (the
     /// selector never asks for more than its capacity; a backend called
     /// directly may).
@@ -102,6 +113,24 @@ mod tests {
         assert!(pool.is_empty());
         assert_eq!(pool.high_water(), 0);
         assert_eq!(pool.take().unwrap(), 0, "fresh numbers again");
+    }
+
+    #[test]
+    fn grow_raises_the_limit_and_keeps_slots_in_use() {
+        let mut pool = SlotPool::new(2);
+        assert_eq!((pool.take().unwrap(), pool.take().unwrap()), (0, 1));
+        assert!(pool.take().is_err());
+        pool.grow(1); // smaller: nothing changes
+        assert!(pool.take().is_err());
+        pool.grow(4);
+        assert!(
+            pool.free.capacity() >= 4,
+            "freeing every slot never allocates"
+        );
+        assert!(!pool.give_back(0));
+        assert_eq!(pool.take().unwrap(), 0, "freed slots first");
+        assert_eq!((pool.take().unwrap(), pool.take().unwrap()), (2, 3));
+        assert!(pool.take().is_err());
     }
 
     #[test]

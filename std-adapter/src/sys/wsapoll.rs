@@ -86,7 +86,23 @@ pub(crate) fn readiness(revents: i16) -> Readiness {
     r
 }
 
-impl Sealed for Poll {}
+impl Sealed for Poll {
+    /// Room for `capacity` slots: the arrays, the slot-to-index table and
+    /// the slot pool grow; every slot handed out so far keeps its number
+    /// and its place.
+    fn reserve_keys(&mut self, capacity: usize) {
+        self.fds.reserve(capacity.saturating_sub(self.fds.len()));
+        self.tags.reserve(capacity.saturating_sub(self.tags.len()));
+        self.owner
+            .reserve(capacity.saturating_sub(self.owner.len()));
+        if capacity > self.pos.len() {
+            let mut pos = std::mem::take(&mut self.pos).into_vec();
+            pos.resize(capacity, 0);
+            self.pos = pos.into_boxed_slice();
+        }
+        self.slots.grow(capacity);
+    }
+}
 
 impl OsBackend for Poll {
     fn open(capacity: usize, _: Token) -> io::Result<Self> {
