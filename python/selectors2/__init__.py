@@ -26,7 +26,8 @@ Deliberate differences from the standard library:
   return two entries for one file object).
 * A selector holds at most ``CAPACITY`` (65,536) file objects; one more
   raises ``OSError(errno.ENOSPC)``. Its table starts with room for 64 and
-  grows (to 4,096, then 65,536) as it fills, keeping every registration.
+  grows fourfold (256, 1,024, ... 65,536) as it fills, keeping every
+  registration.
 * After ``close()``, ``register``, ``select`` and ``get_key`` raise
   ``RuntimeError('Selector is closed')`` on every class (``unregister``
   and ``modify`` raise ``KeyError``, as the stdlib's do; ``close`` may be

@@ -30,20 +30,21 @@ use selectors2::{BackendKind, DefaultSelector, Error, Events, Ready};
 /// `register` beyond it raises `OSError(ENOSPC)`.
 const CAPACITY: usize = 65536;
 
-/// The capacities a selector goes through: it starts with the smallest
-/// (a few KiB, made in microseconds, as the standard library's are) and
-/// moves to the next when `register` finds it full. Growing keeps the
-/// mechanism, `fileno()` and every registration (`Selector::grow`).
-const SMALL: usize = 64;
-const MEDIUM: usize = 4096;
-
-/// A mechanism and its key table, at one of three capacities, with a
-/// `Ready` of as many entries as keys: `select` always returns every
-/// ready fd, as Python's does.
+/// A mechanism and its key table, at one of the capacities a selector
+/// goes through, with a `Ready` of as many entries as keys (`select`
+/// always returns every ready fd, as Python's does). A selector starts
+/// with the smallest (a few KiB, made in microseconds, as the standard
+/// library's are) and moves to the next, four times bigger, when
+/// `register` finds it full: memory follows the number of keys within a
+/// factor of four. Growing keeps the mechanism, `fileno()` and every
+/// registration (`Selector::grow`).
 enum Table {
-    Small(DefaultSelector<u32, SMALL>, Box<Ready<u32, SMALL>>),
-    Medium(DefaultSelector<u32, MEDIUM>, Box<Ready<u32, MEDIUM>>),
-    Large(DefaultSelector<u32, CAPACITY>, Box<Ready<u32, CAPACITY>>),
+    T64(DefaultSelector<u32, 64>, Box<Ready<u32, 64>>),
+    T256(DefaultSelector<u32, 256>, Box<Ready<u32, 256>>),
+    T1024(DefaultSelector<u32, 1024>, Box<Ready<u32, 1024>>),
+    T4096(DefaultSelector<u32, 4096>, Box<Ready<u32, 4096>>),
+    T16384(DefaultSelector<u32, 16384>, Box<Ready<u32, 16384>>),
+    T65536(DefaultSelector<u32, CAPACITY>, Box<Ready<u32, CAPACITY>>),
 }
 
 /// `$body` with `$sel` and `$ready` bound to the table's selector and
@@ -51,9 +52,12 @@ enum Table {
 macro_rules! with_table {
     ($table:expr, |$sel:ident, $ready:ident| $body:expr) => {
         match $table {
-            Table::Small($sel, $ready) => $body,
-            Table::Medium($sel, $ready) => $body,
-            Table::Large($sel, $ready) => $body,
+            Table::T64($sel, $ready) => $body,
+            Table::T256($sel, $ready) => $body,
+            Table::T1024($sel, $ready) => $body,
+            Table::T4096($sel, $ready) => $body,
+            Table::T16384($sel, $ready) => $body,
+            Table::T65536($sel, $ready) => $body,
         }
     };
 }
@@ -61,17 +65,23 @@ macro_rules! with_table {
 impl Table {
     /// A table of the smallest capacity on mechanism `kind` only.
     fn open(kind: BackendKind) -> io::Result<Table> {
-        let sel = DefaultSelector::<u32, SMALL>::with_backends(&[kind])?;
-        Ok(Table::Small(sel, Box::new(Ready::new())))
+        let sel = DefaultSelector::<u32, 64>::with_backends(&[kind])?;
+        Ok(Table::T64(sel, Box::new(Ready::new())))
     }
 
     /// The same selector with the next capacity, or itself at the largest.
     #[cold]
     fn grow(self) -> Table {
+        fn ready<const M: usize>() -> Box<Ready<u32, M>> {
+            Box::new(Ready::new())
+        }
         match self {
-            Table::Small(sel, _) => Table::Medium(sel.grow(), Box::new(Ready::new())),
-            Table::Medium(sel, _) => Table::Large(sel.grow(), Box::new(Ready::new())),
-            large @ Table::Large(..) => large,
+            Table::T64(sel, _) => Table::T256(sel.grow(), ready()),
+            Table::T256(sel, _) => Table::T1024(sel.grow(), ready()),
+            Table::T1024(sel, _) => Table::T4096(sel.grow(), ready()),
+            Table::T4096(sel, _) => Table::T16384(sel.grow(), ready()),
+            Table::T16384(sel, _) => Table::T65536(sel.grow(), ready()),
+            largest @ Table::T65536(..) => largest,
         }
     }
 

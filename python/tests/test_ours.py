@@ -242,8 +242,8 @@ class SelectorTests(unittest.TestCase):
 
     @each_class
     def test_grows_through_its_capacities_keeping_every_registration(self, cls):
-        # A selector starts with a table of 64 keys and moves to 4,096,
-        # then 65,536, as it fills: keys, their objects, fileno() and the
+        # A selector starts with a table of 64 keys and moves to one four
+        # times bigger each time it is full (256, 1,024, 4,096, ...): keys, their objects, fileno() and the
         # OS registrations stay, and one select returns every ready key.
         sel = self.new(cls)
         fileno = sel.fileno() if hasattr(cls, "fileno") else None
@@ -251,9 +251,9 @@ class SelectorTests(unittest.TestCase):
         first = sel.register(a, selectors2.EVENT_READ, "first")
         b.send(b"x")
         if cls.__name__ == "SelectSelector":
-            count = 300  # below FD_SETSIZE: through 64 only
+            count = 300  # below FD_SETSIZE: through 64 and 256
         elif self.raise_fd_limit(4096 + 600):
-            count = 4096 + 300  # through 64 and 4,096
+            count = 4096 + 300  # through 64, 256, 1,024 and 4,096
         else:
             count = 300
         w, _peer = self.pair()  # always writable
