@@ -267,7 +267,7 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
     /// keys) must be made ready for `N2` by the caller; the std adapter's
     /// `Selector::grow` does both.
     ///
-    /// `N2 >= N` is checked at compile time (and `N2` in `1..=65536`, as
+    /// `N2 >= N` is checked when the program is built (and `N2` in `1..=65536`, as
     /// for any table), so growing cannot fail: every key fits.
     ///
     /// ```

@@ -470,9 +470,11 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// table (epoll's and kqueue's event buffers, poll's arrays), so a
     /// `select` with a `Ready` of `N2` entries returns every ready key.
     ///
-    /// `N2 >= N` is checked at compile time. This allocates (the new table,
-    /// built on the heap as `new` builds one, and the buffers), the one
-    /// call besides construction that does; the old table is freed.
+    /// `N2 >= N` (and `N2` in `1..=65536`) is checked when the program is
+    /// built (`cargo build`; `cargo check` does not evaluate it), with an
+    /// error that says so. This allocates (the new table, built on the
+    /// heap as `new` builds one, and the buffers), the one call besides
+    /// construction that does; the old table is freed.
     ///
     /// ```
     /// use selectors2::{AnyCapacity, EVENT_READ, Error, PollSelector};
@@ -488,6 +490,15 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// sel.register(&pairs[2].0, EVENT_READ, 2)?;
     /// assert_eq!((sel.len(), sel.capacity()), (3, 64));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// A smaller table does not build ("a selector grows into a table at
+    /// least as big as its own (N2 >= N)"):
+    ///
+    /// ```compile_fail
+    /// use selectors2::{AnyCapacity, PollSelector};
+    /// let sel = PollSelector::<usize, 16>::new().unwrap();
+    /// let _smaller = sel.grow::<8>();
     /// ```
     #[cold]
     pub fn grow<const N2: usize>(self) -> Selector<B, D, N2> {
