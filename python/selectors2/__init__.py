@@ -41,7 +41,10 @@ Deliberate differences from the standard library:
   ``register``, ``unregister``, ``modify``, ``get_key``, ``select`` or
   ``close`` from another thread while ``select`` waits, or from a signal
   handler that runs inside that ``select``, raises ``RuntimeError`` (the
-  stdlib allows it). ``get_map()`` stays readable. After ``fork()``, a
+  stdlib allows it). ``get_map()`` stays readable. Outside ``select``,
+  Python code that a method runs (``fileno()``, ``__repr__``, ``&`` on
+  the events, ``==`` on the data, a destructor, a signal handler) may
+  call the selector again, as with the stdlib's. After ``fork()``, a
   selector whose ``select`` was waiting in another thread stays busy in
   the child: make a new one there.
 * An infinite or huge timeout waits as long as the OS can, instead of

@@ -138,15 +138,77 @@ fn kind_of(name: &str) -> PyResult<BackendKind> {
     })
 }
 
-/// A selector is used by one caller at a time: while `select` waits (GIL
-/// released), another thread's call on the same selector gets this, and
-/// so does a signal handler's that runs inside that `select`.
+/// A selector is used by one caller at a time while it is inside Rust:
+/// while `select` waits (GIL released), another thread's call on the same
+/// selector gets this, and so does a signal handler's that runs inside
+/// that `select`. Every other method runs the caller's Python code (a
+/// `fileno()`, an `__eq__`, a `__repr__`, a destructor) only while it
+/// does not hold the selector, so that code may call the selector again,
+/// as with the standard library's.
 #[cold]
 fn busy() -> PyErr {
     PyRuntimeError::new_err(
         "selector is busy: its select() is waiting (in another thread, or interrupted by \
          the signal handler that is running)",
     )
+}
+
+/// Why a call that held the selector failed. An error whose text needs
+/// the file object's `repr()` (Python code) is only described once the
+/// selector is released: [`Failure::into_py`].
+enum Failure {
+    Py(PyErr),
+    Sel(Error),
+    NotRegistered,
+}
+
+impl From<PyErr> for Failure {
+    #[inline]
+    fn from(e: PyErr) -> Self {
+        Failure::Py(e)
+    }
+}
+
+impl Failure {
+    #[cold]
+    fn into_py(self, fileobj: &Bound<'_, PyAny>) -> PyErr {
+        match self {
+            Failure::Py(e) => e,
+            Failure::Sel(e) => to_py(e, fileobj),
+            Failure::NotRegistered => not_registered(fileobj),
+        }
+    }
+}
+
+/// Python's `_fileobj_lookup`: the fd of `fileobj`, or, when it has none
+/// any more (a closed socket's `fileno()` is -1), the fd of the key
+/// registered with this very object. `fileno()` runs with the selector
+/// free; the search by identity borrows it briefly (no Python code runs
+/// then).
+fn lookup(slf: &Bound<'_, NativeSelector>, fileobj: &Bound<'_, PyAny>) -> PyResult<i64> {
+    match fileobj_to_fd(fileobj) {
+        Ok(fd) => Ok(fd),
+        Err(e) if e.is_instance_of::<PyValueError>(fileobj.py()) => {
+            match borrow(slf)?.fd_of_object(fileobj)? {
+                Some(fd) => Ok(fd),
+                None => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// [`lookup`] for `unregister`, `modify` and `get_key`, which, as
+/// Python's, report any `KeyError` of the lookup (a `fileno()` that raises
+/// one) as "<fileobj> is not registered".
+fn lookup_registered(slf: &Bound<'_, NativeSelector>, fileobj: &Bound<'_, PyAny>) -> PyResult<i64> {
+    lookup(slf, fileobj).map_err(|e| {
+        if e.is_instance_of::<PyKeyError>(fileobj.py()) {
+            not_registered(fileobj)
+        } else {
+            e
+        }
+    })
 }
 
 #[inline]
@@ -333,37 +395,17 @@ impl NativeSelector {
         }
     }
 
-    /// [`lookup`](Self::lookup) for `unregister`, `modify` and `get_key`,
-    /// which, as Python's, report any `KeyError` of the lookup (a
-    /// `fileno()` that raises one) as "<fileobj> is not registered".
-    fn lookup_registered(&self, fileobj: &Bound<'_, PyAny>) -> PyResult<i64> {
-        self.lookup(fileobj).map_err(|e| {
-            if e.is_instance_of::<PyKeyError>(fileobj.py()) {
-                not_registered(fileobj)
-            } else {
-                e
+    /// The fd of the key registered with this very object, if any (an
+    /// identity search: no Python code runs).
+    fn fd_of_object(&self, fileobj: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
+        let py = fileobj.py();
+        for key in self.keys.iter().flatten() {
+            let key = key.bind(py).cast::<PyTuple>()?;
+            if key.get_item(0)?.is(fileobj) {
+                return key.get_item(1)?.extract().map(Some);
             }
-        })
-    }
-
-    /// Python's `_fileobj_lookup`: the fd of `fileobj`, or, when it has
-    /// none any more (a closed socket's `fileno()` is -1), the fd of the
-    /// key registered with this very object.
-    fn lookup(&self, fileobj: &Bound<'_, PyAny>) -> PyResult<i64> {
-        match fileobj_to_fd(fileobj) {
-            Ok(fd) => Ok(fd),
-            Err(e) if e.is_instance_of::<PyValueError>(fileobj.py()) => {
-                let py = fileobj.py();
-                for key in self.keys.iter().flatten() {
-                    let key = key.bind(py).cast::<PyTuple>()?;
-                    if key.get_item(0)?.is(fileobj) {
-                        return key.get_item(1)?.extract();
-                    }
-                }
-                Err(e)
-            }
-            Err(e) => Err(e),
         }
+        Ok(None)
     }
 
     /// The key object of a registered fd.
@@ -412,19 +454,16 @@ impl NativeSelector {
     }
 }
 
+/// The methods that hold the selector: no Python code of the caller's
+/// runs inside them (see [`busy`]). A key they replace or remove is
+/// still referenced by the caller's frame, so no destructor runs either.
 impl NativeSelector {
     /// Registers `fd` in the Rust selector, moving it to the next capacity
     /// when it is full (up to [`CAPACITY`]).
-    fn register_growing(
-        &mut self,
-        fileobj: &Bound<'_, PyAny>,
-        fd: i32,
-        events: Events,
-        slot: u32,
-    ) -> PyResult<()> {
+    fn register_growing(&mut self, fd: i32, events: Events, slot: u32) -> Result<(), Failure> {
         loop {
             let Some(table) = self.table.as_mut() else {
-                return Err(closed());
+                return Err(Failure::Py(closed()));
             };
             let result = with_table!(table, |sel, _r| sel.register(fd, events, slot).map(drop));
             match result {
@@ -436,37 +475,35 @@ impl NativeSelector {
                 {
                     self.table = self.table.take().map(Table::grow);
                 }
-                Err(e) => return Err(to_py(e, fileobj)),
+                Err(e) => return Err(Failure::Sel(e)),
             }
         }
     }
 
-    /// Register a file object for `events`; returns the new `SelectorKey`.
+    /// Registers `fd` (of `fileobj`) for `mask` (`events` as given);
+    /// returns the new `SelectorKey`.
     fn register_impl(
         &mut self,
         py: Python<'_>,
         fileobj: &Bound<'_, PyAny>,
+        fd: i64,
+        mask: Events,
         events: &Bound<'_, PyAny>,
-        data: Option<Py<PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let mask = events_of(events)?;
-        let fd = self.lookup(fileobj)?;
-        let (Some(key_cls), Some(_)) = (&self.key_cls, &self.table) else {
-            return Err(closed());
+        data: Py<PyAny>,
+    ) -> Result<Py<PyAny>, Failure> {
+        let (Some(key_cls), Some(table)) = (&self.key_cls, &self.table) else {
+            return Err(Failure::Py(closed()));
         };
-        let raw = match (raw_fd(fd), self.table.as_ref().map(|t| t.backend_kind())) {
+        let raw = match (raw_fd(fd), table.backend_kind()) {
             (Ok(raw), _) => raw,
             // As for any fd at or above FD_SETSIZE (see `to_py`).
-            (Err(_), Some(BackendKind::Select)) => {
-                return Err(to_py(Error::InvalidFd(-1), fileobj));
-            }
-            (Err(e), _) => return Err(e),
+            (Err(_), BackendKind::Select) => return Err(Failure::Sel(Error::InvalidFd(-1))),
+            (Err(e), _) => return Err(Failure::Py(e)),
         };
-        let data = data.unwrap_or_else(|| py.None());
         let fields = (fileobj.clone(), fd, events.clone(), data.into_bound(py));
         let key = self.new_key(py, key_cls, fields)?;
         let slot = self.new_slot();
-        if let Err(e) = self.register_growing(fileobj, raw, mask, slot) {
+        if let Err(e) = self.register_growing(raw, mask, slot) {
             self.free.push(slot);
             return Err(e);
         }
@@ -475,85 +512,83 @@ impl NativeSelector {
         Ok(key.unbind())
     }
 
-    /// Unregister a file object (registered, or closed since: it is found
-    /// by identity); returns its `SelectorKey`.
-    fn unregister_impl(
-        &mut self,
-        py: Python<'_>,
-        fileobj: &Bound<'_, PyAny>,
-    ) -> PyResult<Py<PyAny>> {
-        let fd = self.lookup_registered(fileobj)?;
+    /// Unregisters `fd`; returns its `SelectorKey`.
+    fn unregister_impl(&mut self, py: Python<'_>, fd: i64) -> Result<Py<PyAny>, Failure> {
         let Ok(raw) = i32::try_from(fd) else {
-            return Err(not_registered(fileobj));
+            return Err(Failure::NotRegistered);
         };
         let Some(table) = self.table.as_mut() else {
-            return Err(not_registered(fileobj));
+            return Err(Failure::NotRegistered);
         };
-        let slot = table.unregister(raw).map_err(|e| to_py(e, fileobj))?;
+        let slot = table.unregister(raw).map_err(Failure::Sel)?;
         let key = self.slot_mut(slot)?.take();
         self.free.push(slot);
         self.map(py)?.del_item(fd)?;
-        key.ok_or_else(|| PyRuntimeError::new_err("selectors2: key table out of step"))
+        key.ok_or_else(|| PyRuntimeError::new_err("selectors2: key table out of step").into())
     }
 
-    /// Change a registered file object's events or data; returns the new
-    /// `SelectorKey` (the same one if nothing changed). A failed modify
-    /// changes nothing.
+    /// The slot and `SelectorKey` registered for `fd`.
+    fn current_key(&self, py: Python<'_>, fd: i64) -> Result<(u32, Py<PyAny>), Failure> {
+        let Ok(raw) = i32::try_from(fd) else {
+            return Err(Failure::NotRegistered);
+        };
+        let Some(table) = self.table.as_ref() else {
+            return Err(Failure::NotRegistered);
+        };
+        let Some(slot) = table.slot_of(raw) else {
+            return Err(Failure::NotRegistered);
+        };
+        Ok((slot, self.key_of(py, slot)?))
+    }
+
+    /// Replaces `old`, the key of `fd` in `slot`, by one with `events`
+    /// (`mask` if they changed) and `data`; returns it, or `None` when
+    /// `old` is no longer the key (the caller's Python code changed it
+    /// meanwhile). A failed modify changes nothing.
+    #[allow(clippy::too_many_arguments)]
     fn modify_impl(
         &mut self,
         py: Python<'_>,
-        fileobj: &Bound<'_, PyAny>,
+        fd: i64,
+        slot: u32,
+        old: &Bound<'_, PyTuple>,
+        mask: Option<Events>,
         events: &Bound<'_, PyAny>,
-        data: Option<Py<PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let fd = self.lookup_registered(fileobj)?;
-        let Ok(raw) = i32::try_from(fd) else {
-            return Err(not_registered(fileobj));
-        };
-        let Some(table) = self.table.as_ref() else {
-            return Err(not_registered(fileobj));
-        };
-        let Some(slot) = table.slot_of(raw) else {
-            return Err(not_registered(fileobj));
-        };
-        let old = self.key_of(py, slot)?;
-        let old = old.bind(py).cast::<PyTuple>()?;
-        let data = data.unwrap_or_else(|| py.None());
-        let data = data.bind(py);
-        let new_events = events.ne(old.get_item(2)?)?;
-        let new_data = data.ne(old.get_item(3)?)?;
-        if !new_events && !new_data {
-            return Ok(old.clone().into_any().unbind());
+        data: &Bound<'_, PyAny>,
+    ) -> Result<Option<Py<PyAny>>, Failure> {
+        let (now, current) = self.current_key(py, fd)?;
+        if now != slot || !current.bind(py).is(old) {
+            return Ok(None);
         }
+        let Ok(raw) = i32::try_from(fd) else {
+            return Err(Failure::NotRegistered);
+        };
         let key_cls = self.key_cls.as_ref().ok_or_else(closed)?;
         let key = self.new_key(
             py,
             key_cls,
             (old.get_item(0)?, fd, events.clone(), data.clone()),
         )?;
-        if new_events {
-            let mask = events_of(events)?;
+        if let Some(mask) = mask {
             let table = self.table.as_mut().ok_or_else(closed)?;
-            table
-                .modify(raw, mask, slot)
-                .map_err(|e| to_py(e, fileobj))?;
+            table.modify(raw, mask, slot).map_err(Failure::Sel)?;
         }
         *self.slot_mut(slot)? = Some(key.clone().unbind());
         self.map(py)?.set_item(fd, &key)?;
-        Ok(key.unbind())
+        Ok(Some(key.unbind()))
     }
 
     /// Wait until some registered file objects are ready or `timeout`
-    /// (seconds; `None` blocks, `<= 0` polls) passes; returns a list of
-    /// `(key, events)`. Releases the GIL while it waits; on a signal it
-    /// runs the Python handlers: an exception from one propagates, else the
-    /// wait resumes with the time left (PEP 475).
+    /// passes; returns a list of `(key, events)`. Releases the GIL while
+    /// it waits; on a signal it runs the Python handlers (the one place
+    /// where Python code runs while the selector is held): an exception
+    /// from one propagates, else the wait resumes with the time left
+    /// (PEP 475).
     fn select_impl<'py>(
         &mut self,
         py: Python<'py>,
-        timeout: Option<&Bound<'py, PyAny>>,
+        timeout: Option<Duration>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let timeout = timeout_of(timeout)?;
         let Some(table) = self.table.as_mut() else {
             return Err(closed());
         };
@@ -589,19 +624,6 @@ impl NativeSelector {
                 }),
             )
         })
-    }
-
-    /// The `SelectorKey` of a registered file object.
-    fn get_key_impl(&self, py: Python<'_>, fileobj: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let Some(table) = self.table.as_ref() else {
-            return Err(closed());
-        };
-        let fd = self.lookup_registered(fileobj)?;
-        let slot = i32::try_from(fd).ok().and_then(|fd| table.slot_of(fd));
-        match slot {
-            Some(slot) => self.key_of(py, slot),
-            None => Err(not_registered(fileobj)),
-        }
     }
 }
 
@@ -649,13 +671,22 @@ impl NativeSelector {
         events: &Bound<'_, PyAny>,
         data: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        borrow_mut(slf)?.register_impl(slf.py(), fileobj, events, data)
+        let py = slf.py();
+        // The caller's code (events' `&`, `fileno()`) first, with the
+        // selector free.
+        let mask = events_of(events)?;
+        let fd = lookup(slf, fileobj)?;
+        let data = data.unwrap_or_else(|| py.None());
+        let done = borrow_mut(slf)?.register_impl(py, fileobj, fd, mask, events, data);
+        done.map_err(|f| f.into_py(fileobj))
     }
 
     /// Unregister a file object (registered, or closed since: it is found
     /// by identity); returns its `SelectorKey`.
     fn unregister(slf: &Bound<'_, Self>, fileobj: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        borrow_mut(slf)?.unregister_impl(slf.py(), fileobj)
+        let fd = lookup_registered(slf, fileobj)?;
+        let done = borrow_mut(slf)?.unregister_impl(slf.py(), fd);
+        done.map_err(|f| f.into_py(fileobj))
     }
 
     /// Change a registered file object's events or data; returns the new
@@ -668,7 +699,37 @@ impl NativeSelector {
         events: &Bound<'_, PyAny>,
         data: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        borrow_mut(slf)?.modify_impl(slf.py(), fileobj, events, data)
+        let py = slf.py();
+        let fd = lookup_registered(slf, fileobj)?;
+        let data = data.unwrap_or_else(|| py.None()).into_bound(py);
+        // The comparisons and the events check run the caller's code, with
+        // the selector free; if that code changed this key meanwhile, look
+        // again (a few times: code that changes it on every comparison
+        // gets an error rather than a loop).
+        for _ in 0..8 {
+            let current = borrow(slf)?.current_key(py, fd);
+            let (slot, old) = current.map_err(|f| f.into_py(fileobj))?;
+            let old = old.into_bound(py).cast_into::<PyTuple>()?;
+            let new_events = events.ne(old.get_item(2)?)?;
+            let new_data = data.ne(old.get_item(3)?)?;
+            if !new_events && !new_data {
+                return Ok(old.into_any().unbind());
+            }
+            let mask = if new_events {
+                Some(events_of(events)?)
+            } else {
+                None
+            };
+            let done = borrow_mut(slf)?.modify_impl(py, fd, slot, &old, mask, events, &data);
+            match done {
+                Ok(Some(key)) => return Ok(key),
+                Ok(None) => continue,
+                Err(f) => return Err(f.into_py(fileobj)),
+            }
+        }
+        Err(PyRuntimeError::new_err(
+            "selectors2: the key changed during every attempt to modify it",
+        ))
     }
 
     /// Wait until some registered file objects are ready or `timeout`
@@ -681,12 +742,22 @@ impl NativeSelector {
         slf: &Bound<'py, Self>,
         timeout: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        let timeout = timeout_of(timeout)?;
         borrow_mut(slf)?.select_impl(slf.py(), timeout)
     }
 
     /// The `SelectorKey` of a registered file object.
     fn get_key(slf: &Bound<'_, Self>, fileobj: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        borrow(slf)?.get_key_impl(slf.py(), fileobj)
+        if borrow(slf)?.table.is_none() {
+            return Err(closed());
+        }
+        let fd = lookup_registered(slf, fileobj)?;
+        let found = borrow(slf)?.current_key(slf.py(), fd);
+        match found {
+            Ok((_, key)) => Ok(key),
+            Err(Failure::NotRegistered) => Err(not_registered(fileobj)),
+            Err(f) => Err(f.into_py(fileobj)),
+        }
     }
 
     /// The mechanism's fd (epoll, kqueue).
@@ -700,13 +771,18 @@ impl NativeSelector {
     /// Closes the mechanism and forgets every key; idempotent.
     fn _close(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
-        let mut this = borrow_mut(slf)?;
-        this.table = None;
-        this.keys.clear();
-        this.free.clear();
-        if let Some(map) = this.map.take() {
+        let (keys, map) = {
+            let mut this = borrow_mut(slf)?;
+            this.table = None;
+            this.free.clear();
+            (std::mem::take(&mut this.keys), this.map.take())
+        };
+        // With the selector free: the keys' destructors (their data's) may
+        // run Python code, which may call it (closed by now).
+        if let Some(map) = map {
             map.bind(py).clear();
         }
+        drop(keys);
         Ok(())
     }
 
