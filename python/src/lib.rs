@@ -22,7 +22,7 @@ use pyo3::exceptions::{
 };
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyInt, PyList, PyTuple};
+use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyTuple};
 use pyo3::{PyTraverseError, intern};
 use selectors2::{BackendKind, DefaultSelector, Error, Events, Ready};
 
@@ -368,11 +368,17 @@ fn events_of(events: &Bound<'_, PyAny>) -> PyResult<Events> {
 }
 
 /// Python's `select(timeout)`: `None` blocks, `<= 0` polls, a positive
-/// number of seconds waits (too large: as long as the OS can).
-fn timeout_of(timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
+/// number of seconds waits (too large: as long as the OS can). An int or a
+/// float (or a subclass) takes the short way; any other object is
+/// converted as the standard library's selector of the same `kind`
+/// converts it ([`unusual_timeout`]).
+fn timeout_of(timeout: Option<&Bound<'_, PyAny>>, kind: BackendKind) -> PyResult<Option<Duration>> {
     let Some(t) = timeout else { return Ok(None) };
     if t.is_none() {
         return Ok(None);
+    }
+    if !t.is_instance_of::<PyFloat>() && !t.is_instance_of::<PyInt>() {
+        return unusual_timeout(t, kind);
     }
     let secs: f64 = t.extract()?;
     if secs.is_nan() {
@@ -384,6 +390,75 @@ fn timeout_of(timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> 
     Ok(Some(
         Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX),
     ))
+}
+
+/// A timeout object that `select.select()` and `kqueue.control()` take as
+/// whole seconds: through `__index__`, or on Python before 3.10 also
+/// `__int__` (with the `DeprecationWarning` CPython gave), else their
+/// `TypeError`.
+#[cold]
+fn whole_seconds(t: &Bound<'_, PyAny>) -> PyResult<f64> {
+    let py = t.py();
+    let index = py
+        .import(intern!(py, "operator"))?
+        .getattr(intern!(py, "index"))?;
+    match index.call1((t,)) {
+        Ok(i) => i.extract::<f64>(),
+        Err(e) if !e.is_instance_of::<PyTypeError>(py) => Err(e),
+        Err(_)
+            if py.version_info() < (3, 10) && t.get_type().hasattr(intern!(py, "__int__"))? =>
+        {
+            let warning = format!(
+                "an integer is required (got type {}).  Implicit conversion to integers using \
+                 __int__ is deprecated, and may be removed in a future version of Python.",
+                t.get_type().qualname()?
+            );
+            let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
+            PyErr::warn(py, &category, &std::ffi::CString::new(warning)?, 1)?;
+            t.call_method0(intern!(py, "__int__"))?.extract::<f64>()
+        }
+        Err(_) => Err(PyTypeError::new_err("timeout must be a float or None")),
+    }
+}
+
+/// A timeout that is neither an int nor a float (a `Decimal`, a
+/// `Fraction`, an object with `__index__` or `__float__`), converted by
+/// the very steps of the standard library's `select()` of that mechanism,
+/// so that it is accepted or refused with the same error:
+/// `SelectSelector` and `KqueueSelector` take `max(timeout, 0)`, which
+/// must then be a float or an int ("timeout must be a float or None");
+/// `PollSelector` waits `math.ceil(timeout * 1e3)` milliseconds and
+/// `EpollSelector` `math.ceil(timeout * 1e3) * 1e-3` seconds once
+/// `timeout <= 0` is false (a `Decimal` fails at `* 1e3`, a `Fraction`
+/// passes).
+#[cold]
+fn unusual_timeout(t: &Bound<'_, PyAny>, kind: BackendKind) -> PyResult<Option<Duration>> {
+    let py = t.py();
+    let secs = match kind {
+        BackendKind::Epoll | BackendKind::Poll => {
+            if t.le(0)? {
+                return Ok(Some(Duration::ZERO));
+            }
+            let ceil = py
+                .import(intern!(py, "math"))?
+                .getattr(intern!(py, "ceil"))?;
+            let millis = ceil.call1((t.mul(1e3)?,))?;
+            millis.extract::<f64>()? / 1e3
+        }
+        _ => {
+            let max = py
+                .import(intern!(py, "builtins"))?
+                .getattr(intern!(py, "max"))?;
+            let t = max.call1((t, 0))?;
+            if t.is_instance_of::<PyFloat>() || t.is_instance_of::<PyInt>() {
+                t.extract::<f64>()?
+            } else {
+                whole_seconds(&t)?
+            }
+        }
+    };
+    let float = PyFloat::new(py, secs);
+    timeout_of(Some(float.as_any()), kind)
 }
 
 impl NativeSelector {
@@ -742,7 +817,11 @@ impl NativeSelector {
         slf: &Bound<'py, Self>,
         timeout: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let timeout = timeout_of(timeout)?;
+        // Converted with the selector free (`__float__`, `__le__`... are
+        // the caller's code); the kind only says how.
+        // (Closed: converted all the same, as before the closed error.)
+        let kind = borrow(slf)?.table.as_ref().map(|t| t.backend_kind());
+        let timeout = timeout_of(timeout, kind.unwrap_or(BackendKind::Select))?;
         borrow_mut(slf)?.select_impl(slf.py(), timeout)
     }
 

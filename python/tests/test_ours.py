@@ -416,6 +416,55 @@ class SelectorTests(unittest.TestCase):
                                       timeout=60)
                 self.assertEqual(proc.returncode, 0, proc.stderr.decode()[-2000:])
 
+    def test_timeouts_are_converted_as_the_stdlib_converts_them(self):
+        """select() accepted any object with __float__ (a Decimal, a
+        Fraction, an __index__-only object) where the stdlib's classes
+        raise TypeError, each its own way (its SelectSelector refuses a
+        Fraction its EpollSelector takes). Each value against the
+        stdlib's selector of the same class: the same result, or the same
+        exception and message."""
+        import decimal
+        import fractions
+        import selectors
+
+        class Index:
+            def __index__(self):
+                return 0
+
+        class Float:
+            def __float__(self):
+                return 0.0
+
+        class ComparableIndex(Index):
+            """Passes max(t, 0) and `t <= 0` (as false), so that select's
+            whole-seconds conversion, and epoll's and poll's `* 1e3`, see it."""
+            def __lt__(self, other):
+                return False
+
+            __gt__ = __le__ = __lt__
+
+        values = [0, 0.0, -1, -0.5, False, decimal.Decimal("0.001"),
+                  decimal.Decimal("-1"), fractions.Fraction(1, 1000),
+                  fractions.Fraction(-1, 2), Index(), ComparableIndex(), Float(),
+                  "1", [], ()]
+
+        def outcome(sel, value):
+            try:
+                return ("ok", sel.select(value))
+            except Exception as e:
+                return (type(e), str(e))
+
+        for cls in CLASSES:
+            with self.subTest(cls=cls.__name__):
+                if not hasattr(selectors, cls.__name__):
+                    continue
+                ours, theirs = cls(), getattr(selectors, cls.__name__)()
+                self.addCleanup(ours.close)
+                self.addCleanup(theirs.close)
+                for value in values:
+                    self.assertEqual(outcome(ours, value), outcome(theirs, value),
+                                     "timeout %r" % (value,))
+
     def test_python_code_called_by_a_method_may_call_the_selector(self):
         """From a fresh user's trial: the caller's Python code that a method
         runs (a file object's fileno() and __repr__, the events' `&`, the
