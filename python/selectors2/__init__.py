@@ -37,16 +37,19 @@ Deliberate differences from the standard library:
 * ``SelectSelector.select`` reports a registered file object that was
   closed (ready, beside the others), as ``PollSelector`` does, instead of
   raising ``OSError(EBADF)`` for the whole call.
-* A selector object is used by one caller at a time: calling
-  ``register``, ``unregister``, ``modify``, ``get_key``, ``select`` or
-  ``close`` from another thread while ``select`` waits, or from a signal
-  handler that runs inside that ``select``, raises ``RuntimeError`` (the
-  stdlib allows it). ``get_map()`` stays readable. Outside ``select``,
-  Python code that a method runs (``fileno()``, ``__repr__``, ``&`` on
-  the events, ``==`` on the data, a destructor, a signal handler) may
-  call the selector again, as with the stdlib's. After ``fork()``, a
-  selector whose ``select`` was waiting in another thread stays busy in
-  the child: make a new one there.
+* Other threads may call a selector while its ``select`` waits, as with
+  the stdlib's: each call wakes the wait (through a wake-up fd of the
+  selector's own, never reported), runs, and the wait goes on for the time
+  left, watching what was registered meanwhile. A second thread's
+  ``select`` waits for the first one's (at most its own timeout; a poll
+  wakes it) where the stdlib's ``PollSelector`` raises ``RuntimeError``.
+  ``close()`` from another thread ends a waiting ``select`` at once, with
+  no keys. Signal handlers that run inside ``select``, and Python code a
+  method runs (``fileno()``, ``__repr__``, ``&`` on the events, ``==`` on
+  the data, a destructor), may call the selector. After ``fork()``, a
+  selector whose ``select`` was waiting in another thread raises
+  ``RuntimeError`` in the child (the stdlib's copy works): make a new one
+  there.
 * An infinite or huge timeout waits as long as the OS can, instead of
   raising ``OverflowError``.
 * ``DefaultSelector`` picks the best mechanism that works at import time
@@ -218,8 +221,8 @@ class _NativeBase(_selectors2._Selector, BaseSelector):
     def _fileobj_lookup(self, fileobj):
         """The fd of ``fileobj``: from the object itself, or, when that fails
         (a socket closed since, say), from the key that holds this very
-        object. In Python, so that ``get_map()`` stays usable from another
-        thread while ``select()`` waits."""
+        object. In Python, so that ``get_map()`` is read without waking a
+        ``select()`` that waits in another thread."""
         try:
             return _fileobj_to_fd(fileobj)
         except ValueError:

@@ -13,8 +13,12 @@
 //! order like CPython's). A slot indexes `keys`, so `select` finds each
 //! ready key object without touching the dict.
 
+use std::collections::BTreeMap;
 use std::io;
-use std::time::Duration;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{
     PyAttributeError, PyKeyError, PyOSError, PyOverflowError, PyRuntimeError, PyTypeError,
@@ -24,11 +28,17 @@ use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyTuple};
 use pyo3::{PyTraverseError, intern};
-use selectors2::{BackendKind, DefaultSelector, Error, Events, Ready};
+use selectors2::{BackendKind, DefaultSelector, Error, Events, Ready, Waker};
 
 /// Keys one selector holds at most: the largest table the core offers.
 /// `register` beyond it raises `OSError(ENOSPC)`.
 const CAPACITY: usize = 65536;
+
+/// The key data of the selector's own wake-up fd in the Rust table (no
+/// `SelectorKey` has it: slots index `keys`, which never grows this far).
+/// It never reaches Python: `select` drops its reports, and the lookups
+/// by fd treat its number as not registered.
+const WAKER_SLOT: u32 = u32::MAX;
 
 /// A mechanism and its key table, at one of the capacities a selector
 /// goes through, with a `Ready` of as many entries as keys (`select`
@@ -100,9 +110,13 @@ impl Table {
     /// The slot (key data) registered for `fd`.
     fn slot_of(&self, fd: i32) -> Option<u32> {
         with_table!(self, |sel, _r| sel.get_key(fd).map(|k| k.data))
+            .filter(|&slot| slot != WAKER_SLOT)
     }
 
     fn unregister(&mut self, fd: i32) -> Result<u32, Error> {
+        if self.slot_of(fd).is_none() {
+            return Err(Error::NotRegistered(fd));
+        }
         with_table!(self, |sel, _r| sel.unregister(fd).map(|k| k.data))
     }
 
@@ -126,6 +140,23 @@ struct NativeSelector {
     /// `tuple.__new__`: what a namedtuple's own `__new__` calls, without
     /// that Python frame (a third of the cost of `register`).
     tuple_new: Option<Py<PyAny>>,
+    /// How callers from other threads get a turn while `select` waits;
+    /// also in [`HANDOFFS`] under `id`.
+    handoff: Arc<Handoff>,
+    /// The address of the Python object, `handoff`'s key in [`HANDOFFS`]
+    /// (0 before `_open`).
+    id: usize,
+    /// The wake-up fd registered in the table (as [`WAKER_SLOT`]) by the
+    /// first `select` that may block; `None` until then, and after close.
+    waker: Option<Arc<Waker>>,
+}
+
+impl Drop for NativeSelector {
+    fn drop(&mut self) {
+        if self.id != 0 {
+            lock(&HANDOFFS).remove(&self.id);
+        }
+    }
 }
 
 fn kind_of(name: &str) -> PyResult<BackendKind> {
@@ -138,19 +169,262 @@ fn kind_of(name: &str) -> PyResult<BackendKind> {
     })
 }
 
-/// A selector is used by one caller at a time while it is inside Rust:
-/// while `select` waits (GIL released), another thread's call on the same
-/// selector gets this, and so does a signal handler's that runs inside
-/// that `select`. Every other method runs the caller's Python code (a
-/// `fileno()`, an `__eq__`, a `__repr__`, a destructor) only while it
-/// does not hold the selector, so that code may call the selector again,
-/// as with the standard library's.
+/// A selector is held by one caller at a time while it is inside Rust.
+/// Only `select` holds it while Python code of other threads runs (it
+/// waits with the GIL released); a call from another thread then gets
+/// its turn through the selector's [`Handoff`], as with the standard
+/// library's selectors, where other threads may call a selector whose
+/// `select` waits. This error is for what cannot be handed off: the
+/// same thread calling in while it holds the selector (Python code run
+/// by the garbage collector inside a method), a child process after
+/// `fork()` in which the `select` that held the selector is not running,
+/// and a wait with no wake-up fd (the process was out of fds when the
+/// `select` began).
 #[cold]
 fn busy() -> PyErr {
     PyRuntimeError::new_err(
-        "selector is busy: its select() is waiting (in another thread, or interrupted by \
-         the signal handler that is running)",
+        "selector is busy: it is held by a select() that cannot be interrupted (out of fds \
+         for its wake-up, or running in the parent of this forked process), or by this very \
+         thread",
     )
+}
+
+/// `m` locked, whether or not a thread panicked holding it (nothing here
+/// leaves the state half-changed).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How many times this process is a child of `os.fork()` (counted by an
+/// `os.register_at_fork` hook, [`forked`]): which process a `select`
+/// holding a selector runs in, without a `getpid` system call per
+/// `select`. (A fork that bypasses Python's hooks is not counted.)
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+/// `os.register_at_fork(after_in_child=...)`: see [`FORKS`].
+#[pyfunction]
+fn forked() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Every open selector's [`Handoff`], by the address of its Python
+/// object: what a caller that finds the selector held (so cannot read its
+/// fields) looks up. Touched at `_open`, at deallocation, and on the
+/// rare call that meets a waiting `select`.
+static HANDOFFS: Mutex<BTreeMap<usize, Arc<Handoff>>> = Mutex::new(BTreeMap::new());
+
+/// How a `select` that waits with the selector held lets other threads
+/// in. A caller that finds the selector held by such a `select` asks for
+/// a turn ([`Handoff::wait_turn`]): it counts itself in `requests`, wakes
+/// the wait through the selector's wake-up fd, and waits (GIL released)
+/// until the `select` lets go. That `select` ([`Handoff::let_go`]) gives
+/// the selector up, waits until every caller counted has taken its turn,
+/// then takes the selector again and waits on for the time left: the
+/// call from the other thread happens during the `select`, and a file it
+/// registers is watched by the rest of that wait, as with the standard
+/// library's `EpollSelector`.
+struct Handoff {
+    state: Mutex<HandoffState>,
+    /// Notified when a `select` lets go (`released`) and when `requests`
+    /// falls to zero.
+    turn: Condvar,
+    /// The mechanism, read by `select` before it can hold the selector.
+    kind: BackendKind,
+}
+
+struct HandoffState {
+    /// The `select` holding the selector while it waits, if any.
+    waiting: Option<Holder>,
+    /// Callers counted in by [`Handoff::wait_turn`] that have not had
+    /// their turn yet.
+    requests: usize,
+    /// How many times a `select` let go: a caller waits for this to move.
+    released: u64,
+    /// Threads waiting on `turn` (no notification, a system call, without).
+    sleepers: usize,
+    /// The selector's wake-up fd (the one in its table).
+    waker: Option<Arc<Waker>>,
+}
+
+#[derive(Clone, Copy)]
+struct Holder {
+    /// The process it runs in, as [`FORKS`] counts them: after `fork()`
+    /// the child has the state but not the thread.
+    process: u64,
+    /// Whether a caller can end its wait: it polls (ends by itself), or
+    /// watches the wake-up fd.
+    wakeable: bool,
+}
+
+/// How a caller waits for its turn.
+#[derive(Clone, Copy)]
+enum Ask {
+    /// A short call (register, get_key...): wake the `select`.
+    Wake,
+    /// Another `select`: wait without waking it (two waits that woke each
+    /// other would never wait), until it lets go or `until` passes.
+    Quietly(Option<Instant>),
+}
+
+/// One caller counted in `requests`, until it is dropped (once it holds
+/// the selector, or gives up).
+struct Request(Arc<Handoff>);
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        let mut s = lock(&self.0.state);
+        s.requests -= 1;
+        if s.requests == 0 && s.sleepers > 0 {
+            self.0.turn.notify_all();
+        }
+    }
+}
+
+impl Handoff {
+    fn new(kind: BackendKind) -> Arc<Handoff> {
+        Arc::new(Handoff {
+            state: Mutex::new(HandoffState {
+                waiting: None,
+                requests: 0,
+                released: 0,
+                sleepers: 0,
+                waker: None,
+            }),
+            turn: Condvar::new(),
+            kind,
+        })
+    }
+
+    /// `select` is about to wait holding the selector.
+    fn hold(&self, wakeable: bool) {
+        lock(&self.state).waiting = Some(Holder {
+            process: FORKS.load(Ordering::Relaxed),
+            wakeable,
+        });
+    }
+
+    /// `select` has given the selector up (its borrow is dropped): lets
+    /// the callers waiting for a turn in, and waits (GIL released) until
+    /// the ones counted have had it.
+    fn let_go(&self, py: Python<'_>) {
+        let mut s = lock(&self.state);
+        s.waiting = None;
+        s.released = s.released.wrapping_add(1);
+        if s.sleepers > 0 {
+            self.turn.notify_all();
+        }
+        if s.requests == 0 {
+            return;
+        }
+        drop(s);
+        py.detach(|| {
+            let mut s = lock(&self.state);
+            s.sleepers += 1;
+            while s.requests > 0 {
+                s = self.turn.wait(s).unwrap_or_else(PoisonError::into_inner);
+            }
+            s.sleepers -= 1;
+        });
+    }
+
+    /// The caller found the selector held: waits for a `select` holding
+    /// it to let go (see [`Ask`]); `Ok(false)` when `until` passed first.
+    /// `busy()` when nothing would ever let go.
+    fn wait_turn(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        ask: Ask,
+        request: &mut Option<Request>,
+    ) -> PyResult<bool> {
+        let mut s = lock(&self.state);
+        let holder = match s.waiting {
+            Some(h) if h.process == FORKS.load(Ordering::Relaxed) => h,
+            _ => return Err(busy()),
+        };
+        let until = match ask {
+            Ask::Wake if !holder.wakeable => return Err(busy()),
+            Ask::Wake => {
+                if request.is_none() {
+                    s.requests += 1;
+                    *request = Some(Request(Arc::clone(self)));
+                }
+                if let Some(waker) = &s.waker {
+                    // Cannot fail but for a closed fd: then the wait was
+                    // a poll, or has been woken already.
+                    let _ = waker.wake();
+                }
+                None
+            }
+            Ask::Quietly(until) => until,
+        };
+        let seen = s.released;
+        drop(s);
+        Ok(py.detach(|| {
+            let mut s = lock(&self.state);
+            s.sleepers += 1;
+            let mut turn = true;
+            while s.released == seen {
+                s = match until {
+                    None => self.turn.wait(s).unwrap_or_else(PoisonError::into_inner),
+                    Some(until) => {
+                        let now = Instant::now();
+                        if now >= until {
+                            turn = false;
+                            break;
+                        }
+                        self.turn
+                            .wait_timeout(s, until - now)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0
+                    }
+                };
+            }
+            s.sleepers -= 1;
+            turn
+        }))
+    }
+}
+
+/// The handoff of the selector `slf`, found without holding it.
+#[cold]
+fn handoff_of(slf: &Bound<'_, NativeSelector>) -> Option<Arc<Handoff>> {
+    lock(&HANDOFFS).get(&(slf.as_ptr() as usize)).cloned()
+}
+
+/// `take()`'s result once it succeeds, waiting for a turn while a
+/// `select` of another thread holds the selector (see [`Handoff`]);
+/// `None` when `ask`'s deadline passes first.
+fn acquire<T>(
+    slf: &Bound<'_, NativeSelector>,
+    ask: impl FnOnce() -> Ask,
+    mut take: impl FnMut() -> Option<T>,
+) -> PyResult<Option<T>> {
+    if let Some(held) = take() {
+        return Ok(Some(held));
+    }
+    let Some(handoff) = handoff_of(slf) else {
+        return Err(busy());
+    };
+    let ask = ask();
+    let mut request = None;
+    loop {
+        if !handoff.wait_turn(slf.py(), ask, &mut request)? {
+            return Ok(None);
+        }
+        if let Some(held) = take() {
+            return Ok(Some(held));
+        }
+    }
+}
+
+#[inline]
+fn borrow_mut<'py>(slf: &Bound<'py, NativeSelector>) -> PyResult<PyRefMut<'py, NativeSelector>> {
+    acquire(slf, || Ask::Wake, || slf.try_borrow_mut().ok())?.ok_or_else(busy)
+}
+
+#[inline]
+fn borrow<'py>(slf: &Bound<'py, NativeSelector>) -> PyResult<PyRef<'py, NativeSelector>> {
+    acquire(slf, || Ask::Wake, || slf.try_borrow().ok())?.ok_or_else(busy)
 }
 
 /// Why a call that held the selector failed. An error whose text needs
@@ -209,16 +483,6 @@ fn lookup_registered(slf: &Bound<'_, NativeSelector>, fileobj: &Bound<'_, PyAny>
             e
         }
     })
-}
-
-#[inline]
-fn borrow_mut<'py>(slf: &Bound<'py, NativeSelector>) -> PyResult<PyRefMut<'py, NativeSelector>> {
-    slf.try_borrow_mut().map_err(|_| busy())
-}
-
-#[inline]
-fn borrow<'py>(slf: &Bound<'py, NativeSelector>) -> PyResult<PyRef<'py, NativeSelector>> {
-    slf.try_borrow().map_err(|_| busy())
 }
 
 #[cold]
@@ -653,53 +917,106 @@ impl NativeSelector {
         Ok(Some(key.unbind()))
     }
 
-    /// Wait until some registered file objects are ready or `timeout`
-    /// passes; returns a list of `(key, events)`. Releases the GIL while
-    /// it waits; on a signal it runs the Python handlers (the one place
-    /// where Python code runs while the selector is held): an exception
-    /// from one propagates, else the wait resumes with the time left
-    /// (PEP 475).
-    fn select_impl<'py>(
+    /// Registers the wake-up fd that lets other threads interrupt a wait
+    /// (see [`Handoff`]), once. Without one (out of fds, or its number
+    /// beyond `SelectSelector`'s `FD_SETSIZE`), a call from another thread
+    /// during a wait gets `busy()`, as before there was one.
+    #[cold]
+    fn add_waker(&mut self) {
+        let Ok(waker) = Waker::new() else { return };
+        if self
+            .register_growing(waker.as_raw_fd(), Events::READ, WAKER_SLOT)
+            .is_ok()
+        {
+            let waker = Arc::new(waker);
+            lock(&self.handoff.state).waker = Some(Arc::clone(&waker));
+            self.waker = Some(waker);
+        }
+    }
+
+    /// One wait of `select`, for at most `timeout`, holding the selector
+    /// with the GIL released: the keys ready, or why it ended without
+    /// them. The caller lets go ([`Handoff::let_go`]) once the selector is
+    /// released, whatever this returns.
+    fn select_round<'py>(
         &mut self,
         py: Python<'py>,
         timeout: Option<Duration>,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let Some(table) = self.table.as_mut() else {
+    ) -> PyResult<Round<'py>> {
+        if self.table.is_none() {
+            return Err(closed());
+        }
+        let polls = timeout == Some(Duration::ZERO);
+        if !polls && self.waker.is_none() {
+            self.add_waker();
+        }
+        self.handoff.hold(polls || self.waker.is_some());
+        let (Some(table), keys, waker) = (self.table.as_mut(), &self.keys, &self.waker) else {
             return Err(closed());
         };
-        let keys = &self.keys;
         with_table!(table, |sel, ready| {
-            let mut raised: Option<PyErr> = None;
+            // A signal ends the wait (`Round::Signal`): its Python handler
+            // runs once the selector is free, so that it may use it.
             let got = py.detach(|| {
                 sel.select_with_eintr(ready, timeout, || {
-                    Python::attach(|py| py.check_signals()).map_err(|e| {
-                        raised = Some(e);
-                        io::Error::from(io::ErrorKind::Interrupted)
-                    })
+                    Err(io::Error::from(io::ErrorKind::Interrupted))
                 })
             });
-            if let Some(e) = raised {
-                return Err(e);
+            match got {
+                Ok(_) => {}
+                Err(Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => {
+                    return Ok(Round::Signal);
+                }
+                Err(Error::Io(e)) => return Err(os_error(py, e)),
+                Err(other) => return Err(PyOSError::new_err(other.to_string())),
             }
-            if let Err(e) = got {
-                return Err(match e {
-                    Error::Io(e) => os_error(py, e),
-                    other => PyOSError::new_err(other.to_string()),
-                });
+            let key = |slot: u32| match keys.get(slot as usize) {
+                Some(Some(key)) => key.bind(py).clone(),
+                _ => py.None().into_bound(py),
+            };
+            if !ready.iter().any(|(k, _)| k.data == WAKER_SLOT) {
+                // `ready` is an exact-size iterator: the list is allocated once.
+                let list = PyList::new(py, ready.iter().map(|(k, ev)| (key(k.data), ev.bits())))?;
+                return Ok(Round::Done(list));
             }
-            // `ready` is an exact-size iterator: the list is allocated once.
-            PyList::new(
-                py,
-                ready.iter().map(|(k, events)| {
-                    let key = match keys.get(k.data as usize) {
-                        Some(Some(key)) => key.bind(py).clone(),
-                        _ => py.None().into_bound(py),
-                    };
-                    (key, events.bits())
-                }),
-            )
+            // Woken for a caller in another thread (or by a wake-up left
+            // from an earlier one): drained before the callers run, so
+            // that a wake-up for the next one is not lost.
+            if let Some(waker) = waker {
+                waker.drain().map_err(|e| os_error(py, e))?;
+            }
+            if ready.len() == 1 {
+                return Ok(Round::Handoff);
+            }
+            let ours = ready.iter().filter(|(k, _)| k.data != WAKER_SLOT);
+            let list: Vec<_> = ours.map(|(k, ev)| (key(k.data), ev.bits())).collect();
+            Ok(Round::Done(PyList::new(py, list)?))
         })
     }
+}
+
+/// How one wait of `select` ended.
+enum Round<'py> {
+    /// With the keys ready (none when the time is up).
+    Done(Bound<'py, PyList>),
+    /// A signal: its handlers run, then the wait goes on (PEP 475).
+    Signal,
+    /// Only woken for another thread's call: it runs, then the wait goes
+    /// on.
+    Handoff,
+}
+
+/// `t` from now, or as far as an `Instant` goes.
+fn deadline_after(t: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(t)
+        .or_else(|| now.checked_add(Duration::from_secs(u32::MAX.into())))
+        .unwrap_or(now)
+}
+
+/// The empty result of a `select` that ran out of time.
+fn no_keys(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+    Ok(PyList::empty(py))
 }
 
 #[pymethods]
@@ -714,6 +1031,9 @@ impl NativeSelector {
             map: None,
             key_cls: None,
             tuple_new: None,
+            handoff: Handoff::new(BackendKind::Select),
+            id: 0,
+            waker: None,
         }
     }
 
@@ -721,20 +1041,26 @@ impl NativeSelector {
     /// keys are made with `key_cls(fileobj, fd, events, data)` and kept in
     /// `fd_to_key` as well.
     fn _open(
-        &mut self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         kind: &str,
         key_cls: Py<PyAny>,
         fd_to_key: Py<PyDict>,
     ) -> PyResult<()> {
+        let py = slf.py();
         let kind = kind_of(kind)?;
         if !BackendKind::available().contains(&kind) {
             return Err(PyOSError::new_err(format!("{kind} is not available here")));
         }
-        self.table = Some(Table::open(kind).map_err(|e| os_error(py, e))?);
-        self.tuple_new = Some(py.get_type::<PyTuple>().getattr("__new__")?.unbind());
-        self.key_cls = Some(key_cls);
-        self.map = Some(fd_to_key);
+        let table = Table::open(kind).map_err(|e| os_error(py, e))?;
+        let tuple_new = py.get_type::<PyTuple>().getattr("__new__")?.unbind();
+        let mut this = borrow_mut(slf)?;
+        this.table = Some(table);
+        this.tuple_new = Some(tuple_new);
+        this.key_cls = Some(key_cls);
+        this.map = Some(fd_to_key);
+        this.handoff = Handoff::new(kind);
+        this.id = slf.as_ptr() as usize;
+        lock(&HANDOFFS).insert(this.id, Arc::clone(&this.handoff));
         Ok(())
     }
 
@@ -817,12 +1143,68 @@ impl NativeSelector {
         slf: &Bound<'py, Self>,
         timeout: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        let py = slf.py();
         // Converted with the selector free (`__float__`, `__le__`... are
         // the caller's code); the kind only says how.
         // (Closed: converted all the same, as before the closed error.)
-        let kind = borrow(slf)?.table.as_ref().map(|t| t.backend_kind());
+        let (kind, handoff) = match slf.try_borrow() {
+            Ok(this) => (
+                this.table.as_ref().map(|t| t.backend_kind()),
+                Arc::clone(&this.handoff),
+            ),
+            Err(_) => match handoff_of(slf) {
+                Some(h) => (Some(h.kind), h),
+                None => return Err(busy()),
+            },
+        };
         let timeout = timeout_of(timeout, kind.unwrap_or(BackendKind::Select))?;
-        borrow_mut(slf)?.select_impl(slf.py(), timeout)
+        // The first wait is the whole `select` unless a signal or another
+        // thread's call interrupts it. Then it goes on with the time left
+        // until one deadline, taken after a first poll found nothing (no
+        // clock read when something is ready, as the Rust crate's select).
+        let mut wait = match timeout {
+            Some(t) if !t.is_zero() => Some(Duration::ZERO),
+            t => t,
+        };
+        let mut deadline: Option<Instant> = None;
+        let mut first = true;
+        loop {
+            // Another `select` holding the selector: a poll wakes it, a
+            // wait waits for it quietly, for no longer than its own time.
+            let ask = || match wait {
+                Some(Duration::ZERO) => Ask::Wake,
+                _ => Ask::Quietly(
+                    timeout.map(|t| *deadline.get_or_insert_with(|| deadline_after(t))),
+                ),
+            };
+            let Some(mut this) = acquire(slf, ask, || slf.try_borrow_mut().ok())? else {
+                return no_keys(py); // the other select held it past our deadline
+            };
+            if this.table.is_none() && !first {
+                return no_keys(py); // closed by another thread meanwhile
+            }
+            let round = this.select_round(py, wait);
+            drop(this);
+            handoff.let_go(py);
+            match round? {
+                Round::Done(list) if !list.is_empty() || wait == timeout => return Ok(list),
+                Round::Done(_) | Round::Handoff => {}
+                Round::Signal => py.check_signals()?,
+            }
+            first = false;
+            wait = match timeout {
+                None => None,
+                Some(t) => {
+                    let left = deadline
+                        .get_or_insert_with(|| deadline_after(t))
+                        .saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return no_keys(py);
+                    }
+                    Some(left)
+                }
+            };
+        }
     }
 
     /// The `SelectorKey` of a registered file object.
@@ -840,8 +1222,8 @@ impl NativeSelector {
     }
 
     /// The mechanism's fd (epoll, kqueue).
-    fn _fileno(&self) -> PyResult<i32> {
-        match self.table.as_ref().and_then(|t| t.fileno()) {
+    fn _fileno(slf: &Bound<'_, Self>) -> PyResult<i32> {
+        match borrow(slf)?.table.as_ref().and_then(|t| t.fileno()) {
             Some(fd) => Ok(fd),
             None => Err(PyValueError::new_err("I/O operation on closed selector")),
         }
@@ -854,6 +1236,8 @@ impl NativeSelector {
             let mut this = borrow_mut(slf)?;
             this.table = None;
             this.free.clear();
+            this.waker = None;
+            lock(&this.handoff.state).waker = None;
             (std::mem::take(&mut this.keys), this.map.take())
         };
         // With the selector free: the keys' destructors (their data's) may
@@ -886,6 +1270,8 @@ impl NativeSelector {
     fn __clear__(&mut self) {
         // Garbage now: close it too, so that no key points at a lost slot.
         self.table = None;
+        self.waker = None;
+        lock(&self.handoff.state).waker = None;
         self.keys.clear();
         self.free.clear();
         self.map = None;
@@ -895,8 +1281,9 @@ impl NativeSelector {
 
     /// Which mechanism this selector runs on ("epoll", ...), or `None`
     /// once closed.
-    fn _kind(&self) -> Option<String> {
-        self.table.as_ref().map(|t| t.backend_kind().to_string())
+    fn _kind(slf: &Bound<'_, Self>) -> PyResult<Option<String>> {
+        let this = borrow(slf)?;
+        Ok(this.table.as_ref().map(|t| t.backend_kind().to_string()))
     }
 }
 
@@ -914,6 +1301,12 @@ fn available() -> Vec<String> {
 fn _selectors2(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeSelector>()?;
     m.add_function(wrap_pyfunction!(available, m)?)?;
+    // Where there is `fork()`.
+    if let Ok(register_at_fork) = m.py().import("os")?.getattr("register_at_fork") {
+        let kwargs = PyDict::new(m.py());
+        kwargs.set_item("after_in_child", wrap_pyfunction!(forked, m)?)?;
+        register_at_fork.call((), Some(&kwargs))?;
+    }
     m.add("CAPACITY", CAPACITY)?;
     Ok(())
 }
