@@ -11,8 +11,9 @@ backport's own suite when SELECTORS2_BACKPORT_SDIST names its archive
 and on ours: CPython's test_subprocess and test_socketserver
 (STDLIB_MODULES), multiprocessing's connection tests, Tornado's own
 suite (from PyPI), and CPython's asyncio selector-loop suites
-(ASYNCIO_MODULES; test_ssl from 3.11 on); our run
-must pass at least as many tests, and fail none the stdlib passes.
+(ASYNCIO_MODULES; test_ssl from 3.11 on), and gunicorn's threaded
+worker serving keep-alive clients (run_gunicorn.py); our run must pass at
+least as many tests, and fail none the stdlib passes.
 
 Prints one `PASS name` / `FAIL name` line per check, a table of the
 counts, and last `N passed, N failed`; exits non-zero on any failure.
@@ -25,6 +26,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SUITES = os.path.join(HERE, "run_cpython_suites.py")
+GUNICORN = os.path.join(HERE, "run_gunicorn.py")
 ASYNCIO_MODULES = [
     "test_events", "test_selector_events", "test_sock_lowlevel",
     "test_streams", "test_server",
@@ -64,9 +66,14 @@ def version(python):
 
 
 def suite(python, *args):
-    """Runs run_cpython_suites.py; returns its RESULT dict, or None."""
+    """Runs run_cpython_suites.py (run_gunicorn.py for the kind
+    "gunicorn"); returns its RESULT dict, or None."""
+    if args[0] == "gunicorn":
+        command = [python, GUNICORN] + [a for a in args[2:]]
+    else:
+        command = [python, SUITES] + list(args)
     try:
-        proc = subprocess.run([python, SUITES] + list(args), capture_output=True,
+        proc = subprocess.run(command, capture_output=True,
                               text=True, timeout=TIMEOUT, cwd=HERE)
     except subprocess.TimeoutExpired:
         print("  timed out: %s" % (args,), flush=True)
@@ -137,6 +144,9 @@ def main(pythons):
         # Tornado's own suite (from PyPI, installed by .ci/python): an
         # event-loop framework's tests, on asyncio's selector loop.
         compared.append(("tornado", "all"))
+        # gunicorn's threaded worker (from PyPI): its pool threads register
+        # kept-alive connections while its loop waits in select().
+        compared.append(("gunicorn", "gthread"))
         # Every version (test_asyncio.test_ssl exists from 3.11 on).
         compared += [("asyncio", m) for m in ASYNCIO_MODULES
                      if m != "test_ssl" or tuple(map(int, v.split(".")[:2])) >= (3, 11)]
@@ -146,7 +156,8 @@ def main(pythons):
             label = {"asyncio": "asyncio " + module,
                      "module": "stdlib " + module,
                      "multiprocessing": "multiprocessing connection tests",
-                     "tornado": "tornado's test suite"}[kind]
+                     "tornado": "tornado's test suite",
+                     "gunicorn": "gunicorn gthread keep-alive"}[kind]
             name = "%s on %s" % (label, v)
             if ours is None or std is None:
                 check(name, False, "(no result)")
@@ -154,7 +165,8 @@ def main(pythons):
             table.append((v, {"asyncio": module,
                               "module": module + " (stdlib module)",
                               "multiprocessing": "_test_multiprocessing (connection.wait)",
-                              "tornado": "tornado.test.runtests (PyPI)"}[kind],
+                              "tornado": "tornado.test.runtests (PyPI)",
+                              "gunicorn": "gunicorn 23 gthread, keep-alive requests (PyPI)"}[kind],
                           ours, std))
             std_failed = set(std["failed"])
             new_failures = [t for t in ours["failed"] if t not in std_failed]
