@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -924,10 +923,8 @@ impl NativeSelector {
     #[cold]
     fn add_waker(&mut self) {
         let Ok(waker) = Waker::new() else { return };
-        if self
-            .register_growing(waker.as_raw_fd(), Events::READ, WAKER_SLOT)
-            .is_ok()
-        {
+        let Some(fd) = waker_fd(&waker) else { return };
+        if self.register_growing(fd, Events::READ, WAKER_SLOT).is_ok() {
             let waker = Arc::new(waker);
             lock(&self.handoff.state).waker = Some(Arc::clone(&waker));
             self.waker = Some(waker);
@@ -993,6 +990,20 @@ impl NativeSelector {
             Ok(Round::Done(PyList::new(py, list)?))
         })
     }
+}
+
+/// The number the table knows the waker's readable end by: its fd, or
+/// on Windows its socket (if it fits, as `register` requires of any).
+#[cfg(unix)]
+fn waker_fd(waker: &Waker) -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    Some(waker.as_raw_fd())
+}
+
+#[cfg(windows)]
+fn waker_fd(waker: &Waker) -> Option<i32> {
+    use std::os::windows::io::AsRawSocket;
+    i32::try_from(waker.as_raw_socket()).ok()
 }
 
 /// How one wait of `select` ended.
