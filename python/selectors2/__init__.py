@@ -46,10 +46,12 @@ Deliberate differences from the standard library:
   ``close()`` from another thread ends a waiting ``select`` at once, with
   no keys. Signal handlers that run inside ``select``, and Python code a
   method runs (``fileno()``, ``__repr__``, ``&`` on the events, ``==`` on
-  the data, a destructor), may call the selector. After ``fork()``, a
-  selector whose ``select`` was waiting in another thread raises
-  ``RuntimeError`` in the child (the stdlib's copy works): make a new one
-  there.
+  the data, a destructor, a finalizer run by the garbage collector), may
+  call the selector. ``RuntimeError`` is left for what cannot take turns:
+  after ``fork()``, a selector whose ``select`` was waiting in another
+  thread of the parent (the stdlib's copy works: make a new one in the
+  child), and at interpreter exit, one whose ``select`` waits in a daemon
+  thread.
 * An infinite or huge timeout waits as long as the OS can, instead of
   raising ``OverflowError``.
 * ``DefaultSelector`` picks the best mechanism that works at import time

@@ -173,18 +173,18 @@ fn kind_of(name: &str) -> PyResult<BackendKind> {
 /// waits with the GIL released); a call from another thread then gets
 /// its turn through the selector's [`Handoff`], as with the standard
 /// library's selectors, where other threads may call a selector whose
-/// `select` waits. This error is for what cannot be handed off: the
-/// same thread calling in while it holds the selector (Python code run
-/// by the garbage collector inside a method), a child process after
-/// `fork()` in which the `select` that held the selector is not running,
-/// and a wait with no wake-up fd (the process was out of fds when the
-/// `select` began).
+/// `select` waits. This error is for what cannot be handed off: a child
+/// process after `fork()` in which the `select` that held the selector is
+/// not running, the interpreter's exit (a `select` in a daemon thread
+/// never gets the GIL back to let go), a wait with no wake-up fd (the
+/// process was out of fds when the `select` began), and the holding
+/// thread itself (should Python code run inside a method after all).
 #[cold]
 fn busy() -> PyErr {
     PyRuntimeError::new_err(
-        "selector is busy: it is held by a select() that cannot be interrupted (out of fds \
-         for its wake-up, or running in the parent of this forked process), or by this very \
-         thread",
+        "selector is busy: it is held by a select() that cannot let go (in the parent of \
+         this forked process, at interpreter exit, or out of fds for its wake-up), or by \
+         this very thread",
     )
 }
 
@@ -250,6 +250,10 @@ struct Holder {
     /// The process it runs in, as [`FORKS`] counts them: after `fork()`
     /// the child has the state but not the thread.
     process: u64,
+    /// The thread it runs in ([`this_thread`]): a call from that same
+    /// thread (a finalizer run by the garbage collector, say) cannot wait
+    /// for it.
+    thread: usize,
     /// Whether a caller can end its wait: it polls (ends by itself), or
     /// watches the wake-up fd.
     wakeable: bool,
@@ -298,46 +302,74 @@ impl Handoff {
     fn hold(&self, wakeable: bool) {
         lock(&self.state).waiting = Some(Holder {
             process: FORKS.load(Ordering::Relaxed),
+            thread: this_thread(),
             wakeable,
         });
     }
 
     /// `select` has given the selector up (its borrow is dropped): lets
-    /// the callers waiting for a turn in, and waits (GIL released) until
-    /// the ones counted have had it.
-    fn let_go(&self, py: Python<'_>) {
+    /// the callers waiting for a turn in. With `wait`, when the `select`
+    /// will take the selector back, it also waits (GIL released) until the
+    /// ones counted have had their turn, for one [`SLICE`] at most (more
+    /// keep coming when threads hammer the selector; each wakes the wait
+    /// again). A `select` about to return does not wait: its callers run
+    /// as soon as it gives the GIL up, as with the standard library's.
+    fn let_go(&self, py: Python<'_>, wait: bool) {
         let mut s = lock(&self.state);
         s.waiting = None;
         s.released = s.released.wrapping_add(1);
         if s.sleepers > 0 {
             self.turn.notify_all();
         }
-        if s.requests == 0 {
+        if !wait || s.requests == 0 {
             return;
         }
         drop(s);
         py.detach(|| {
-            let mut s = lock(&self.state);
-            s.sleepers += 1;
-            while s.requests > 0 {
-                s = self.turn.wait(s).unwrap_or_else(PoisonError::into_inner);
-            }
-            s.sleepers -= 1;
+            let end = Instant::now() + SLICE;
+            self.wait_while(lock(&self.state), end, |s| s.requests > 0)
         });
     }
 
+    /// Waits on `turn` while `pending` holds, until `end` at the latest;
+    /// `true` when it stopped for `end`.
+    fn wait_while(
+        &self,
+        mut s: MutexGuard<'_, HandoffState>,
+        end: Instant,
+        pending: impl Fn(&HandoffState) -> bool,
+    ) -> bool {
+        s.sleepers += 1;
+        let mut timed_out = false;
+        while pending(&s) {
+            let now = Instant::now();
+            if now >= end {
+                timed_out = true;
+                break;
+            }
+            s = self
+                .turn
+                .wait_timeout(s, end - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        s.sleepers -= 1;
+        timed_out
+    }
+
     /// The caller found the selector held: waits for a `select` holding
-    /// it to let go (see [`Ask`]); `Ok(false)` when `until` passed first.
-    /// `busy()` when nothing would ever let go.
+    /// it to let go (see [`Ask`]), for one [`SLICE`] at most. `busy()`
+    /// when nothing would ever let go: no `select` waits in this process,
+    /// the one waiting is this thread's, or it cannot be woken.
     fn wait_turn(
         self: &Arc<Self>,
         py: Python<'_>,
         ask: Ask,
         request: &mut Option<Request>,
-    ) -> PyResult<bool> {
+    ) -> PyResult<Turn> {
         let mut s = lock(&self.state);
         let holder = match s.waiting {
-            Some(h) if h.process == FORKS.load(Ordering::Relaxed) => h,
+            Some(h) if h.process == FORKS.load(Ordering::Relaxed) && h.thread != this_thread() => h,
             _ => return Err(busy()),
         };
         let until = match ask {
@@ -359,29 +391,53 @@ impl Handoff {
         let seen = s.released;
         drop(s);
         Ok(py.detach(|| {
-            let mut s = lock(&self.state);
-            s.sleepers += 1;
-            let mut turn = true;
-            while s.released == seen {
-                s = match until {
-                    None => self.turn.wait(s).unwrap_or_else(PoisonError::into_inner),
-                    Some(until) => {
-                        let now = Instant::now();
-                        if now >= until {
-                            turn = false;
-                            break;
-                        }
-                        self.turn
-                            .wait_timeout(s, until - now)
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .0
-                    }
-                };
+            let slice = Instant::now() + SLICE;
+            let end = until.map_or(slice, |u| u.min(slice));
+            if !self.wait_while(lock(&self.state), end, |s| s.released == seen) {
+                Turn::Released
+            } else if until.is_some_and(|u| Instant::now() >= u) {
+                Turn::TimedOut
+            } else {
+                Turn::Slice
             }
-            s.sleepers -= 1;
-            turn
         }))
     }
+}
+
+/// How long a caller waits for its turn, or a `select` for its callers,
+/// before it looks up again: for signals (Ctrl-C in a thread that waits
+/// for a turn is a `KeyboardInterrupt` within this), and for the
+/// interpreter's exit (where a `select` in a daemon thread never gets the
+/// GIL back to let go).
+const SLICE: Duration = Duration::from_millis(20);
+
+/// How a wait for a turn ended.
+enum Turn {
+    /// The `select` let go: try again.
+    Released,
+    /// A [`SLICE`] passed: handle signals, then wait again.
+    Slice,
+    /// The caller's own deadline passed.
+    TimedOut,
+}
+
+/// This thread, as a number (the address of a thread-local: no system
+/// call, unlike `gettid`).
+fn this_thread() -> usize {
+    thread_local! {
+        static MARK: u8 = const { 0 };
+    }
+    MARK.with(|m| m as *const u8 as usize)
+}
+
+/// Whether the interpreter is shutting down (`sys.is_finalizing()`; an
+/// interpreter too far gone to say counts as shutting down).
+#[cold]
+fn finalizing(py: Python<'_>) -> bool {
+    py.import(intern!(py, "sys"))
+        .and_then(|sys| sys.getattr(intern!(py, "is_finalizing"))?.call0())
+        .and_then(|v| v.is_truthy())
+        .unwrap_or(true)
 }
 
 /// The handoff of the selector `slf`, found without holding it.
@@ -392,7 +448,9 @@ fn handoff_of(slf: &Bound<'_, NativeSelector>) -> Option<Arc<Handoff>> {
 
 /// `take()`'s result once it succeeds, waiting for a turn while a
 /// `select` of another thread holds the selector (see [`Handoff`]);
-/// `None` when `ask`'s deadline passes first.
+/// `None` when `ask`'s deadline passes first. Between slices of the wait
+/// it runs the signal handlers (an exception from one propagates), and it
+/// gives up with `busy()` once the interpreter is shutting down.
 fn acquire<T>(
     slf: &Bound<'_, NativeSelector>,
     ask: impl FnOnce() -> Ask,
@@ -404,11 +462,19 @@ fn acquire<T>(
     let Some(handoff) = handoff_of(slf) else {
         return Err(busy());
     };
+    let py = slf.py();
     let ask = ask();
     let mut request = None;
     loop {
-        if !handoff.wait_turn(slf.py(), ask, &mut request)? {
-            return Ok(None);
+        match handoff.wait_turn(py, ask, &mut request)? {
+            Turn::TimedOut => return Ok(None),
+            Turn::Released => {}
+            Turn::Slice => {
+                py.check_signals()?;
+                if finalizing(py) {
+                    return Err(busy());
+                }
+            }
         }
         if let Some(held) = take() {
             return Ok(Some(held));
@@ -764,19 +830,11 @@ impl NativeSelector {
             .ok_or_else(|| PyRuntimeError::new_err("selectors2: key table out of step"))
     }
 
-    /// A new `SelectorKey` from its four fields, as `key_cls(*fields)`
-    /// would make it (the namedtuple's `__new__` is
-    /// `tuple.__new__(cls, fields)`).
-    #[inline]
-    fn new_key<'py>(
-        &self,
-        py: Python<'py>,
-        key_cls: &Py<PyAny>,
-        fields: (Bound<'py, PyAny>, i64, Bound<'py, PyAny>, Bound<'py, PyAny>),
-    ) -> PyResult<Bound<'py, PyAny>> {
-        match &self.tuple_new {
-            Some(new) => new.bind(py).call1((key_cls, fields)),
-            None => key_cls.bind(py).call1(fields),
+    /// What [`new_key`] makes keys with: `key_cls` and `tuple.__new__`.
+    fn key_maker(&self, py: Python<'_>) -> PyResult<KeyMaker> {
+        match (&self.key_cls, &self.tuple_new) {
+            (Some(cls), new) => Ok((cls.clone_ref(py), new.as_ref().map(|n| n.clone_ref(py)))),
+            (None, _) => Err(closed()),
         }
     }
 
@@ -792,8 +850,28 @@ impl NativeSelector {
     }
 }
 
+/// A selector's `key_cls` and `tuple.__new__` (see [`new_key`]).
+type KeyMaker = (Py<PyAny>, Option<Py<PyAny>>);
+
+/// A new `SelectorKey` from its four fields, as `key_cls(*fields)` would
+/// make it (the namedtuple's `__new__` is `tuple.__new__(cls, fields)`).
+/// Made with the selector free: an allocation may run the garbage
+/// collector, and a finalizer may call the selector.
+#[inline]
+fn new_key<'py>(
+    py: Python<'py>,
+    (key_cls, tuple_new): &KeyMaker,
+    fields: (Bound<'py, PyAny>, i64, Bound<'py, PyAny>, Bound<'py, PyAny>),
+) -> PyResult<Bound<'py, PyAny>> {
+    match tuple_new {
+        Some(new) => new.bind(py).call1((key_cls, fields)),
+        None => key_cls.bind(py).call1(fields),
+    }
+}
+
 /// The methods that hold the selector: no Python code of the caller's
-/// runs inside them (see [`busy`]). A key they replace or remove is
+/// runs inside them (see [`busy`]), and no Python object that the garbage
+/// collector tracks is allocated (it could run finalizers). A key they replace or remove is
 /// still referenced by the caller's frame, so no destructor runs either.
 impl NativeSelector {
     /// Registers `fd` in the Rust selector, moving it to the next capacity
@@ -818,18 +896,15 @@ impl NativeSelector {
         }
     }
 
-    /// Registers `fd` (of `fileobj`) for `mask` (`events` as given);
-    /// returns the new `SelectorKey`.
+    /// Registers `fd` for `mask`, as `key` (its new `SelectorKey`).
     fn register_impl(
         &mut self,
         py: Python<'_>,
-        fileobj: &Bound<'_, PyAny>,
         fd: i64,
         mask: Events,
-        events: &Bound<'_, PyAny>,
-        data: Py<PyAny>,
-    ) -> Result<Py<PyAny>, Failure> {
-        let (Some(key_cls), Some(table)) = (&self.key_cls, &self.table) else {
+        key: &Bound<'_, PyAny>,
+    ) -> Result<(), Failure> {
+        let Some(table) = &self.table else {
             return Err(Failure::Py(closed()));
         };
         let raw = match (raw_fd(fd), table.backend_kind()) {
@@ -838,16 +913,14 @@ impl NativeSelector {
             (Err(_), BackendKind::Select) => return Err(Failure::Sel(Error::InvalidFd(-1))),
             (Err(e), _) => return Err(Failure::Py(e)),
         };
-        let fields = (fileobj.clone(), fd, events.clone(), data.into_bound(py));
-        let key = self.new_key(py, key_cls, fields)?;
         let slot = self.new_slot();
         if let Err(e) = self.register_growing(raw, mask, slot) {
             self.free.push(slot);
             return Err(e);
         }
         *self.slot_mut(slot)? = Some(key.clone().unbind());
-        self.map(py)?.set_item(fd, &key)?;
-        Ok(key.unbind())
+        self.map(py)?.set_item(fd, key)?;
+        Ok(())
     }
 
     /// Unregisters `fd`; returns its `SelectorKey`.
@@ -879,41 +952,32 @@ impl NativeSelector {
         Ok((slot, self.key_of(py, slot)?))
     }
 
-    /// Replaces `old`, the key of `fd` in `slot`, by one with `events`
-    /// (`mask` if they changed) and `data`; returns it, or `None` when
-    /// `old` is no longer the key (the caller's Python code changed it
-    /// meanwhile). A failed modify changes nothing.
-    #[allow(clippy::too_many_arguments)]
+    /// Replaces `old`, the key of `fd` in `slot`, by `key` (with new
+    /// events, `mask`, if they changed); `false` when `old` is no longer
+    /// the key (the caller's Python code changed it meanwhile). A failed
+    /// modify changes nothing.
     fn modify_impl(
         &mut self,
         py: Python<'_>,
         fd: i64,
-        slot: u32,
-        old: &Bound<'_, PyTuple>,
+        (slot, old): (u32, &Bound<'_, PyTuple>),
         mask: Option<Events>,
-        events: &Bound<'_, PyAny>,
-        data: &Bound<'_, PyAny>,
-    ) -> Result<Option<Py<PyAny>>, Failure> {
+        key: &Bound<'_, PyAny>,
+    ) -> Result<bool, Failure> {
         let (now, current) = self.current_key(py, fd)?;
         if now != slot || !current.bind(py).is(old) {
-            return Ok(None);
+            return Ok(false);
         }
         let Ok(raw) = i32::try_from(fd) else {
             return Err(Failure::NotRegistered);
         };
-        let key_cls = self.key_cls.as_ref().ok_or_else(closed)?;
-        let key = self.new_key(
-            py,
-            key_cls,
-            (old.get_item(0)?, fd, events.clone(), data.clone()),
-        )?;
         if let Some(mask) = mask {
             let table = self.table.as_mut().ok_or_else(closed)?;
             table.modify(raw, mask, slot).map_err(Failure::Sel)?;
         }
         *self.slot_mut(slot)? = Some(key.clone().unbind());
-        self.map(py)?.set_item(fd, &key)?;
-        Ok(Some(key.unbind()))
+        self.map(py)?.set_item(fd, key)?;
+        Ok(true)
     }
 
     /// Registers the wake-up fd that lets other threads interrupt a wait
@@ -934,12 +998,9 @@ impl NativeSelector {
     /// One wait of `select`, for at most `timeout`, holding the selector
     /// with the GIL released: the keys ready, or why it ended without
     /// them. The caller lets go ([`Handoff::let_go`]) once the selector is
-    /// released, whatever this returns.
-    fn select_round<'py>(
-        &mut self,
-        py: Python<'py>,
-        timeout: Option<Duration>,
-    ) -> PyResult<Round<'py>> {
+    /// released, whatever this returns, and makes the result list then
+    /// (an allocation may run finalizers, which may call the selector).
+    fn select_round(&mut self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<Round> {
         if self.table.is_none() {
             return Err(closed());
         }
@@ -967,27 +1028,28 @@ impl NativeSelector {
                 Err(Error::Io(e)) => return Err(os_error(py, e)),
                 Err(other) => return Err(PyOSError::new_err(other.to_string())),
             }
-            let key = |slot: u32| match keys.get(slot as usize) {
-                Some(Some(key)) => key.bind(py).clone(),
-                _ => py.None().into_bound(py),
-            };
-            if !ready.iter().any(|(k, _)| k.data == WAKER_SLOT) {
-                // `ready` is an exact-size iterator: the list is allocated once.
-                let list = PyList::new(py, ready.iter().map(|(k, ev)| (key(k.data), ev.bits())))?;
-                return Ok(Round::Done(list));
+            let mut woken = false;
+            let mut found = Vec::with_capacity(ready.len());
+            for (k, events) in ready.iter() {
+                if k.data == WAKER_SLOT {
+                    // Woken for a caller in another thread (or by a
+                    // wake-up left from an earlier one).
+                    woken = true;
+                } else if let Some(Some(key)) = keys.get(k.data as usize) {
+                    found.push((key.clone_ref(py), events.bits()));
+                }
             }
-            // Woken for a caller in another thread (or by a wake-up left
-            // from an earlier one): drained before the callers run, so
-            // that a wake-up for the next one is not lost.
-            if let Some(waker) = waker {
-                waker.drain().map_err(|e| os_error(py, e))?;
+            if woken {
+                // Drained before the callers run, so that a wake-up for
+                // the next one is not lost.
+                if let Some(waker) = waker {
+                    waker.drain().map_err(|e| os_error(py, e))?;
+                }
+                if found.is_empty() {
+                    return Ok(Round::Handoff);
+                }
             }
-            if ready.len() == 1 {
-                return Ok(Round::Handoff);
-            }
-            let ours = ready.iter().filter(|(k, _)| k.data != WAKER_SLOT);
-            let list: Vec<_> = ours.map(|(k, ev)| (key(k.data), ev.bits())).collect();
-            Ok(Round::Done(PyList::new(py, list)?))
+            Ok(Round::Done(found))
         })
     }
 }
@@ -1007,9 +1069,9 @@ fn waker_fd(waker: &Waker) -> Option<i32> {
 }
 
 /// How one wait of `select` ended.
-enum Round<'py> {
-    /// With the keys ready (none when the time is up).
-    Done(Bound<'py, PyList>),
+enum Round {
+    /// With the keys ready and their events (none when the time is up).
+    Done(Vec<(Py<PyAny>, u8)>),
     /// A signal: its handlers run, then the wait goes on (PEP 475).
     Signal,
     /// Only woken for another thread's call: it runs, then the wait goes
@@ -1088,9 +1150,12 @@ impl NativeSelector {
         // selector free.
         let mask = events_of(events)?;
         let fd = lookup(slf, fileobj)?;
-        let data = data.unwrap_or_else(|| py.None());
-        let done = borrow_mut(slf)?.register_impl(py, fileobj, fd, mask, events, data);
-        done.map_err(|f| f.into_py(fileobj))
+        let data = data.unwrap_or_else(|| py.None()).into_bound(py);
+        let maker = borrow(slf)?.key_maker(py)?;
+        let key = new_key(py, &maker, (fileobj.clone(), fd, events.clone(), data))?;
+        let done = borrow_mut(slf)?.register_impl(py, fd, mask, &key);
+        done.map_err(|f| f.into_py(fileobj))?;
+        Ok(key.unbind())
     }
 
     /// Unregister a file object (registered, or closed since: it is found
@@ -1132,10 +1197,16 @@ impl NativeSelector {
             } else {
                 None
             };
-            let done = borrow_mut(slf)?.modify_impl(py, fd, slot, &old, mask, events, &data);
+            let maker = borrow(slf)?.key_maker(py)?;
+            let key = new_key(
+                py,
+                &maker,
+                (old.get_item(0)?, fd, events.clone(), data.clone()),
+            )?;
+            let done = borrow_mut(slf)?.modify_impl(py, fd, (slot, &old), mask, &key);
             match done {
-                Ok(Some(key)) => return Ok(key),
-                Ok(None) => continue,
+                Ok(true) => return Ok(key.unbind()),
+                Ok(false) => continue,
                 Err(f) => return Err(f.into_py(fileobj)),
             }
         }
@@ -1196,12 +1267,20 @@ impl NativeSelector {
             }
             let round = this.select_round(py, wait);
             drop(this);
-            handoff.let_go(py);
-            match round? {
-                Round::Done(list) if !list.is_empty() || wait == timeout => return Ok(list),
-                Round::Done(_) | Round::Handoff => {}
-                Round::Signal => py.check_signals()?,
+            let done = match &round {
+                Ok(Round::Done(found)) => !found.is_empty() || wait == timeout,
+                Ok(_) => false,
+                Err(_) => true,
+            };
+            handoff.let_go(py, !done);
+            if let Round::Done(found) = round?
+                && done
+            {
+                return PyList::new(py, found);
             }
+            // Going on: run the handlers of any signal that came, whether
+            // it ended the wait (EINTR) or arrived while handing off.
+            py.check_signals()?;
             first = false;
             wait = match timeout {
                 None => None,
