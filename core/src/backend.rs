@@ -225,6 +225,31 @@ pub trait Backend {
         false
     }
 
+    /// Whether one [`wait`](Backend::wait) may report the same fd more than
+    /// once: kqueue reports its read and write filters as separate events,
+    /// select (and [`SimBackend`](crate::SimBackend)) reports the read set
+    /// and then the write set. The selector merges such reports into one
+    /// entry of [`Ready`](crate::Ready), which costs a check on every
+    /// report; a backend that never reports an fd twice in one wait (epoll,
+    /// whose ready list holds each registration once; poll and WSAPoll,
+    /// with one `pollfd` per key) says `false` and skips it. Asked once per
+    /// `select`, before the wait.
+    ///
+    /// Saying `false` and then reporting an fd twice is a logic error: the
+    /// fd would then take two entries of `Ready`. The default, `true`, is
+    /// right for every backend.
+    ///
+    /// ```
+    /// use selectors2_core::{Backend, SimBackend};
+    ///
+    /// // The simulation reports readable and writable separately.
+    /// assert!(SimBackend::new().may_report_twice());
+    /// ```
+    #[inline]
+    fn may_report_twice(&self) -> bool {
+        true
+    }
+
     /// Waits for readiness and calls `report(fd, tag, readiness)` for what
     /// it saw.
     ///

@@ -51,20 +51,27 @@ bitflags! {
     /// Backends set the bits that match their mechanism (`EPOLLIN` →
     /// `READABLE`, `POLLNVAL` → `INVALID`, a kqueue `EV_EOF` → `HANGUP`, ...);
     /// unknown bits are kept and count like `ERROR`.
+    ///
+    /// The bits are poll(2)'s (`POLLIN` 0x01, `POLLPRI` 0x02, `POLLOUT`
+    /// 0x04, `POLLERR` 0x08, `POLLHUP` 0x10, `POLLNVAL` 0x20: the values of
+    /// Linux, the BSDs, macOS and illumos, and of epoll's first five), so
+    /// that the epoll and poll backends hand on what the kernel wrote,
+    /// masked, with no translation on the path of every report. Code
+    /// should still use the names.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct Readiness: u8 {
         /// Data can be read without blocking (`EPOLLIN`, `POLLIN`, `EVFILT_READ`).
-        const READABLE = 1;
-        /// Data can be written without blocking (`EPOLLOUT`, `POLLOUT`, `EVFILT_WRITE`).
-        const WRITABLE = 2;
-        /// An error condition is pending (`EPOLLERR`, `POLLERR`, `EV_ERROR`).
-        const ERROR = 4;
-        /// The peer hung up (`EPOLLHUP`, `POLLHUP`, `EV_EOF`).
-        const HANGUP = 8;
-        /// The descriptor is not open (`POLLNVAL`): the caller should unregister it.
-        const INVALID = 16;
+        const READABLE = 0x01;
         /// Urgent or priority data (`EPOLLPRI`, `POLLPRI`).
-        const PRIORITY = 32;
+        const PRIORITY = 0x02;
+        /// Data can be written without blocking (`EPOLLOUT`, `POLLOUT`, `EVFILT_WRITE`).
+        const WRITABLE = 0x04;
+        /// An error condition is pending (`EPOLLERR`, `POLLERR`, `EV_ERROR`).
+        const ERROR = 0x08;
+        /// The peer hung up (`EPOLLHUP`, `POLLHUP`, `EV_EOF`).
+        const HANGUP = 0x10;
+        /// The descriptor is not open (`POLLNVAL`): the caller should unregister it.
+        const INVALID = 0x20;
     }
 }
 

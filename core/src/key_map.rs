@@ -287,6 +287,32 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
         }
     }
 
+    /// The entry of `fd` if it carries `tag`: the lookup `select` makes
+    /// for every report. The fd's home slot is looked at first, tag before
+    /// fd, so that the common case (an fd below `N`, or any fd alone in its
+    /// cluster) costs two compares and no probe loop; anything else takes
+    /// the full probe, out of line.
+    #[inline(always)]
+    pub(crate) fn get_reported_mut(&mut self, fd: RawFd, tag: Tag) -> Option<&mut Entry<D>> {
+        let home = Self::home(fd);
+        let hit = match &self.slots()[home].entry {
+            Some(e) => e.tag.get() == tag.to_bits() && e.key.fd == fd,
+            None => false,
+        };
+        if hit {
+            return self.slots_mut()[home].entry.as_mut();
+        }
+        self.get_reported_far(fd, tag)
+    }
+
+    /// [`get_reported_mut`](Self::get_reported_mut) for an fd away from its
+    /// home slot, or a report no key owns.
+    #[cold]
+    #[inline(never)]
+    fn get_reported_far(&mut self, fd: RawFd, tag: Tag) -> Option<&mut Entry<D>> {
+        self.get_mut(fd).filter(|e| e.backend_tag() == tag)
+    }
+
     /// Puts `entry` in the free slot `i` that [`probe`](Self::probe)
     /// returned for its fd, and returns it.
     #[inline]
@@ -694,5 +720,57 @@ mod tests {
         assert_eq!(order, [4, 2, 3]);
         assert_eq!(sel.get_map().iter().len(), 3);
         assert_eq!(sel.get_map().into_iter().count(), 3);
+    }
+
+    /// `get_reported_mut`, the lookup of every report in `select`: found
+    /// only for the right fd with the right tag, whether the fd sits in
+    /// its home slot (the fast path), was pushed along its cluster, or its
+    /// home slot is empty or held by another fd (the probe out of line).
+    #[test]
+    fn reported_lookup_needs_the_fd_and_its_tag() {
+        let mut map: KeyMap<u16, 4> = KeyMap::new();
+        let tag = |n: u32| NonZeroU32::new(n).unwrap();
+        // 1 at home (slot 1); 5 and 9 also home to 1: pushed to 2 and 3.
+        for (fd, t) in [(1, 11), (5, 15), (9, 19)] {
+            let Probe::Vacant(at) = map.probe(fd) else {
+                panic!("{fd} has a place");
+            };
+            let key = SelectorKey {
+                fd,
+                events: Events::READ,
+                data: fd as u16,
+            };
+            map.insert_at(at, Entry::new(key, tag(t), BackendSlot::NONE));
+        }
+        let found = |map: &mut KeyMap<u16, 4>, fd, t| {
+            map.get_reported_mut(fd, Tag::from_bits(t))
+                .map(|e| e.key.data)
+        };
+        assert_eq!(found(&mut map, 1, 11), Some(1));
+        assert_eq!(found(&mut map, 5, 15), Some(5));
+        assert_eq!(found(&mut map, 9, 19), Some(9));
+        // A stale tag: at home, and away from it.
+        assert_eq!(found(&mut map, 1, 12), None);
+        assert_eq!(found(&mut map, 9, 11), None);
+        // Another fd's tag in this fd's home slot.
+        assert_eq!(found(&mut map, 5, 11), None);
+        // Unknown fds: home slot empty (slot 0), tag 0 as an empty slot's
+        // niche reads; home slot full, fd absent; negative.
+        assert_eq!(found(&mut map, 0, 0), None);
+        assert_eq!(found(&mut map, 4, 0), None);
+        assert_eq!(found(&mut map, 13, 11), None);
+        assert_eq!(found(&mut map, -1, 19), None);
+        // A full table whose probe wraps all the way round.
+        let key = SelectorKey {
+            fd: 2,
+            events: Events::READ,
+            data: 2,
+        };
+        let Probe::Vacant(at) = map.probe(2) else {
+            panic!("2 has a place");
+        };
+        map.insert_at(at, Entry::new(key, tag(12), BackendSlot::NONE));
+        assert_eq!(found(&mut map, 2, 12), Some(2));
+        assert_eq!(found(&mut map, 6, 12), None);
     }
 }

@@ -349,60 +349,91 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
         D: Clone,
     {
         ready.clear();
-        let cursor = self.cursor;
+        // Read only when `ready` overflows (by reference, so that the
+        // common path does not load it).
+        let cursor = &self.cursor;
         let map = &mut self.map;
-        let mut overflow = false;
-        let mut foreign = false;
-        let result = self.backend.wait(M, timeout, |fd, tag, readiness| {
-            let entry = match map.get_mut(fd) {
-                Some(entry) if entry.backend_tag() == tag => entry,
-                _ => {
-                    foreign = true;
+        let merge = self.backend.may_report_twice();
+        // What the wait met beyond the common case: a report no key owns
+        // (`FOREIGN`), more ready keys than `ready` holds (`OVERFLOW`). One
+        // word, so that the common case tests once after the wait.
+        let mut cold = 0u8;
+        let flags = &mut cold;
+        let out = &mut *ready;
+        // Inlined into the backend's loop over its events, in every arm of
+        // a backend that dispatches (the std adapter's `DefaultSelector`):
+        // a call per report costs more than the report.
+        #[allow(clippy::inline_always)]
+        let result = self.backend.wait(
+            M,
+            timeout,
+            // `move`: `merge` is a copy, a constant once inlined for a
+            // backend that always answers the same.
+            #[inline(always)]
+            move |fd, tag, readiness| {
+                let Some(entry) = map.get_reported_mut(fd, tag) else {
+                    *flags |= FOREIGN;
+                    return;
+                };
+                let events = readiness.to_events(entry.key.events);
+                if events.is_empty() {
                     return;
                 }
-            };
-            let events = readiness.to_events(entry.key.events);
-            if events.is_empty() {
-                return;
-            }
-            // A second report of an fd this call already put in `ready`
-            // finds its key where `pos` says (the table does not change
-            // during a wait, so the fd names this very entry, and `ready`
-            // holds one entry per fd); a `pos` left by an earlier call
-            // points past the end or at another fd. Once `ready` has
-            // overflowed, entries have moved: then the search below finds it.
-            if let Some(slot) = ready.entries.get_mut(entry.pos as usize)
-                && slot.0.fd == fd
-            {
-                slot.1 |= events;
-                return;
-            }
-            let len = ready.entries.len();
-            if len < M {
-                // Cannot fail: not full (and pushed before `pos` is
-                // written, so that the push's own check folds into ours).
-                let _ = ready.entries.push((entry.key.clone(), events));
-                entry.pos = len as u32;
-                return;
-            }
-            // Full (it stays full from here on): the fair pick, cold.
-            if !overflow {
-                overflow = true;
-                sort_by_distance(ready, cursor);
-            }
-            admit_fairly(ready, &entry.key, events, cursor);
-        });
+                // A second report of an fd this call already put in `ready`
+                // finds its key where `pos` says (the table does not change
+                // during a wait, so the fd names this very entry, and `ready`
+                // holds one entry per fd); a `pos` left by an earlier call
+                // points past the end or at another fd. Once `ready` has
+                // overflowed, entries have moved: then the search below finds it.
+                if merge
+                    && let Some(slot) = out.entries.get_mut(entry.pos as usize)
+                    && slot.0.fd == fd
+                {
+                    slot.1 |= events;
+                    return;
+                }
+                let len = out.entries.len();
+                if len < M {
+                    // Cannot fail: not full (and pushed before `pos` is
+                    // written, so that the push's own check folds into ours).
+                    let _ = out.entries.push((entry.key.clone(), events));
+                    if merge {
+                        entry.pos = len as u32;
+                    }
+                    return;
+                }
+                // Full (it stays full from here on): the fair pick, cold.
+                if *flags & OVERFLOW == 0 {
+                    *flags |= OVERFLOW;
+                    sort_by_distance(out, *cursor);
+                }
+                admit_fairly(out, &entry.key, events, *cursor);
+            },
+        );
         if let Err(e) = result {
             ready.clear();
             return Err(Error::Backend(e));
         }
-        if foreign {
-            self.rebuild_backend();
-        }
-        if overflow && let Some((last, _)) = ready.entries.last() {
-            self.cursor = last.fd.wrapping_add(1);
+        if cold != 0 {
+            self.after_cold_wait(cold, ready);
         }
         Ok(ready.len())
+    }
+
+    /// The end of a `select` whose wait met a report no key owns (the
+    /// backend rebuilds) or more ready keys than `ready` holds (the next
+    /// call starts after the last fd admitted).
+    #[cold]
+    #[inline(never)]
+    fn after_cold_wait<const M: usize>(&mut self, cold: u8, ready: &Ready<D, M>) {
+        if cold & FOREIGN != 0 {
+            self.rebuild_backend();
+        }
+        if cold & OVERFLOW != 0
+            && let Some((last, _)) = ready.entries.last()
+        {
+            self.cursor = last.fd.wrapping_add(1);
+        }
     }
 
     /// A wait reported something no key owns: let the backend drop what
@@ -451,6 +482,11 @@ where
             .finish_non_exhaustive()
     }
 }
+
+/// [`Selector::select`]'s wait met a report no key owns.
+const FOREIGN: u8 = 1;
+/// [`Selector::select`]'s wait met more ready keys than `ready` holds.
+const OVERFLOW: u8 = 2;
 
 /// Cyclic distance from the fairness cursor: the overflowing `select` keeps
 /// the `M` ready fds closest after the cursor, then moves the cursor past
@@ -564,10 +600,15 @@ mod tests {
         ready: Vec<(RawFd, Readiness)>,
         raw: Vec<(RawFd, Tag, Readiness)>,
         max_seen: Vec<usize>,
+        /// What `may_report_twice` answers: `true` (the default) unless set.
+        twice: Option<bool>,
     }
 
     impl Backend for Script {
         type Error = ();
+        fn may_report_twice(&self) -> bool {
+            self.twice.unwrap_or(true)
+        }
         fn register(&mut self, fd: RawFd, _: Events, tag: Tag) -> Result<BackendSlot, ()> {
             self.tags.insert(fd, tag);
             Ok(BackendSlot::new(fd as u32 * 10))
@@ -821,6 +862,41 @@ mod tests {
             let mut ready: Ready<u32, 8> = Ready::new();
             assert_eq!(sel.select(&mut ready, ZERO), Ok(3));
             assert_eq!(entries(&ready), [(1, RW, 1), (2, RW, 2), (3, RW, 3)]);
+        }
+    }
+
+    /// `Backend::may_report_twice`: a backend that says `false` gets no
+    /// merge check (an fd it reported twice, against its word, takes two
+    /// entries: the documented logic error, here to show no check is made),
+    /// one that says `true` gets one entry per fd; what is reported once
+    /// comes out the same either way.
+    #[test]
+    fn select_merges_only_for_a_backend_that_may_report_twice() {
+        for twice in [false, true] {
+            let mut sel: Selector<Script, u32, 8> = Selector::new(Script {
+                twice: Some(twice),
+                ..Script::default()
+            });
+            sel.register(1, RW, 1).unwrap();
+            sel.register(2, RW, 2).unwrap();
+            sel.backend_mut().ready = vec![(1, Readiness::READABLE), (2, Readiness::WRITABLE)];
+            let mut ready: Ready<u32, 8> = Ready::new();
+            for _ in 0..2 {
+                assert_eq!(sel.select(&mut ready, ZERO), Ok(2));
+                assert_eq!(entries(&ready), [(1, R, 1), (2, W, 2)]);
+            }
+            sel.backend_mut().ready.push((1, Readiness::WRITABLE));
+            let want: &[_] = if twice {
+                &[(1, RW, 1), (2, W, 2)]
+            } else {
+                &[(1, R, 1), (1, W, 1), (2, W, 2)]
+            };
+            assert_eq!(
+                sel.select(&mut ready, ZERO),
+                Ok(want.len()),
+                "twice: {twice}"
+            );
+            assert_eq!(entries(&ready), want, "twice: {twice}");
         }
     }
 

@@ -165,6 +165,11 @@ impl Backend for Auto {
     type Error = io::Error;
 
     #[inline]
+    fn may_report_twice(&self) -> bool {
+        each!(&self.0, b => b.may_report_twice())
+    }
+
+    #[inline]
     fn fd_limit(&self) -> Option<RawFd> {
         each!(&self.0, b => b.fd_limit())
     }

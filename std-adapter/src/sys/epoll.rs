@@ -54,8 +54,12 @@ pub struct Epoll {
     /// naming. It watches `epfd` (and still holds the leftover).
     nest: Option<OwnedFd>,
     events: EventBuffer,
-    /// Set by `rebuild`, cleared by the next `wait` (see
-    /// `Sealed::take_spurious_wakeup`).
+    /// Set by `rebuild`; taken by the next `select` that finds nothing
+    /// (see `Sealed::take_spurious_wakeup`), which then waits again for its
+    /// time left. A `select` that found live keys leaves it set, so a later
+    /// one that finds nothing waits once more for nothing: at most one
+    /// extra wait per rebuild (which is rare), where clearing it in `wait`
+    /// cost a store on every select.
     spurious: bool,
 }
 
@@ -92,49 +96,39 @@ fn flags(interest: Events) -> epoll::EventFlags {
     f
 }
 
-/// What `epoll_wait` reported, as `Readiness`: one load from a table of
-/// [`readiness_rule`] indexed by bits 0 to 4 of Linux's ABI (`IN`, `PRI`,
-/// `OUT`, `ERR`, `HUP`), on the path of every report. The kernel reports
-/// what was asked for ([`flags`]: `IN`, `OUT`) plus `ERR` and `HUP`,
-/// which it always adds (`ep_insert`, `ep_modify`), so `RDHUP` (bit 13)
-/// never comes and is not looked at (three instructions per report).
+/// What `epoll_wait` reported, as `Readiness`: bits 0 to 4 of Linux's ABI
+/// (`IN`, `PRI`, `OUT`, `ERR`, `HUP`) as they are, since `Readiness` has
+/// poll's layout, which epoll shares (checked at compile time below); no
+/// table, no test per flag, on the path of every report. The kernel
+/// reports what was asked for ([`flags`]: `IN`, `OUT`) plus `ERR` and
+/// `HUP`, which it always adds (`ep_insert`, `ep_modify`), so `RDHUP`
+/// (bit 13) and the bits above `HUP` never come and are not looked at.
 #[inline]
 pub(crate) fn readiness(f: epoll::EventFlags) -> Readiness {
-    Readiness::from_bits_retain(READINESS[f.bits() as usize & 0x1f])
+    Readiness::from_bits_retain((f.bits() & LOW_FIVE) as u8)
 }
 
-/// [`readiness`] for each of its 32 indices.
-const READINESS: [u8; 32] = {
-    let mut table = [0u8; 32];
-    let mut i = 0;
-    while i < 32 {
-        table[i] = readiness_rule(epoll::EventFlags::from_bits_retain(i as u32)).bits();
-        i += 1;
-    }
-    table
-};
+/// The flags [`readiness`] keeps: `IN | PRI | OUT | ERR | HUP`.
+const LOW_FIVE: u32 = 0x1f;
 
-/// The translation, flag by flag.
-const fn readiness_rule(f: epoll::EventFlags) -> Readiness {
+// `readiness` keeps epoll's bits as they are: they must be `Readiness`'s.
+const _: () = {
     use epoll::EventFlags as F;
-    let mut r = 0;
-    if f.contains(F::IN) {
-        r |= Readiness::READABLE.bits();
-    }
-    if f.contains(F::OUT) {
-        r |= Readiness::WRITABLE.bits();
-    }
-    if f.contains(F::ERR) {
-        r |= Readiness::ERROR.bits();
-    }
-    if f.intersects(F::HUP.union(F::RDHUP)) {
-        r |= Readiness::HANGUP.bits();
-    }
-    if f.contains(F::PRI) {
-        r |= Readiness::PRIORITY.bits();
-    }
-    Readiness::from_bits_retain(r)
-}
+    assert!(F::IN.bits() == Readiness::READABLE.bits() as u32);
+    assert!(F::PRI.bits() == Readiness::PRIORITY.bits() as u32);
+    assert!(F::OUT.bits() == Readiness::WRITABLE.bits() as u32);
+    assert!(F::ERR.bits() == Readiness::ERROR.bits() as u32);
+    assert!(F::HUP.bits() == Readiness::HANGUP.bits() as u32);
+    assert!(
+        F::IN
+            .union(F::PRI)
+            .union(F::OUT)
+            .union(F::ERR)
+            .union(F::HUP)
+            .bits()
+            == LOW_FIVE
+    );
+};
 
 impl AsFd for Epoll {
     /// The epoll instance's fd: readable when a key is ready. The same
@@ -199,6 +193,13 @@ impl OsBackend for Epoll {
 impl Backend for Epoll {
     type Error = io::Error;
 
+    /// epoll's ready list holds each registration once, and one key has
+    /// one registration: an fd comes at most once per `epoll_wait`.
+    #[inline]
+    fn may_report_twice(&self) -> bool {
+        false
+    }
+
     #[inline]
     fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
         match with_fd(fd, |src| {
@@ -255,7 +256,6 @@ impl Backend for Epoll {
         timeout: Option<Duration>,
         mut report: F,
     ) -> io::Result<()> {
-        self.spurious = false;
         let buf = &mut self.events.0;
         // The kernel rotates level-triggered entries it returned to the back
         // of its ready list, so asking for at most `max` keeps every fd in

@@ -73,10 +73,12 @@ mod sealed {
     /// Private to the crate: what the adapter's `Selector` needs of a
     /// backend beyond the core's `Backend` trait.
     pub trait Sealed {
-        /// Whether the last `select` woke only for reports that belong to
-        /// no key, after which the backend dropped them (epoll's rebuild):
-        /// the selector then waits again for the time left. Cleared by the
-        /// call.
+        /// Whether a wait since the last call met reports that belong to no
+        /// key, after which the backend dropped them (epoll's rebuild): a
+        /// `select` that found nothing then waits again for the time left.
+        /// Cleared by the call, and only by it (a `select` that found keys
+        /// does not ask, so one later empty `select` may wait once more
+        /// than it needed: never past its timeout).
         #[inline]
         fn take_spurious_wakeup(&mut self) -> bool {
             false
@@ -202,6 +204,59 @@ mod tests {
         // No selector asks for 0 reports (a `Ready` holds at least one): an
         // error (epoll's EINVAL) or nothing, never a panic.
         let _ = b.wait(0, Some(Duration::ZERO), |_, _, _| {});
+    }
+
+    /// `Backend::may_report_twice`: a backend that says `false` (the
+    /// selector then skips its merge check) reports each fd at most once
+    /// per wait, here with every socket both readable and writable, which
+    /// kqueue and select report as two events; and each backend says what
+    /// its mechanism does (`Auto` what the one it chose does).
+    #[cfg(unix)]
+    fn reports_each_fd_once_when_it_says_so<B: OsBackend>() {
+        use std::collections::BTreeMap;
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        use std::os::unix::net::UnixStream;
+
+        let mut b = B::open(64, Token).unwrap();
+        let pairs: Vec<_> = (0..8).map(|_| UnixStream::pair().unwrap()).collect();
+        for (i, (a, peer)) in pairs.iter().enumerate() {
+            (&*peer).write_all(b"x").unwrap();
+            b.register(a.as_raw_fd(), Events::all(), Tag::from_bits(i as u32 + 1))
+                .unwrap();
+        }
+        let mut reports = BTreeMap::<RawFd, usize>::new();
+        b.wait(64, Some(Duration::ZERO), |fd, _, _| {
+            *reports.entry(fd).or_default() += 1;
+        })
+        .unwrap();
+        assert_eq!(reports.len(), pairs.len(), "{}", b.kind());
+        let most = reports.values().copied().max().unwrap_or(0);
+        let twice = b.may_report_twice();
+        if !twice {
+            assert_eq!(most, 1, "{} said once, reported {reports:?}", b.kind());
+        }
+        let expected = match b.kind() {
+            BackendKind::Epoll | BackendKind::Poll => false,
+            BackendKind::Kqueue | BackendKind::Select => true,
+        };
+        assert_eq!(twice, expected, "{}", b.kind());
+        if twice {
+            // What makes the check worth its cost for these.
+            assert_eq!(most, 2, "{} reports read and write apart", b.kind());
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn backends_say_whether_they_report_an_fd_twice() {
+        #[cfg(has_epoll)]
+        reports_each_fd_once_when_it_says_so::<Epoll>();
+        #[cfg(has_kqueue)]
+        reports_each_fd_once_when_it_says_so::<Kqueue>();
+        reports_each_fd_once_when_it_says_so::<Poll>();
+        reports_each_fd_once_when_it_says_so::<Select>();
+        reports_each_fd_once_when_it_says_so::<Auto>();
     }
 
     #[test]

@@ -48,26 +48,50 @@ pub(crate) fn poll_events(interest: Events) -> libc::c_short {
 /// What `poll` reported, as `Readiness`.
 #[inline]
 pub(crate) fn readiness(revents: libc::c_short) -> Readiness {
-    let mut r = Readiness::empty();
-    r.set(Readiness::READABLE, revents & libc::POLLIN != 0);
-    r.set(Readiness::WRITABLE, revents & libc::POLLOUT != 0);
-    r.set(Readiness::ERROR, revents & libc::POLLERR != 0);
-    r.set(Readiness::HANGUP, revents & libc::POLLHUP != 0);
-    r.set(Readiness::INVALID, revents & libc::POLLNVAL != 0);
-    r.set(Readiness::PRIORITY, revents & libc::POLLPRI != 0);
+    // The six bits as the kernel wrote them where `Readiness` has this
+    // system's layout (Linux, the BSDs, macOS, illumos: decided at compile
+    // time); otherwise flag by flag.
+    let mut r = if SAME_BITS {
+        Readiness::from_bits_retain((revents & KNOWN) as u8)
+    } else {
+        let mut r = Readiness::empty();
+        r.set(Readiness::READABLE, revents & libc::POLLIN != 0);
+        r.set(Readiness::WRITABLE, revents & libc::POLLOUT != 0);
+        r.set(Readiness::ERROR, revents & libc::POLLERR != 0);
+        r.set(Readiness::HANGUP, revents & libc::POLLHUP != 0);
+        r.set(Readiness::INVALID, revents & libc::POLLNVAL != 0);
+        r.set(Readiness::PRIORITY, revents & libc::POLLPRI != 0);
+        r
+    };
     // Other bits (POLLRDNORM, POLLWRBAND...) count like an error would:
     // Python's rule is "anything but POLLOUT means readable", and so on.
-    let known = libc::POLLIN
-        | libc::POLLOUT
-        | libc::POLLERR
-        | libc::POLLHUP
-        | libc::POLLNVAL
-        | libc::POLLPRI;
-    if revents & !known != 0 && r.is_empty() {
+    if revents & !KNOWN != 0 && r.is_empty() {
         r |= Readiness::ERROR;
     }
     r
 }
+
+/// The poll bits [`readiness`] knows by name.
+const KNOWN: libc::c_short =
+    libc::POLLIN | libc::POLLOUT | libc::POLLERR | libc::POLLHUP | libc::POLLNVAL | libc::POLLPRI;
+
+/// Whether this system's poll bits are `Readiness`'s.
+const SAME_BITS: bool = libc::POLLIN as u8 == Readiness::READABLE.bits()
+    && libc::POLLPRI as u8 == Readiness::PRIORITY.bits()
+    && libc::POLLOUT as u8 == Readiness::WRITABLE.bits()
+    && libc::POLLERR as u8 == Readiness::ERROR.bits()
+    && libc::POLLHUP as u8 == Readiness::HANGUP.bits()
+    && libc::POLLNVAL as u8 == Readiness::INVALID.bits()
+    && KNOWN == 0x3f;
+
+// Linux, the BSDs and macOS take the masking path: their values are known.
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "macos"
+))]
+const _: () = assert!(SAME_BITS, "poll's bits here are Readiness's");
 
 impl Sealed for Poll {
     /// Room for `capacity` slots: the arrays and the slot pool grow, and
@@ -108,6 +132,12 @@ impl Poll {
 
 impl Backend for Poll {
     type Error = io::Error;
+
+    /// One `pollfd` per key: an fd comes at most once per `poll`.
+    #[inline]
+    fn may_report_twice(&self) -> bool {
+        false
+    }
 
     #[inline]
     fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
@@ -206,6 +236,37 @@ mod tests {
             readiness(libc::POLLHUP | libc::POLLIN),
             Readiness::HANGUP | Readiness::READABLE
         );
+    }
+
+    /// Every combination of the six named bits, alone and with a bit poll
+    /// has no name for here, against the rule written out flag by flag
+    /// (on Linux through the masking path: checked at compile time).
+    #[test]
+    fn translation_of_every_combination() {
+        let named = [
+            (libc::POLLIN, Readiness::READABLE),
+            (libc::POLLOUT, Readiness::WRITABLE),
+            (libc::POLLERR, Readiness::ERROR),
+            (libc::POLLHUP, Readiness::HANGUP),
+            (libc::POLLNVAL, Readiness::INVALID),
+            (libc::POLLPRI, Readiness::PRIORITY),
+        ];
+        for mask in 0..1u32 << named.len() {
+            for extra in [0, libc::POLLRDNORM, libc::POLLWRBAND] {
+                let mut revents = extra;
+                let mut want = Readiness::empty();
+                for (i, &(bit, r)) in named.iter().enumerate() {
+                    if mask & 1 << i != 0 {
+                        revents |= bit;
+                        want |= r;
+                    }
+                }
+                if extra != 0 && want.is_empty() {
+                    want = Readiness::ERROR;
+                }
+                assert_eq!(readiness(revents), want, "{revents:#x}");
+            }
+        }
     }
 
     #[test]

@@ -145,6 +145,12 @@ impl Poll {
 impl Backend for Poll {
     type Error = io::Error;
 
+    /// One `WSAPOLLFD` per key: a socket comes at most once per `WSAPoll`.
+    #[inline]
+    fn may_report_twice(&self) -> bool {
+        false
+    }
+
     #[inline]
     fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
         let slot = self.slots.take()?;
