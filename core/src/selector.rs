@@ -396,7 +396,14 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
                 if len < M {
                     // Cannot fail: not full (and pushed before `pos` is
                     // written, so that the push's own check folds into ours).
-                    let _ = out.entries.push((entry.key.clone(), events));
+                    // `fd` is the key's (the lookup compared them): the
+                    // copy takes it from the register it is in.
+                    let key = SelectorKey {
+                        fd,
+                        events: entry.key.events,
+                        data: entry.key.data.clone(),
+                    };
+                    let _ = out.entries.push((key, events));
                     if merge {
                         entry.pos = len as u32;
                     }

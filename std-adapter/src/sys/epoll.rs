@@ -96,20 +96,21 @@ fn flags(interest: Events) -> epoll::EventFlags {
     f
 }
 
-/// What `epoll_wait` reported, as `Readiness`: bits 0 to 4 of Linux's ABI
-/// (`IN`, `PRI`, `OUT`, `ERR`, `HUP`) as they are, since `Readiness` has
-/// poll's layout, which epoll shares (checked at compile time below); no
-/// table, no test per flag, on the path of every report. The kernel
-/// reports what was asked for ([`flags`]: `IN`, `OUT`) plus `ERR` and
-/// `HUP`, which it always adds (`ep_insert`, `ep_modify`), so `RDHUP`
-/// (bit 13) and the bits above `HUP` never come and are not looked at.
+/// What `epoll_wait` reported, as `Readiness`: the low byte of the flags
+/// as it is, with no table and no test per flag on the path of every
+/// report. Its bits 0 to 4 (`IN`, `PRI`, `OUT`, `ERR`, `HUP`) have
+/// `Readiness`'s values, which are poll's (checked at compile time below).
+/// Nothing else comes: the kernel reports what a registration asked for
+/// ([`flags`]: `IN`, `OUT`) plus `ERR` and `HUP`, which it always adds
+/// (`ep_insert`, `ep_modify`), so neither `RDNORM` and `RDBAND` (bits 6
+/// and 7) nor `RDHUP` (bit 13, cut off) ever do, and `EPOLLNVAL` (bit 5)
+/// is poll's and never reported by epoll. (Were one of bits 5 to 7 to
+/// come, it would read as `INVALID` or an unnamed bit, which
+/// `Readiness::to_events` counts as both events, like an error.)
 #[inline]
 pub(crate) fn readiness(f: epoll::EventFlags) -> Readiness {
-    Readiness::from_bits_retain((f.bits() & LOW_FIVE) as u8)
+    Readiness::from_bits_retain(f.bits() as u8)
 }
-
-/// The flags [`readiness`] keeps: `IN | PRI | OUT | ERR | HUP`.
-const LOW_FIVE: u32 = 0x1f;
 
 // `readiness` keeps epoll's bits as they are: they must be `Readiness`'s.
 const _: () = {
@@ -119,15 +120,6 @@ const _: () = {
     assert!(F::OUT.bits() == Readiness::WRITABLE.bits() as u32);
     assert!(F::ERR.bits() == Readiness::ERROR.bits() as u32);
     assert!(F::HUP.bits() == Readiness::HANGUP.bits() as u32);
-    assert!(
-        F::IN
-            .union(F::PRI)
-            .union(F::OUT)
-            .union(F::ERR)
-            .union(F::HUP)
-            .bits()
-            == LOW_FIVE
-    );
 };
 
 impl AsFd for Epoll {
@@ -267,10 +259,12 @@ impl Backend for Epoll {
         let max = max.min(buf.len());
         let ts = millis_timespec(to_millis(timeout));
         let (got, _) = epoll::wait(self.epfd.as_fd(), &mut buf[..max], ts.as_ref())?;
-        for ev in got.iter() {
+        // `for_each` rather than `for`: LLVM shapes this loop better (one
+        // instruction fewer per select, cachegrind).
+        got.iter().for_each(|ev| {
             let (fd, tag) = unpack(ev.data.u64());
             report(fd, tag, readiness(ev.flags));
-        }
+        });
         Ok(())
     }
 
