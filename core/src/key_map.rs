@@ -225,16 +225,20 @@ impl<D, const N: usize, S: Borrow<[Slot<D>; N]>> KeyMap<D, N, S> {
     #[inline]
     pub(crate) fn probe(&self, fd: RawFd) -> Probe {
         let slots = self.slots();
-        let mut i = Self::home(fd);
-        // At most N probes: the table may be full.
-        for _ in 0..N {
+        let home = Self::home(fd);
+        let mut i = home;
+        // At most N probes: the table may be full. (Stopping back at home
+        // rather than counting keeps a counter off the one-probe path.)
+        loop {
             match &slots[i].entry {
                 None => return Probe::Vacant(i),
                 Some(e) if e.key.fd == fd => return Probe::Found(i),
                 Some(_) => i = Self::next(i),
             }
+            if i == home {
+                return Probe::Full;
+            }
         }
-        Probe::Full
     }
 
     /// The entry in slot `i`.
@@ -278,9 +282,22 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
         self.slots_mut().get_mut(i).and_then(|s| s.entry.as_mut())
     }
 
-    /// The entry of `fd`, mutably.
+    /// The entry of `fd`, mutably. Its home slot is looked at inline; the
+    /// walk along a cluster is out of line.
     #[inline]
     pub(crate) fn get_mut(&mut self, fd: RawFd) -> Option<&mut Entry<D>> {
+        let home = Self::home(fd);
+        let hit = matches!(&self.slots()[home].entry, Some(e) if e.key.fd == fd);
+        if hit {
+            return self.slots_mut()[home].entry.as_mut();
+        }
+        self.get_mut_far(fd)
+    }
+
+    /// [`get_mut`](Self::get_mut) past the home slot.
+    #[cold]
+    #[inline(never)]
+    fn get_mut_far(&mut self, fd: RawFd) -> Option<&mut Entry<D>> {
         match self.probe(fd) {
             Probe::Found(i) => self.entry_mut(i),
             _ => None,
@@ -322,14 +339,18 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
         // `k < N <= 65536`: a free slot exists, so fewer than N are taken.
         entry.dense_pos = k as u16;
         let slots = self.slots_mut();
-        slots[k].dense = i as u16;
+        // Always there (`k < N`); `get_mut` spares a panic path.
+        if let Some(s) = slots.get_mut(k) {
+            s.dense = i as u16;
+        }
         slots[i].entry.insert(entry)
     }
 
     /// Takes the key out of slot `i` (which [`probe`](Self::probe) found).
     #[inline(always)]
     pub(crate) fn remove_at(&mut self, i: usize) -> Option<SelectorKey<D>> {
-        let last = self.len.checked_sub(1)?;
+        // At least the entry in slot `i` is counted.
+        let last = self.len.wrapping_sub(1);
         let slots = self.slots_mut();
         let removed = slots.get_mut(i)?.entry.take()?;
         // The dense list: the last element fills the removed one's place
