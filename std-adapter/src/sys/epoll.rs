@@ -84,17 +84,21 @@ fn unpack(data: u64) -> (RawFd, Tag) {
     (data as u32 as RawFd, Tag::from_bits((data >> 32) as u32))
 }
 
+/// What a registration with `interest` asks epoll for: `IN` for `READ`,
+/// `OUT` for `WRITE`, by one load from [`FLAGS`] (two instructions fewer
+/// per modify than a test per flag, cachegrind).
 #[inline]
 fn flags(interest: Events) -> epoll::EventFlags {
-    let mut f = epoll::EventFlags::empty();
-    if interest.contains(Events::READ) {
-        f |= epoll::EventFlags::IN;
-    }
-    if interest.contains(Events::WRITE) {
-        f |= epoll::EventFlags::OUT;
-    }
-    f
+    epoll::EventFlags::from_bits_retain(FLAGS[usize::from(interest.bits() & 3)])
 }
+
+/// [`flags`] for each interest mask, indexed by its bits (`READ` is 1,
+/// `WRITE` 2, checked below; 0 is never asked for).
+const FLAGS: [u32; 4] = {
+    use epoll::EventFlags as F;
+    assert!(Events::READ.bits() == 1 && Events::WRITE.bits() == 2);
+    [0, F::IN.bits(), F::OUT.bits(), F::IN.union(F::OUT).bits()]
+};
 
 /// What `epoll_wait` reported, as `Readiness`: the low byte of the flags
 /// as it is, with no table and no test per flag on the path of every
