@@ -227,8 +227,9 @@ pub trait Backend {
 
     /// Whether one [`wait`](Backend::wait) may report the same fd more than
     /// once: kqueue reports its read and write filters as separate events,
-    /// select (and [`SimBackend`](crate::SimBackend)) reports the read set
-    /// and then the write set. The selector merges such reports into one
+    /// select reports the read set and then the write set (and
+    /// [`SimBackend`](crate::SimBackend) each readiness bit apart, when
+    /// told to). The selector merges such reports into one
     /// entry of [`Ready`](crate::Ready), which costs a check on every
     /// report; a backend that never reports an fd twice in one wait (epoll,
     /// whose ready list holds each registration once; poll and WSAPoll,
@@ -242,8 +243,11 @@ pub trait Backend {
     /// ```
     /// use selectors2_core::{Backend, SimBackend};
     ///
-    /// // The simulation reports readable and writable separately.
-    /// assert!(SimBackend::new().may_report_twice());
+    /// let mut sim = SimBackend::new();
+    /// assert!(!sim.may_report_twice());
+    /// // Told to report readable and writable apart, as kqueue does.
+    /// sim.set_split_reports(true);
+    /// assert!(sim.may_report_twice());
     /// ```
     #[inline]
     fn may_report_twice(&self) -> bool {

@@ -366,6 +366,14 @@ impl Backend for SimBackend {
         matches!(error, SimError::Closed(_))
     }
 
+    /// Only with [`set_split_reports`](SimBackend::set_split_reports):
+    /// otherwise each registered fd is visited once per wait (in a batch
+    /// too), so the selector's merge check is skipped, as for epoll.
+    #[inline]
+    fn may_report_twice(&self) -> bool {
+        self.split
+    }
+
     fn wait<F: FnMut(RawFd, Tag, Readiness)>(
         &mut self,
         max: usize,
