@@ -17,6 +17,14 @@ the one change made to the suite. `EXPECTED` lists the tests that fail by
 design, each with its reason; a test outside it that fails, or one inside
 it that passes, fails this run.
 
+Its timing tests (`TIMING`: a select must end within 1.5 times a 10 ms
+wait, `assertTakesTime`) fail now and then on a busy shared machine: a
+10 ms wait woken by a signal once took 19.5 ms in CI, where 900 runs of
+the same wait on an idle machine took at most 12.4 ms. Such a test that
+fails is run again alone, up to twice; it passes if a rerun passes, and
+the reruns are printed and listed in the result (`reruns`). Any other
+failure counts at once.
+
 Prints `RESULT {json}` last: run, passed, failed (unexpected), the expected
 failures seen, skipped.
 """
@@ -40,6 +48,16 @@ EXPECTED = {
     "TestUniqueSelectScenarios.test_long_filenos_instead_of_int":
         "registers fd 2**64: OverflowError, as the standard library's "
         "EpollSelector and PollSelector raise",
+}
+
+#: The backport's tests that time a select against a 10 ms bound
+#: (`assertTakesTime`): rerun when they fail (see the module docs).
+TIMING = {
+    "test_select_timeout_none", "test_select_timeout_ready",
+    "test_select_timeout_not_ready", "test_select_timing",
+    "test_select_interrupt_no_event", "test_select_interrupt_with_event",
+    "test_select_multiple_interrupts_with_event",
+    "test_select_interrupt_exception",
 }
 
 #: The backport's per-class test cases, and the class each one means.
@@ -100,6 +118,27 @@ def main(sdist):
                                      resultclass=CountingResult)
     result = runner.run(suite)
 
+    # A timing test that failed (an assertion, not an error) gets two more
+    # tries alone; a pass counts it as passed.
+    reruns = []
+    for failure in list(result.failures):
+        test = failure[0]
+        if test._testMethodName not in TIMING or test_id(test) in EXPECTED:
+            continue
+        for attempt in (1, 2):
+            again = unittest.TextTestRunner(stream=sys.stderr, verbosity=2,
+                                            resultclass=CountingResult).run(
+                unittest.TestSuite([type(test)(test._testMethodName)]))
+            passed = again.wasSuccessful() and again.successes == 1
+            print("RERUN %s (attempt %d): %s" % (test_id(test), attempt,
+                                                 "passed" if passed else "failed"),
+                  file=sys.stderr, flush=True)
+            if passed:
+                result.failures.remove(failure)
+                result.successes += 1
+                reruns.append(test_id(test))
+                break
+
     failed_ids = [test_id(t) for t, _ in result.failures + result.errors]
     unexpected = sorted(set(i for i in failed_ids if i not in EXPECTED))
     expected_seen = sorted(set(i for i in failed_ids if i in EXPECTED))
@@ -112,6 +151,7 @@ def main(sdist):
         "failed": unexpected + ["%s (expected to fail, passed)" % i for i in stale],
         "expected_failures": expected_seen,
         "skipped": [[test_id(t), reason] for t, reason in result.skipped],
+        "reruns": reruns,
     }
     print("RESULT " + json.dumps(res), flush=True)
     return 1 if res["failed"] else 0
