@@ -3,6 +3,11 @@
 //! with one registered socket, and prints how much the process's resident
 //! set grew per selector (from `/proc/self/statm`, Linux).
 //!
+//! Each kind is measured in a process of its own (this program runs itself
+//! again with the kind's name): measured one after the other in one
+//! process, a kind reuses the heap pages the kind before it freed, and its
+//! growth reads far too low.
+//!
 //! ```text
 //! cargo run --release -p selectors2-bench --example memory
 //! ```
@@ -44,37 +49,55 @@ fn measure<S>(
     drop(all);
 }
 
+/// The kinds measured, in the order printed.
+const KINDS: [&str; 3] = ["DefaultSelector", "PollSelector", "SelectSelector"];
+
 fn main() {
+    let Some(kind) = std::env::args().nth(1) else {
+        // One process per kind: nothing freed by one kind is reused by the next.
+        let me = std::env::current_exe().expect("this program's path");
+        for kind in KINDS {
+            let status = std::process::Command::new(&me)
+                .arg(kind)
+                .status()
+                .expect("run a measurement");
+            assert!(status.success(), "measuring {kind} failed: {status}");
+        }
+        return;
+    };
     let count: usize = std::env::var("SELECTORS2_MEM_COUNT")
         .ok()
         .and_then(|c| c.parse().ok())
         .unwrap_or(64);
     let pair = UnixStream::pair().expect("socketpair");
-    measure(
-        "DefaultSelector",
-        count,
-        &pair,
-        || DefaultSelector::<usize>::new().expect("open"),
-        |s, a| {
-            s.register(a, EVENT_READ, 0).expect("register");
-        },
-    );
-    measure(
-        "PollSelector",
-        count,
-        &pair,
-        || PollSelector::<usize>::new().expect("open"),
-        |s, a| {
-            s.register(a, EVENT_READ, 0).expect("register");
-        },
-    );
-    measure(
-        "SelectSelector",
-        count,
-        &pair,
-        || SelectSelector::<usize>::new().expect("open"),
-        |s, a| {
-            s.register(a, EVENT_READ, 0).expect("register");
-        },
-    );
+    match kind.as_str() {
+        "DefaultSelector" => measure(
+            "DefaultSelector",
+            count,
+            &pair,
+            || DefaultSelector::<usize>::new().expect("open"),
+            |s, a| {
+                s.register(a, EVENT_READ, 0).expect("register");
+            },
+        ),
+        "PollSelector" => measure(
+            "PollSelector",
+            count,
+            &pair,
+            || PollSelector::<usize>::new().expect("open"),
+            |s, a| {
+                s.register(a, EVENT_READ, 0).expect("register");
+            },
+        ),
+        "SelectSelector" => measure(
+            "SelectSelector",
+            count,
+            &pair,
+            || SelectSelector::<usize>::new().expect("open"),
+            |s, a| {
+                s.register(a, EVENT_READ, 0).expect("register");
+            },
+        ),
+        other => panic!("unknown kind {other}: one of {KINDS:?}"),
+    }
 }

@@ -237,8 +237,10 @@ pub trait Backend {
     /// `select`, before the wait.
     ///
     /// Saying `false` and then reporting an fd twice is a logic error: the
-    /// fd would then take two entries of `Ready`. The default, `true`, is
-    /// right for every backend.
+    /// fd then takes an entry of `Ready` per report while `Ready` has room
+    /// (once it is full, the fair pick finds the earlier entry and merges).
+    /// Nothing unsafe or lost follows, only the duplicates. The default,
+    /// `true`, is right for every backend.
     ///
     /// ```
     /// use selectors2_core::{Backend, SimBackend};

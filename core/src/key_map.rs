@@ -7,7 +7,8 @@
 //! sits in slot `fd` and is found in one probe; larger fds probe linearly
 //! past it, and removal shifts the cluster back (no tombstones), so every
 //! lookup stays O(1) on average. The occupied slots are also listed densely
-//! (in the slots' `dense` fields), for iteration in O(len) and removal by
+//! (slot `k` holds the index of the `k`-th occupied slot, whether or not
+//! slot `k` is occupied itself), for iteration in O(len) and removal by
 //! swap.
 
 use core::borrow::{Borrow, BorrowMut};
@@ -37,13 +38,24 @@ pub struct SelectorKey<D> {
 }
 
 /// One registration in the table: the key plus the selector's bookkeeping.
+///
+/// `repr(C)`, with the slot's dense-list element first: a vacant slot keeps
+/// that element at the same offset (see [`Slot`]), so that reading or
+/// writing it is one access whatever the slot holds, and a slot is the
+/// entry's size (32 bytes for `usize` data, against 40 with the element
+/// beside an `Option<Entry>`).
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub(crate) struct Entry<D> {
-    pub(crate) key: SelectorKey<D>,
+    /// The dense-list element of the slot this entry is in (not this
+    /// entry's own: see [`Slot`]). Carried over when the slot changes hands.
+    dense: u16,
+    /// Where this entry is in the dense list.
+    dense_pos: u16,
     /// Generation of this registration, handed to the backend and checked
-    /// on every report. Never zero, so that `Option<Entry<D>>` needs no
-    /// discriminant of its own: a slot stays small (40 bytes for `usize`
-    /// data, against 56 with a `u32` tag and a separate epoch).
+    /// on every report. Never zero, so that a slot needs no discriminant
+    /// of its own (see [`Slot`]): 32 bytes for `usize` data, against 56
+    /// with a `u32` tag and a separate epoch.
     pub(crate) tag: NonZeroU32,
     /// The backend's own value for this registration.
     pub(crate) slot: BackendSlot,
@@ -51,8 +63,7 @@ pub(crate) struct Entry<D> {
     /// Only a hint: it is current when `Ready` holds this fd's key there
     /// (the one check `select` makes to merge a second report).
     pub(crate) pos: u32,
-    /// Where this entry is in the dense list.
-    dense_pos: u16,
+    pub(crate) key: SelectorKey<D>,
 }
 
 impl<D> Entry<D> {
@@ -66,11 +77,12 @@ impl<D> Entry<D> {
     #[inline]
     pub(crate) fn new(key: SelectorKey<D>, tag: NonZeroU32, slot: BackendSlot) -> Self {
         Entry {
-            key,
+            dense: 0,
+            dense_pos: 0,
             tag,
             slot,
             pos: u32::MAX,
-            dense_pos: 0,
+            key,
         }
     }
 }
@@ -85,18 +97,77 @@ impl<D> Entry<D> {
 /// an iterator of [`Slot::EMPTY`], so that a large table never passes
 /// through the stack.
 #[derive(Debug, Clone)]
-pub struct Slot<D> {
-    entry: Option<Entry<D>>,
-    /// The slot index of the `k`-th occupied slot, in slot `k`.
-    dense: u16,
+pub struct Slot<D>(State<D>);
+
+/// What a slot holds. Either way, slot `k` holds the slot index of the
+/// table's `k`-th occupied slot (its element of the dense list), first in
+/// both variants: `Entry` is `repr(C)` with it at offset 0, the tag's niche
+/// (never zero) tells the variants apart, and `Vacant`'s one field sits
+/// before that niche at the same offset, so the slot is no bigger than an
+/// entry (`slots_are_compact` checks the sizes).
+#[derive(Debug, Clone)]
+enum State<D> {
+    Vacant { dense: u16 },
+    Occupied(Entry<D>),
 }
 
 impl<D> Slot<D> {
     /// An empty slot.
-    pub const EMPTY: Self = Slot {
-        entry: None,
-        dense: 0,
-    };
+    pub const EMPTY: Self = Slot(State::Vacant { dense: 0 });
+
+    /// The registration in this slot, if any.
+    #[inline(always)]
+    fn entry(&self) -> Option<&Entry<D>> {
+        match &self.0 {
+            State::Occupied(e) => Some(e),
+            State::Vacant { .. } => None,
+        }
+    }
+
+    #[inline(always)]
+    fn entry_mut(&mut self) -> Option<&mut Entry<D>> {
+        match &mut self.0 {
+            State::Occupied(e) => Some(e),
+            State::Vacant { .. } => None,
+        }
+    }
+
+    /// This slot's element of the dense list (one load: the same offset in
+    /// both variants).
+    #[inline(always)]
+    fn dense(&self) -> u16 {
+        match &self.0 {
+            State::Occupied(e) => e.dense,
+            State::Vacant { dense } => *dense,
+        }
+    }
+
+    #[inline(always)]
+    fn set_dense(&mut self, i: u16) {
+        match &mut self.0 {
+            State::Occupied(e) => e.dense = i,
+            State::Vacant { dense } => *dense = i,
+        }
+    }
+
+    /// Puts `entry` here (the slot was vacant), keeping the dense-list
+    /// element, and returns it.
+    #[inline(always)]
+    fn put(&mut self, mut entry: Entry<D>) -> Option<&mut Entry<D>> {
+        entry.dense = self.dense();
+        self.0 = State::Occupied(entry);
+        self.entry_mut()
+    }
+
+    /// Takes the entry out, keeping the dense-list element.
+    #[inline(always)]
+    fn take(&mut self) -> Option<Entry<D>> {
+        let dense = self.dense();
+        match core::mem::replace(&mut self.0, State::Vacant { dense }) {
+            State::Occupied(e) => Some(e),
+            State::Vacant { .. } => None,
+        }
+    }
 }
 
 /// Where a probe for an fd ended.
@@ -167,7 +238,20 @@ impl<D, const N: usize, S> KeyMap<D, N, S> {
     /// The slot after `i`, wrapping around.
     #[inline(always)]
     fn next(i: usize) -> usize {
-        (i + 1) % N
+        Self::wrap(i + 1)
+    }
+
+    /// `i` reduced to a slot index: `i % N` (a mask for a power of two;
+    /// for other `N`, where `%` costs more, `i` itself when below `N`).
+    #[inline(always)]
+    fn wrap(i: usize) -> usize {
+        if N.is_power_of_two() {
+            i & (N - 1)
+        } else if i < N {
+            i
+        } else {
+            i % N
+        }
     }
 
     /// How many keys are registered.
@@ -230,7 +314,7 @@ impl<D, const N: usize, S: Borrow<[Slot<D>; N]>> KeyMap<D, N, S> {
         // At most N probes: the table may be full. (Stopping back at home
         // rather than counting keeps a counter off the one-probe path.)
         loop {
-            match &slots[i].entry {
+            match slots[i].entry() {
                 None => return Probe::Vacant(i),
                 Some(e) if e.key.fd == fd => return Probe::Found(i),
                 Some(_) => i = Self::next(i),
@@ -244,7 +328,7 @@ impl<D, const N: usize, S: Borrow<[Slot<D>; N]>> KeyMap<D, N, S> {
     /// The entry in slot `i`.
     #[inline]
     pub(crate) fn entry(&self, i: usize) -> Option<&Entry<D>> {
-        self.slots().get(i).and_then(|s| s.entry.as_ref())
+        self.slots().get(i).and_then(Slot::entry)
     }
 
     /// The entries, in table order.
@@ -253,7 +337,7 @@ impl<D, const N: usize, S: Borrow<[Slot<D>; N]>> KeyMap<D, N, S> {
         let slots = self.slots();
         slots[..self.len]
             .iter()
-            .filter_map(|s| slots[usize::from(s.dense)].entry.as_ref())
+            .filter_map(|s| slots[usize::from(s.dense())].entry())
     }
 }
 
@@ -279,7 +363,7 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
     /// The entry in slot `i`, mutably.
     #[inline]
     pub(crate) fn entry_mut(&mut self, i: usize) -> Option<&mut Entry<D>> {
-        self.slots_mut().get_mut(i).and_then(|s| s.entry.as_mut())
+        self.slots_mut().get_mut(i).and_then(Slot::entry_mut)
     }
 
     /// The entry of `fd`, mutably. Its home slot is looked at inline; the
@@ -287,9 +371,9 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
     #[inline]
     pub(crate) fn get_mut(&mut self, fd: RawFd) -> Option<&mut Entry<D>> {
         let home = Self::home(fd);
-        let hit = matches!(&self.slots()[home].entry, Some(e) if e.key.fd == fd);
+        let hit = matches!(self.slots()[home].entry(), Some(e) if e.key.fd == fd);
         if hit {
-            return self.slots_mut()[home].entry.as_mut();
+            return self.slots_mut()[home].entry_mut();
         }
         self.get_mut_far(fd)
     }
@@ -312,12 +396,12 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
     #[inline(always)]
     pub(crate) fn get_reported_mut(&mut self, fd: RawFd, tag: Tag) -> Option<&mut Entry<D>> {
         let home = Self::home(fd);
-        let hit = match &self.slots()[home].entry {
+        let hit = match self.slots()[home].entry() {
             Some(e) => e.tag.get() == tag.to_bits() && e.key.fd == fd,
             None => false,
         };
         if hit {
-            return self.slots_mut()[home].entry.as_mut();
+            return self.slots_mut()[home].entry_mut();
         }
         self.get_reported_far(fd, tag)
     }
@@ -331,19 +415,19 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
     }
 
     /// Puts `entry` in the free slot `i` that [`probe`](Self::probe)
-    /// returned for its fd, and returns it.
+    /// returned for its fd, and returns it (always `Some`).
     #[inline]
-    pub(crate) fn insert_at(&mut self, i: usize, mut entry: Entry<D>) -> &Entry<D> {
+    pub(crate) fn insert_at(&mut self, i: usize, mut entry: Entry<D>) -> Option<&Entry<D>> {
         let k = self.len;
         self.len = k + 1;
         // `k < N <= 65536`: a free slot exists, so fewer than N are taken.
         entry.dense_pos = k as u16;
         let slots = self.slots_mut();
-        // Always there (`k < N`); `get_mut` spares a panic path.
-        if let Some(s) = slots.get_mut(k) {
-            s.dense = i as u16;
-        }
-        slots[i].entry.insert(entry)
+        // Slot `k` is there (`k < N`): the index is reduced modulo `N` only
+        // so that no bounds check is made (a mask when `N` is a power of
+        // two, one instruction instead of a compare and a branch).
+        slots[Self::wrap(k)].set_dense(i as u16);
+        slots[i].put(entry).map(|e| &*e)
     }
 
     /// Takes the key out of slot `i` (which [`probe`](Self::probe) found).
@@ -352,19 +436,19 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
         // At least the entry in slot `i` is counted.
         let last = self.len.wrapping_sub(1);
         let slots = self.slots_mut();
-        let removed = slots.get_mut(i)?.entry.take()?;
+        let removed = slots.get_mut(i)?.take()?;
         // The dense list: the last element fills the removed one's place
         // (nothing moves when the removed key was the last one added).
         let pos = usize::from(removed.dense_pos);
         if pos != last {
-            let moved = slots[last].dense;
-            slots[pos].dense = moved;
-            if let Some(e) = slots[usize::from(moved)].entry.as_mut() {
+            let moved = slots[last].dense();
+            slots[pos].set_dense(moved);
+            if let Some(e) = slots[usize::from(moved)].entry_mut() {
                 e.dense_pos = pos as u16;
             }
         }
         // Usually the next slot is empty and nothing needs to move.
-        let cluster = slots[Self::next(i)].entry.is_some();
+        let cluster = slots[Self::next(i)].entry().is_some();
         self.len = last;
         if cluster {
             self.close_gap(i);
@@ -380,8 +464,8 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
         to: &mut KeyMap<D, N2, S2>,
     ) {
         for k in 0..self.len {
-            let i = usize::from(self.slots()[k].dense);
-            let Some(mut entry) = self.slots_mut()[i].entry.take() else {
+            let i = usize::from(self.slots()[k].dense());
+            let Some(mut entry) = self.slots_mut()[i].take() else {
                 continue;
             };
             // A hint only (see `Entry::pos`): nothing in `Ready` is ours yet.
@@ -405,18 +489,16 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
         let mut j = hole;
         loop {
             j = Self::next(j);
-            let Some(e) = &slots[j].entry else { return };
+            let Some(e) = slots[j].entry() else { return };
             let home = Self::home(e.key.fd);
             // The entry may stay if its home is cyclically in (hole, j].
             if (j + N - home) % N < (j + N - hole) % N {
                 continue;
             }
-            let entry = slots[j].entry.take();
-            if let Some(e) = &entry {
-                let d = usize::from(e.dense_pos);
-                slots[d].dense = hole as u16;
-            }
-            slots[hole].entry = entry;
+            let Some(entry) = slots[j].take() else { return };
+            let d = usize::from(entry.dense_pos);
+            slots[d].set_dense(hole as u16);
+            slots[hole].put(entry);
             hole = j;
         }
     }
@@ -454,9 +536,9 @@ impl<'a, D> Iterator for Iter<'a, D> {
     #[inline]
     fn next(&mut self) -> Option<&'a SelectorKey<D>> {
         while self.next < self.len {
-            let i = usize::from(self.slots[self.next].dense);
+            let i = usize::from(self.slots[self.next].dense());
             self.next += 1;
-            if let Some(e) = self.slots.get(i).and_then(|s| s.entry.as_ref()) {
+            if let Some(e) = self.slots.get(i).and_then(Slot::entry) {
                 return Some(&e.key);
             }
         }
@@ -611,10 +693,14 @@ mod tests {
     #[test]
     fn slots_are_compact() {
         use core::mem::size_of;
-        // The tag's niche holds `Option`'s discriminant.
-        assert_eq!(size_of::<Option<Entry<u64>>>(), size_of::<Entry<u64>>());
-        assert_eq!(size_of::<Slot<u64>>(), 40);
-        assert_eq!(size_of::<Slot<()>>(), 28);
+        // The tag's niche tells a vacant slot from an occupied one, and a
+        // vacant slot's dense-list element shares the entry's bytes: a slot
+        // is an entry's size.
+        assert_eq!(size_of::<Slot<u64>>(), size_of::<Entry<u64>>());
+        assert_eq!(size_of::<Slot<()>>(), size_of::<Entry<()>>());
+        assert_eq!(size_of::<Slot<u64>>(), 32);
+        assert_eq!(size_of::<Slot<u32>>(), 28);
+        assert_eq!(size_of::<Slot<()>>(), 24);
     }
 
     #[test]

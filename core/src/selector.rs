@@ -136,7 +136,11 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
         };
         self.last_tag = tag;
         let key = SelectorKey { fd, events, data };
-        Ok(&self.map.insert_at(at, Entry::new(key, tag, slot)).key)
+        match self.map.insert_at(at, Entry::new(key, tag, slot)) {
+            Some(entry) => Ok(&entry.key),
+            // Cannot happen (the entry was just put there); no panic path.
+            None => Err(full(N)),
+        }
     }
 
     /// Stops watching `fd` and returns its key.
@@ -320,8 +324,10 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
     /// event the key did not ask for; an error or hang-up counts as both
     /// `READ` and `WRITE` (see [`Readiness::to_events`](crate::Readiness::to_events)).
     /// Reports the backend makes several times for one fd merge into one
-    /// entry; reports for fds not in the table, or from an earlier
-    /// registration of the same fd number, are dropped.
+    /// entry (a backend whose [`may_report_twice`](Backend::may_report_twice)
+    /// says `false` promises not to make them, and is not checked); reports
+    /// for fds not in the table, or from an earlier registration of the
+    /// same fd number, are dropped.
     ///
     /// Level-triggered: an fd that stays ready is returned again. When more
     /// fds are ready than `ready` holds, the following calls return the

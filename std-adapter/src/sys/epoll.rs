@@ -291,7 +291,9 @@ impl Backend for Epoll {
     /// taken its number since (watching that one instead would report a
     /// file nobody registered, which neither this instance nor CPython's
     /// does). Rare: only after a report that no key owns. On an error (out
-    /// of fds, say) nothing has changed.
+    /// of fds, say) nothing has changed; a selector whose `fileno()` is
+    /// watched at the kernel's nesting limit (four levels) always fails
+    /// here with `ELOOP`, as the fresh instance would be a fifth.
     #[cold]
     #[inline(never)]
     fn rebuild(&mut self, live: impl Iterator<Item = Registration> + Clone) -> io::Result<()> {
