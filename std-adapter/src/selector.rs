@@ -383,7 +383,7 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
         // Every error of a select is the OS's (or the hook's): the body
         // returns `io::Result<usize>`, which comes back in two registers,
         // where a `Result<usize, Error>` is written to memory and read back
-        // around the call (about 5 instructions a select, cachegrind).
+        // around the call (6 to 9 instructions a select, cachegrind).
         self.select_io(ready, timeout, on_eintr).map_err(Error::Io)
     }
 
