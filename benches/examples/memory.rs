@@ -70,34 +70,24 @@ fn main() {
         .and_then(|c| c.parse().ok())
         .unwrap_or(64);
     let pair = UnixStream::pair().expect("socketpair");
+    // One arm per kind: the selector types differ, the measurement does not.
+    macro_rules! kind {
+        ($ty:ident) => {
+            measure(
+                stringify!($ty),
+                count,
+                &pair,
+                || $ty::<usize>::new().expect("open"),
+                |s, a| {
+                    s.register(a, EVENT_READ, 0).expect("register");
+                },
+            )
+        };
+    }
     match kind.as_str() {
-        "DefaultSelector" => measure(
-            "DefaultSelector",
-            count,
-            &pair,
-            || DefaultSelector::<usize>::new().expect("open"),
-            |s, a| {
-                s.register(a, EVENT_READ, 0).expect("register");
-            },
-        ),
-        "PollSelector" => measure(
-            "PollSelector",
-            count,
-            &pair,
-            || PollSelector::<usize>::new().expect("open"),
-            |s, a| {
-                s.register(a, EVENT_READ, 0).expect("register");
-            },
-        ),
-        "SelectSelector" => measure(
-            "SelectSelector",
-            count,
-            &pair,
-            || SelectSelector::<usize>::new().expect("open"),
-            |s, a| {
-                s.register(a, EVENT_READ, 0).expect("register");
-            },
-        ),
+        "DefaultSelector" => kind!(DefaultSelector),
+        "PollSelector" => kind!(PollSelector),
+        "SelectSelector" => kind!(SelectSelector),
         other => panic!("unknown kind {other}: one of {KINDS:?}"),
     }
 }
