@@ -640,6 +640,32 @@ impl<B: OsBackend, D: fmt::Debug, const N: usize> fmt::Debug for Selector<B, D, 
 mod tests {
     use super::*;
 
+    /// What a failed wait becomes: EINTR goes to the hook (its answer is
+    /// the select's), any other OS error passes through unchanged, and a
+    /// core error that is not the backend's (the core's `select` makes
+    /// none) still arrives, with `Error`'s words and kind.
+    #[test]
+    fn a_failed_wait_maps_to_the_os_error_or_the_hook() {
+        let mut calls = 0;
+        let mut hook = || {
+            calls += 1;
+            Err(io::Error::other("stop"))
+        };
+        let eintr = core_::Error::Backend(io::Error::from(io::ErrorKind::Interrupted));
+        let e = interrupted(eintr, &mut hook).unwrap_err();
+        assert_eq!(e.to_string(), "stop");
+        let ebadf = core_::Error::Backend(io::Error::from_raw_os_error(9));
+        let e = interrupted(ebadf, &mut hook).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(9), "the OS error, unchanged");
+        let e = interrupted(core_::Error::InvalidFd(-1), &mut hook).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(e.to_string(), Error::InvalidFd(-1).to_string());
+        assert_eq!(calls, 1, "the hook runs for EINTR only");
+        // A hook that resumes: the wait is retried (`Ok`).
+        let eintr = core_::Error::Backend(io::Error::from(io::ErrorKind::Interrupted));
+        assert!(interrupted(eintr, &mut || Ok(())).is_ok());
+    }
+
     #[test]
     fn selectors_are_send_and_sync() {
         fn check<T: Send + Sync>() {}
