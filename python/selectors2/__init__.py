@@ -57,14 +57,23 @@ Deliberate differences from the standard library:
 * ``DefaultSelector`` picks the best mechanism that works at import time
   (kqueue or epoll, else poll, else select), probing each by opening it.
 
-Against the ``selectors2`` backport: patching the ``select`` module (gevent,
-eventlet) neither steers ``DefaultSelector`` nor makes ``select``
-cooperative, since this module's system calls are its own; ``register`` of
-an fd beyond C's ``int`` raises ``OverflowError``, as the stdlib's epoll
-and poll selectors do.
+Under gevent or eventlet (``select.select`` monkey-patched, before or after
+this module is imported), ``select`` with a timeout other than zero waits
+through the patched ``select.select``, so other greenlets run meanwhile,
+and polls the selector after each wake-up; a call from another greenlet
+(``register``, ``close``...) wakes it, as a call from another thread
+does.
+
+Against the ``selectors2`` backport: patching the ``select`` module does
+not steer ``DefaultSelector`` (an ``EpollSelector`` under gevent waits
+cooperatively through its own fd); ``register`` of an fd beyond C's
+``int`` raises ``OverflowError``, as the stdlib's epoll and poll
+selectors do.
 """
 
 import errno
+import os
+import select as _select
 from abc import ABCMeta, abstractmethod
 from collections import namedtuple
 from collections.abc import Mapping
@@ -95,6 +104,15 @@ def _fileobj_to_fd(fileobj):
     if fd < 0:
         raise ValueError("Invalid file descriptor: {}".format(fd))
     return fd
+
+
+def _fd_is_open(fd):
+    """Whether ``fd`` names an open file now."""
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 SelectorKey = namedtuple("SelectorKey", ["fileobj", "fd", "events", "data"])
@@ -232,6 +250,56 @@ class _NativeBase(_selectors2._Selector, BaseSelector):
                 if key.fileobj is fileobj:
                     return key.fd
             raise
+
+    def _green_wait(self, timeout, attempt, wake_fd):
+        """Wait cooperatively until something registered may be ready, or
+        ``timeout`` seconds pass (``None``: no limit), through the
+        ``select`` module's ``select()`` as gevent or eventlet patched it;
+        ``select()`` calls this instead of waiting in its own system call,
+        which would block every greenlet, and then polls. Returns early on
+        a wake-up for nothing; the caller polls and calls again with the
+        time left (``attempt`` counts the calls).
+
+        The first wait of a ``select()`` watches the selector's own fd
+        (epoll and kqueue: readable when a key is ready); a later one
+        watches the registered fds themselves, since that fd can stay
+        readable for a registration the kernel kept after its fd was
+        closed. From the third on, a short nap comes first (1 ms, doubling
+        up to 50 ms), so that a wake-up the poll cannot turn into keys (a
+        registered fd closed without ``unregister``, its number reused)
+        never makes ``select()`` spin. ``wake_fd`` (or ``None``) is the
+        selector's wake-up fd, which a call from another greenlet makes
+        readable: it wakes this wait, even when the call closes the
+        selector.
+        """
+        wait = _select.select
+        if attempt >= 2:
+            nap = min(0.001 * 2 ** min(attempt - 2, 6), 0.05)
+            wait([], [], [], nap if timeout is None else min(timeout, nap))
+            if timeout is not None:
+                timeout = max(timeout - nap, 0.0)
+        if attempt == 0 and self._mechanism in ("epoll", "kqueue"):
+            readers, writers = [self._fileno()], []
+        else:
+            keys = self._fd_to_key.values()
+            readers = [k.fd for k in keys if k.events & EVENT_READ]
+            writers = [k.fd for k in keys if k.events & EVENT_WRITE]
+        if wake_fd is not None:
+            readers.append(wake_fd)
+        try:
+            wait(readers, writers, [], timeout)
+        except (OSError, ValueError):
+            # A registered fd closed since (EBADF), or the selector closed
+            # by another greenlet: wait on for the fds still open; with
+            # none, return, and the poll that follows reports what is
+            # there (or ends a closed selector's select).
+            readers = [fd for fd in readers if _fd_is_open(fd)]
+            writers = [fd for fd in writers if _fd_is_open(fd)]
+            if readers or writers:
+                try:
+                    wait(readers, writers, [], timeout)
+                except (OSError, ValueError):
+                    pass
 
     def _key_from_fd(self, fd):
         """The key registered for ``fd``, or ``None``. Private, as in

@@ -25,7 +25,8 @@ use pyo3::exceptions::{
 };
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyCFunction, PyDict, PyFloat, PyInt, PyList, PyModule, PyTuple};
 use pyo3::{PyTraverseError, intern};
 use selectors2::{BackendKind, DefaultSelector, Error, Events, Ready, Waker};
 
@@ -148,6 +149,11 @@ struct NativeSelector {
     /// The wake-up fd registered in the table (as [`WAKER_SLOT`]) by the
     /// first `select` that may block; `None` until then, and after close.
     waker: Option<Arc<Waker>>,
+    /// How many `select`s wait through a patched `select` module (gevent,
+    /// eventlet: see [`select_is_patched`]) right now, with the selector
+    /// free: a call that takes it wakes them (through `waker`, which they
+    /// watch), so that they see what it changed.
+    green_waits: u32,
 }
 
 impl Drop for NativeSelector {
@@ -484,7 +490,22 @@ fn acquire<T>(
 
 #[inline]
 fn borrow_mut<'py>(slf: &Bound<'py, NativeSelector>) -> PyResult<PyRefMut<'py, NativeSelector>> {
-    acquire(slf, || Ask::Wake, || slf.try_borrow_mut().ok())?.ok_or_else(busy)
+    let this = acquire(slf, || Ask::Wake, || slf.try_borrow_mut().ok())?.ok_or_else(busy)?;
+    if this.green_waits > 0 {
+        wake_green(&this);
+    }
+    Ok(this)
+}
+
+/// Wakes the `select`s that wait through a patched `select` module: the
+/// caller is about to change the selector (see
+/// [`NativeSelector::green_waits`]).
+#[cold]
+fn wake_green(this: &NativeSelector) {
+    if let Some(waker) = &this.waker {
+        // Cannot fail but for a closed fd, which nobody waits on.
+        let _ = waker.wake();
+    }
 }
 
 #[inline]
@@ -1079,6 +1100,25 @@ enum Round {
     Handoff,
 }
 
+/// Whether `select.select` is no longer the interpreter's own: gevent's
+/// and eventlet's monkey-patching replace it with a Python function that
+/// waits cooperatively, switching to other greenlets. A wait in this
+/// module's system calls would block every greenlet of the thread (the
+/// hub too), so under such a patch `select` polls and waits through the
+/// patched function instead (`_green_wait` in `selectors2/__init__.py`).
+/// Asked once per `select` that may wait (never for a poll); a `select`
+/// module that cannot be imported counts as unpatched.
+fn select_is_patched(py: Python<'_>) -> bool {
+    static SELECT: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    let Ok(module) = SELECT.get_or_try_init(py, || py.import("select").map(Bound::unbind)) else {
+        return false;
+    };
+    match module.bind(py).getattr(intern!(py, "select")) {
+        Ok(f) => !f.is_instance_of::<PyCFunction>(),
+        Err(_) => false,
+    }
+}
+
 /// `t` from now, or as far as an `Instant` goes.
 fn deadline_after(t: Duration) -> Instant {
     let now = Instant::now();
@@ -1107,6 +1147,7 @@ impl NativeSelector {
             handoff: Handoff::new(BackendKind::Select),
             id: 0,
             waker: None,
+            green_waits: 0,
         }
     }
 
@@ -1240,12 +1281,18 @@ impl NativeSelector {
             },
         };
         let timeout = timeout_of(timeout, kind.unwrap_or(BackendKind::Select))?;
+        // Under gevent or eventlet every wait goes through their `select`
+        // (see `green`), and the selector only polls.
+        let green = timeout != Some(Duration::ZERO) && select_is_patched(py);
+        // Green waits so far that ended without a key (see `_green_wait`).
+        let mut attempt = 0u32;
         // The first wait is the whole `select` unless a signal or another
         // thread's call interrupts it. Then it goes on with the time left
         // until one deadline, taken after a first poll found nothing (no
         // clock read when something is ready, as the Rust crate's select).
         let mut wait = match timeout {
             Some(t) if !t.is_zero() => Some(Duration::ZERO),
+            _ if green => Some(Duration::ZERO),
             t => t,
         };
         let mut deadline: Option<Instant> = None;
@@ -1267,6 +1314,10 @@ impl NativeSelector {
             }
             let round = this.select_round(py, wait);
             drop(this);
+            if matches!(round, Ok(Round::Handoff)) {
+                // Woken for a call: not a wake-up for nothing.
+                attempt = 0;
+            }
             let done = match &round {
                 Ok(Round::Done(found)) => !found.is_empty() || wait == timeout,
                 Ok(_) => false,
@@ -1294,6 +1345,32 @@ impl NativeSelector {
                     Some(left)
                 }
             };
+            if green {
+                // The selector is not held here: other greenlets may call
+                // it, and a call that changes it wakes this wait through
+                // the wake-up fd (held here, so that it stays open if the
+                // call is `close`; the next round then returns no keys).
+                let (counted, waker) = match slf.try_borrow_mut() {
+                    Ok(mut this) => {
+                        if this.table.is_some() && this.waker.is_none() {
+                            this.add_waker();
+                        }
+                        this.green_waits += 1;
+                        (true, this.waker.clone())
+                    }
+                    Err(_) => (false, None),
+                };
+                let fd = waker.as_deref().and_then(waker_fd);
+                let secs = wait.map(|left| left.as_secs_f64());
+                let waited = slf.call_method1(intern!(py, "_green_wait"), (secs, attempt, fd));
+                if counted && let Ok(mut this) = slf.try_borrow_mut() {
+                    this.green_waits = this.green_waits.saturating_sub(1);
+                }
+                drop(waker);
+                waited?;
+                attempt = attempt.saturating_add(1);
+                wait = Some(Duration::ZERO);
+            }
         }
     }
 

@@ -4,7 +4,8 @@
 
 Each PYTHON is an interpreter (a venv's) with selectors2 installed. For
 each one: CPython's test_selectors with our module injected as `selectors`
-(with the cpu resource), our own tests (test_ours.py), random operation
+(with the cpu resource), our own tests (test_ours.py; test_green.py,
+under gevent and eventlet), random operation
 sequences against the stdlib's selectors (test_differential.py), and the selectors2
 backport's own suite when SELECTORS2_BACKPORT_SDIST names its archive
 (run_backport_suite.py). Then suites run twice, on the stdlib's selectors
@@ -125,6 +126,13 @@ def main(pythons):
         proc = subprocess.run([python, "-m", "unittest", "test_ours"], cwd=HERE,
                               capture_output=True, text=True, timeout=TIMEOUT)
         check("test_ours on %s" % v, proc.returncode == 0, proc.stderr[-4000:])
+        # Under gevent's and eventlet's monkey-patching (both installed by
+        # .ci/python: a missing one fails here instead of skipping).
+        proc = subprocess.run([python, "-m", "unittest", "test_green"], cwd=HERE,
+                              capture_output=True, text=True, timeout=TIMEOUT,
+                              env=dict(os.environ, SELECTORS2_REQUIRE_GREEN="1"))
+        check("test_green (gevent, eventlet) on %s" % v, proc.returncode == 0,
+              proc.stderr[-4000:])
         # Random operation sequences, ours against the stdlib's selectors
         # on the same fds (hypothesis, installed by .ci/python).
         proc = subprocess.run([python, "-m", "unittest", "test_differential"], cwd=HERE,
