@@ -40,7 +40,8 @@ import unittest
 EXPECTED = {
     "TestUniqueSelectScenarios.test_select_module_patched_after_import":
         "picks SelectSelector after patching the select module (gevent, "
-        "eventlet); this module's system calls are its own",
+        "eventlet); this module's DefaultSelector stays, and waits through "
+        "a patched select.select instead (test_green.py)",
     "TestUniqueSelectScenarios.test_select_module_defines_does_not_implement_poll":
         "as above, with a select.poll that fails ENOSYS",
     "TestUniqueSelectScenarios.test_select_module_defines_does_not_implement_epoll":
