@@ -444,6 +444,9 @@ class SelectorTests(unittest.TestCase):
         ended (a fresh user's trial)."""
         child = (
             "import os, signal, socket, sys, threading, time, selectors2\n"
+            # A shell's background job inherits SIGINT ignored, and Python
+            # then leaves it so: KeyboardInterrupt needs the handler back.
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             "sel = getattr(selectors2, sys.argv[1])()\n"
             "r, w = socket.socketpair(); sel.register(r, selectors2.EVENT_READ)\n"
             "threading.Thread(target=sel.select, daemon=True).start()\n"
