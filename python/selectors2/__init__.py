@@ -279,7 +279,10 @@ class _NativeBase(_selectors2._Selector, BaseSelector):
             if timeout is not None:
                 timeout = max(timeout - nap, 0.0)
         if attempt == 0 and self._mechanism in ("epoll", "kqueue"):
-            readers, writers = [self._fileno()], []
+            try:
+                readers, writers = [self._fileno()], []
+            except ValueError:
+                return  # closed (by a signal handler, say): the poll ends it
         else:
             keys = self._fd_to_key.values()
             readers = [k.fd for k in keys if k.events & EVENT_READ]

@@ -1282,7 +1282,7 @@ impl NativeSelector {
         };
         let timeout = timeout_of(timeout, kind.unwrap_or(BackendKind::Select))?;
         // Under gevent or eventlet every wait goes through their `select`
-        // (see `green`), and the selector only polls.
+        // (see `select_is_patched`), and the selector only polls.
         let green = timeout != Some(Duration::ZERO) && select_is_patched(py);
         // Green waits so far that ended without a key (see `_green_wait`).
         let mut attempt = 0u32;
