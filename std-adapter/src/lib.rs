@@ -129,12 +129,6 @@ pub use selector::KqueueSelector;
 pub use selector::{AnyCapacity, DefaultSelector, PollSelector, SelectSelector, Selector};
 pub use waker::Waker;
 
-/// The Rust snippets of the repository's README, compiled and run as
-/// doctests so that they cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct RepositoryReadme;
-
 /// The key-table capacity of a selector when `N` is not given: 4096 keys.
 pub const DEFAULT_CAPACITY: usize = 4096;
 
