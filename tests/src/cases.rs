@@ -596,8 +596,8 @@ pub fn peer_closed_is_read_and_write<B: OsBackend>() {
 /// A non-blocking TCP `connect` that the peer refuses wakes a key waiting
 /// to WRITE (the caller then reads the error with `SO_ERROR`). WSAPoll
 /// reports it as `POLLERR` (since Windows 10 version 2004), Winsock select
-/// in its except set, which counts as WRITE as in CPython; poll and select
-/// on unix report it writable.
+/// in its except set, and both count it as an error (READ and WRITE); poll
+/// and select on unix report it writable.
 pub fn refused_connect_is_write<B: OsBackend>() {
     use socket2::{Domain, Socket, Type};
     // A port nobody listens on: bound, then closed. Another process may
