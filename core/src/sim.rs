@@ -63,6 +63,17 @@ pub struct SimCalls {
 /// `wait` reports the state of every registered fd that has any, in
 /// [`ReportOrder`], and never blocks: the timeout is only recorded.
 ///
+/// Its knobs are a supported API, under the same semver promise as the
+/// rest of the crate: a test of your event loop needs to inject a failure
+/// ([`fail_next`](Self::fail_next)), close an fd behind the selector's back
+/// ([`close`](Self::close)), report as a kernel does
+/// ([`set_kernel_batches`](Self::set_kernel_batches),
+/// [`set_split_reports`](Self::set_split_reports),
+/// [`set_report_order`](Self::set_report_order)) and check what reached
+/// the backend ([`registered`](Self::registered), [`calls`](Self::calls),
+/// [`last_timeout`](Self::last_timeout)), as this crate's own tests and
+/// fuzz targets do.
+///
 /// ```
 /// use core::time::Duration;
 /// use selectors2_core::{Events, Readiness, Ready, Selector, SimBackend};

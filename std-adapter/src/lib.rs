@@ -128,12 +128,6 @@ pub use selector::KqueueSelector;
 pub use selector::{DefaultSelector, PollSelector, SelectSelector, Selector};
 pub use waker::Waker;
 
-/// The Rust snippets of the repository's README, compiled and run as
-/// doctests so that they cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct RepositoryReadme;
-
 /// How many keys [`Selector::new`] reserves room for: 4096. A selector
 /// grows past it as keys are registered (see [`Selector`]).
 pub const DEFAULT_CAPACITY: usize = 4096;

@@ -621,20 +621,37 @@ pub fn peer_closed_is_read_and_write<B: OsBackend>() {
 /// A non-blocking TCP `connect` that the peer refuses wakes a key waiting
 /// to WRITE (the caller then reads the error with `SO_ERROR`). WSAPoll
 /// reports it as `POLLERR` (since Windows 10 version 2004), Winsock select
-/// in its except set, which counts as WRITE as in CPython; poll and select
-/// on unix report it writable.
+/// in its except set, and both count it as an error (READ and WRITE); poll
+/// and select on unix report it writable.
 pub fn refused_connect_is_write<B: OsBackend>() {
     use socket2::{Domain, Socket, Type};
-    // A port nobody listens on: bound, then closed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap();
-    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    s.set_nonblocking(true).unwrap();
-    if s.connect(&port.into()).is_ok() {
-        // Someone took the port meanwhile: nothing to test.
-        return;
-    }
+    // A port nobody listens on: bound, then closed. Another process may
+    // take it meanwhile, and a connect that succeeds or fails at once
+    // tests nothing: a few ports are tried, and a case that never gets a
+    // refused connect in progress fails instead of passing untested.
+    let in_progress = |e: &std::io::Error| {
+        #[cfg(unix)]
+        return e.raw_os_error() == Some(libc::EINPROGRESS);
+        #[cfg(windows)]
+        return e.kind() == std::io::ErrorKind::WouldBlock;
+    };
+    let mut outcomes = Vec::new();
+    let s = (0..5)
+        .find_map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .unwrap();
+            let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            s.set_nonblocking(true).unwrap();
+            match s.connect(&port.into()) {
+                Err(e) if in_progress(&e) => Some(s),
+                outcome => {
+                    outcomes.push(outcome);
+                    None
+                }
+            }
+        })
+        .unwrap_or_else(|| panic!("no refused connect in progress: {outcomes:?}"));
     let mut sel = new::<B>();
     sel.register(&s, RW, 0).unwrap();
     let (set, took) = timed(|| ready_set(&mut sel, Some(Duration::from_secs(10))));
@@ -1221,6 +1238,18 @@ pub fn an_outer_loop_keeps_hearing_the_selector_after_a_rebuild<B: OsBackend>() 
     let mut inner = new::<B>();
     let kind = inner.backend_kind();
     let Some(fileno) = inner.fileno() else {
+        // Only epoll and kqueue have an fd to watch; one of them without it
+        // fails, and the others say, past the harness's capture, that the
+        // case did not apply (one line per skip, so a run counts them).
+        assert!(
+            !matches!(kind, BackendKind::Epoll | BackendKind::Kqueue),
+            "on {kind}: no fileno()"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: an_outer_loop_keeps_hearing_the_selector_after_a_rebuild on {kind}: \
+             the selector has no fd"
+        );
         return;
     };
     let mut outer = selectors2::DefaultSelector::<usize>::with_capacity(4).unwrap();

@@ -13,6 +13,13 @@
 pub mod cases;
 pub mod differential;
 
+/// The Rust snippets of the repository's README, compiled and run as
+/// doctests so that they cannot rot. Here, not in `selectors2`: a published
+/// crate cannot include a file from outside its package.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct RepositoryReadme;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 #[cfg(unix)]

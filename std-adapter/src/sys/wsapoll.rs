@@ -28,7 +28,7 @@ use windows_sys::Win32::Networking::WinSock::{
 };
 
 use super::slots::SlotPool;
-use super::winsock::{is_socket, sleep, socket_of_fd, startup};
+use super::winsock::{check_socket, is_socket, sleep, socket_of_fd, startup};
 use super::{OsBackend, Sealed, Token};
 use crate::timeout::to_millis;
 use crate::{BackendKind, RawFd};
@@ -153,10 +153,11 @@ impl Backend for Poll {
 
     #[inline]
     fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
+        let socket = check_socket(fd)?;
         let slot = self.slots.take()?;
         self.pos[slot as usize] = self.fds.len() as u32;
         self.fds.push(WSAPOLLFD {
-            fd: socket_of_fd(fd),
+            fd: socket,
             events: poll_events(interest),
             revents: 0,
         });
@@ -307,27 +308,46 @@ mod tests {
     #[test]
     fn slots_are_stable_and_the_array_dense() {
         let mut p = Poll::open(4, Token).unwrap();
-        let a = p.register(10, Events::READ, Tag::from_bits(1)).unwrap();
-        let b = p.register(11, Events::READ, Tag::from_bits(2)).unwrap();
-        let c = p.register(12, Events::WRITE, Tag::from_bits(3)).unwrap();
+        let (_sockets, fds) = super::super::winsock::test_sockets(4);
+        let [f0, f1, f2, f3] = fds[..] else {
+            unreachable!()
+        };
+        let a = p.register(f0, Events::READ, Tag::from_bits(1)).unwrap();
+        let b = p.register(f1, Events::READ, Tag::from_bits(2)).unwrap();
+        let c = p.register(f2, Events::WRITE, Tag::from_bits(3)).unwrap();
         assert_eq!((a.get(), b.get(), c.get()), (0, 1, 2));
-        p.unregister(11, b, Events::READ).unwrap();
+        p.unregister(f1, b, Events::READ).unwrap();
         assert_eq!(p.fds.len(), 2, "no hole");
-        assert_eq!(p.fds[1].fd, 12, "the last entry moved into the gap");
-        let d = p.register(13, Events::READ, Tag::from_bits(4)).unwrap();
+        assert_eq!(
+            p.fds[1].fd,
+            socket_of_fd(f2),
+            "the last entry moved into the gap"
+        );
+        let d = p.register(f3, Events::READ, Tag::from_bits(4)).unwrap();
         assert_eq!(d.get(), 1, "the slot is reused");
         assert!(
-            p.modify(12, b, Events::WRITE, Events::READ, Tag::from_bits(3))
+            p.modify(f2, b, Events::WRITE, Events::READ, Tag::from_bits(3))
                 .is_err(),
             "wrong slot is refused"
         );
-        p.modify(12, c, Events::WRITE, Events::READ, Tag::from_bits(3))
+        p.modify(f2, c, Events::WRITE, Events::READ, Tag::from_bits(3))
             .unwrap();
         assert_eq!(p.fds[p.pos[c.get() as usize] as usize].events, POLLRDNORM);
-        for (fd, slot) in [(10, a), (12, c), (13, d)] {
+        for (fd, slot) in [(f0, a), (f2, c), (f3, d)] {
             p.unregister(fd, slot, Events::READ).unwrap();
         }
         assert!(p.fds.is_empty() && p.slots.is_empty() && p.slots.high_water() == 0);
         assert!(p.fds.capacity() >= 4);
+    }
+
+    /// A handle that is not a socket is refused, and nothing changes.
+    #[test]
+    fn register_refuses_what_is_not_a_socket() {
+        let mut p = Poll::open(4, Token).unwrap();
+        let err = p
+            .register(0x7fff_fff0, Events::READ, Tag::from_bits(1))
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(WSAENOTSOCK), "{err}");
+        assert!(p.fds.is_empty() && p.slots.high_water() == 0);
     }
 }
