@@ -30,6 +30,8 @@ use pyo3::types::{PyCFunction, PyDict, PyFloat, PyInt, PyList, PyModule, PyTuple
 use pyo3::{PyTraverseError, intern};
 use selectors2::{BackendKind, DefaultSelector, Error, Events, Ready, Waker};
 
+mod gil;
+
 /// Keys one selector holds at most: the largest table the core offers.
 /// `register` beyond it raises `OSError(ENOSPC)`.
 const CAPACITY: usize = 65536;
@@ -331,7 +333,7 @@ impl Handoff {
             return;
         }
         drop(s);
-        py.detach(|| {
+        gil::detach(py, || {
             let end = Instant::now() + SLICE;
             self.wait_while(lock(&self.state), end, |s| s.requests > 0)
         });
@@ -396,7 +398,7 @@ impl Handoff {
         };
         let seen = s.released;
         drop(s);
-        Ok(py.detach(|| {
+        Ok(gil::detach(py, || {
             let slice = Instant::now() + SLICE;
             let end = until.map_or(slice, |u| u.min(slice));
             if !self.wait_while(lock(&self.state), end, |s| s.released == seen) {
@@ -1036,7 +1038,7 @@ impl NativeSelector {
         with_table!(table, |sel, ready| {
             // A signal ends the wait (`Round::Signal`): its Python handler
             // runs once the selector is free, so that it may use it.
-            let got = py.detach(|| {
+            let got = gil::detach(py, || {
                 sel.select_with_eintr(ready, timeout, || {
                     Err(io::Error::from(io::ErrorKind::Interrupted))
                 })
