@@ -1477,5 +1477,7 @@ fn _selectors2(m: &Bound<'_, PyModule>) -> PyResult<()> {
         register_at_fork.call((), Some(&kwargs))?;
     }
     m.add("CAPACITY", CAPACITY)?;
+    // The distribution's version: pyproject.toml takes it from Cargo.toml.
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
