@@ -32,7 +32,7 @@ Deliberate differences from the standard library:
 * After ``close()``, ``register``, ``select`` and ``get_key`` raise
   ``RuntimeError('Selector is closed')`` on every class (``unregister``
   and ``modify`` raise ``KeyError``, as the stdlib's do; ``close`` may be
-  called again). The stdlib is inconsistent here (bpo-91433).
+  called again). The stdlib is inconsistent here (gh-91433).
 * ``SelectSelector.register`` refuses an fd >= ``FD_SETSIZE`` with
   ``ValueError`` at once, instead of failing in ``select()`` later.
 * ``SelectSelector.select`` reports a registered file object that was
@@ -85,6 +85,9 @@ from . import _selectors2
 EVENT_READ = 1
 #: Interest in writing; Python's value, ``2``.
 EVENT_WRITE = 2
+
+#: The version of the distribution (``selectors2-rs``) this module came from.
+__version__ = _selectors2.__version__
 
 
 def _fileobj_to_fd(fileobj):
@@ -309,6 +312,12 @@ class _NativeBase(_selectors2._Selector, BaseSelector):
         return self._fd_to_key.get(fd)
 
     def close(self):
+        """Close the selector: forget every registration and release what
+        it holds from the OS (its epoll or kqueue fd, its wake-up fd; the
+        registered files themselves stay open). A ``select`` waiting in
+        another thread returns at once, with no keys. Afterwards
+        ``get_map()`` is ``None``, ``register``, ``select`` and ``get_key``
+        raise ``RuntimeError``, and ``close`` again does nothing."""
         self._close()
         self._map = None
 
@@ -381,7 +390,7 @@ def _default():
 DefaultSelector = _default()
 
 #: What ``from selectors2 import *`` takes: the selectors2 backport's list
-#: (CPython's selectors has none), with the classes this platform has.
+#: (CPython's selectors has none) and the classes this platform has.
 __all__ = ["EVENT_READ", "EVENT_WRITE", "SelectorKey", "BaseSelector",
            "DefaultSelector", "SelectSelector", "PollSelector"]
 __all__ += [name for name in ("EpollSelector", "KqueueSelector") if name in globals()]

@@ -30,6 +30,8 @@ use pyo3::types::{PyCFunction, PyDict, PyFloat, PyInt, PyList, PyModule, PyTuple
 use pyo3::{PyTraverseError, intern};
 use selectors2::{BackendKind, DefaultSelector, Error, Events, Ready, Waker};
 
+mod gil;
+
 /// The key data of the selector's own wake-up fd in the Rust table (no
 /// `SelectorKey` has it: slots index `keys`, which never grows this far).
 /// It never reaches Python: `select` drops its reports, and the lookups
@@ -360,7 +362,7 @@ impl Handoff {
             return;
         }
         drop(s);
-        py.detach(|| {
+        gil::detach(py, || {
             let end = Instant::now() + SLICE;
             self.wait_while(lock(&self.state), end, |s| s.requests > 0)
         });
@@ -425,7 +427,7 @@ impl Handoff {
         };
         let seen = s.released;
         drop(s);
-        Ok(py.detach(|| {
+        Ok(gil::detach(py, || {
             let slice = Instant::now() + SLICE;
             let end = until.map_or(slice, |u| u.min(slice));
             if !self.wait_while(lock(&self.state), end, |s| s.released == seen) {
@@ -1052,7 +1054,7 @@ impl NativeSelector {
         with_ready!(ready, |ready| {
             // A signal ends the wait (`Round::Signal`): its Python handler
             // runs once the selector is free, so that it may use it.
-            let got = py.detach(|| {
+            let got = gil::detach(py, || {
                 sel.select_with_eintr(ready, timeout, || {
                     Err(io::Error::from(io::ErrorKind::Interrupted))
                 })
@@ -1490,5 +1492,7 @@ fn _selectors2(m: &Bound<'_, PyModule>) -> PyResult<()> {
         kwargs.set_item("after_in_child", wrap_pyfunction!(forked, m)?)?;
         register_at_fork.call((), Some(&kwargs))?;
     }
+    // The distribution's version: pyproject.toml takes it from Cargo.toml.
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

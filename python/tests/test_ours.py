@@ -748,8 +748,10 @@ class SelectorTests(unittest.TestCase):
         (a background event loop, a watchdog) exits cleanly, as with the
         stdlib. A thread that came back from the wait during finalization
         was terminated (pthread_exit) with Rust frames on its stack: SIGABRT
-        in most runs, until PyO3 0.29.3 made such a thread hang instead, as
-        CPython 3.14 does (a fresh user's trial)."""
+        in most runs (a fresh user's trial), SIGSEGV with a wheel linked by
+        zig. The GIL is now taken back in a C frame that parks such a thread
+        (csrc/reattach.c); exit_while_waiting.py runs these many more
+        times, per class."""
         import subprocess
         import sys
         children = [
