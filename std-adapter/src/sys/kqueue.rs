@@ -315,6 +315,13 @@ impl AsFd for Kqueue {
 }
 
 impl Sealed for Kqueue {
+    /// After `rebuild` dropped an entry of the ledger: the wait that
+    /// reported it did not sleep for it.
+    #[inline]
+    fn take_spurious_wakeup(&mut self) -> bool {
+        self.ledger.take_dropped()
+    }
+
     /// The event buffer holds a wait's reports (see `buffer_len`) and
     /// the ledger one entry per key: both grow to the new capacity.
     fn reserve_keys(&mut self, capacity: usize) {

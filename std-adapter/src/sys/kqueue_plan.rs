@@ -368,6 +368,10 @@ pub(crate) struct Ledger {
     /// Alternates between waits while `own` and the kernel share a
     /// one-fd `Ready` (see [`plan`]).
     turn: bool,
+    /// [`retain_live`](Self::retain_live) dropped an entry since the last
+    /// [`take_dropped`](Self::take_dropped): the wait that met it did not
+    /// sleep for it.
+    dropped: bool,
 }
 
 impl Ledger {
@@ -378,6 +382,7 @@ impl Ledger {
             own: Vec::with_capacity(capacity.max(1)),
             cursor: 0,
             turn: false,
+            dropped: false,
         }
     }
 
@@ -464,8 +469,18 @@ impl Ledger {
     /// by a registration the selector no longer holds would make on every
     /// wait (and every wait would then be a poll).
     pub(crate) fn retain_live(&mut self, live: impl Iterator<Item = (RawFd, Tag)> + Clone) {
+        let before = self.own.len();
         self.own
             .retain(|e| live.clone().any(|(fd, tag)| fd == e.fd && tag == e.tag));
+        self.dropped |= self.own.len() != before;
+    }
+
+    /// Whether [`retain_live`](Self::retain_live) dropped an entry since
+    /// the last call: the wait that reported it did not sleep (the backend
+    /// never sleeps while it has entries), so a `select` that found nothing
+    /// then waits again for the time left.
+    pub(crate) fn take_dropped(&mut self) -> bool {
+        std::mem::take(&mut self.dropped)
     }
 
     #[cold]
@@ -955,8 +970,11 @@ mod tests {
         assert_eq!(own_reports(&mut l, 8), [(5, Readiness::WRITABLE)]);
         l.retain_live([(5, TAG)].into_iter());
         assert_eq!(l.own_len(), 1);
+        assert!(!l.take_dropped());
         l.retain_live([(6, TAG)].into_iter());
         assert_eq!(l.own_len(), 0);
+        assert!(l.take_dropped());
+        assert!(!l.take_dropped(), "cleared by the call");
     }
 
     /// `EV_EOF` is per direction, not a hang-up; an error is `EV_ERROR` or
