@@ -54,7 +54,8 @@ use crate::{BackendKind, RawFd};
 /// number is free and may soon name another file, even the child's own new
 /// selector. A `Kqueue` therefore remembers the process that opened it, and
 /// in any other process it acts closed, as CPython's kqueue objects do:
-/// `register`, `modify`, `unregister` and `select` fail with `EBADF`,
+/// `register`, `modify` and `select` fail with `EBADF`, `unregister` only
+/// forgets the key (`EBADF` is what a closed fd's answer looks like),
 /// [`fileno`](OsBackend::fileno) is `None`, and drop closes nothing.
 /// Open a new selector in the child (re-registering what it needs);
 /// through [`AsFd`] the number is still given out, but it does not name
@@ -625,7 +626,7 @@ mod tests {
     }
 
     #[test]
-    fn a_pipe_whose_reader_is_gone_is_writable_and_hung_up() {
+    fn a_pipe_whose_reader_is_gone_is_writable() {
         let (r, w) = rustix::pipe::pipe().unwrap();
         drop(r);
         let fd = w.as_raw_fd();
