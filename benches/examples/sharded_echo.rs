@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use selectors2::{AnyCapacity, DefaultSelector, EVENT_READ, EVENT_WRITE, Ready, Waker};
+use selectors2::{DefaultSelector, EVENT_READ, EVENT_WRITE, Ready, Waker};
 
 /// Key-table capacity of each shard: the listener, the waker and up to
 /// 16,382 connections (a shard refuses, by closing, any beyond that).
@@ -236,7 +236,7 @@ fn serve_selectors2(
     stop: &AtomicBool,
     accepted: &AtomicUsize,
 ) -> io::Result<ShardStats> {
-    let mut sel = DefaultSelector::<usize, SHARD_CAPACITY>::new()?;
+    let mut sel = DefaultSelector::<usize>::with_capacity(SHARD_CAPACITY)?;
     sel.register(&listener, EVENT_READ, LISTENER)?;
     sel.register(waker, EVENT_READ, WAKER)?;
     let mut ready: Ready<usize, BATCH> = Ready::new();

@@ -39,7 +39,7 @@ use criterion::Criterion;
 use rustix::event::{Timespec, epoll};
 use rustix::io::Errno;
 use selectors2::sys::OsBackend;
-use selectors2::{AnyCapacity, EVENT_READ, EVENT_WRITE, Ready, Selector};
+use selectors2::{EVENT_READ, EVENT_WRITE, Ready, Selector};
 
 /// The timeout of every wait.
 pub const TIMEOUT: Duration = Duration::from_secs(1);
@@ -396,7 +396,7 @@ impl Contender for LibcEpoll {
 
 /// A selectors2 selector and its `Ready` set.
 pub struct S2<B: OsBackend> {
-    sel: Selector<B, usize, CAPACITY>,
+    sel: Selector<B, usize>,
     ready: Ready<usize, BATCH>,
 }
 
@@ -407,7 +407,7 @@ macro_rules! selectors2_contender {
 
             fn open() -> io::Result<Self> {
                 Ok(S2 {
-                    sel: Selector::<$backend, usize, CAPACITY>::new()?,
+                    sel: Selector::<$backend, usize>::with_capacity(CAPACITY)?,
                     ready: Ready::new(),
                 })
             }
