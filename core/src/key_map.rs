@@ -335,9 +335,12 @@ impl<D, const N: usize, S: Borrow<[Slot<D>; N]>> KeyMap<D, N, S> {
     #[inline]
     pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry<D>> + Clone {
         let slots = self.slots();
-        slots[..self.len]
+        // Checked without a panic path (`len <= N` always holds).
+        slots
+            .get(..self.len)
+            .unwrap_or_default()
             .iter()
-            .filter_map(|s| slots[usize::from(s.dense())].entry())
+            .filter_map(|s| slots.get(usize::from(s.dense())).and_then(Slot::entry))
     }
 }
 
@@ -439,11 +442,13 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
         let removed = slots.get_mut(i)?.take()?;
         // The dense list: the last element fills the removed one's place
         // (nothing moves when the removed key was the last one added).
+        // Dense positions and indices are below `N`: `wrap` changes none,
+        // it only lets the compiler drop the bounds checks (no panic path).
         let pos = usize::from(removed.dense_pos);
         if pos != last {
-            let moved = slots[last].dense();
-            slots[pos].set_dense(moved);
-            if let Some(e) = slots[usize::from(moved)].entry_mut() {
+            let moved = slots[Self::wrap(last)].dense();
+            slots[Self::wrap(pos)].set_dense(moved);
+            if let Some(e) = slots[Self::wrap(usize::from(moved))].entry_mut() {
                 e.dense_pos = pos as u16;
             }
         }
@@ -486,6 +491,8 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
     #[inline(never)]
     fn close_gap(&mut self, mut hole: usize) {
         let slots = self.slots_mut();
+        // Below `N` (see `remove_at`): no bounds check from here on.
+        hole = Self::wrap(hole);
         let mut j = hole;
         loop {
             j = Self::next(j);
@@ -495,12 +502,30 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
             if (j + N - home) % N < (j + N - hole) % N {
                 continue;
             }
-            let Some(entry) = slots[j].take() else { return };
-            let d = usize::from(entry.dense_pos);
+            let d = Self::wrap(usize::from(e.dense_pos));
+            // The entry moves to the hole by a swap of the two slots, each
+            // keeping its own dense-list element: a move through a local
+            // would call `memmove`, kilobytes of flash on a microcontroller.
+            let (at_hole, at_j) = (slots[hole].dense(), slots[j].dense());
+            swap_slots(slots, hole, j);
+            slots[hole].set_dense(at_hole);
+            slots[j].set_dense(at_j);
             slots[d].set_dense(hole as u16);
-            slots[hole].put(entry);
             hole = j;
         }
+    }
+}
+
+/// Swaps slots `a` and `b` (distinct). Through two disjoint borrows, which
+/// the compiler copies inline: `<[T]>::swap` must allow `a == b` and calls
+/// `memmove`.
+#[inline(always)]
+fn swap_slots<D>(slots: &mut [Slot<D>], a: usize, b: usize) {
+    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    if let Some((left, right)) = slots.split_at_mut_checked(hi)
+        && let (Some(x), Some(y)) = (left.get_mut(lo), right.first_mut())
+    {
+        core::mem::swap(x, y);
     }
 }
 

@@ -45,8 +45,10 @@ use crate::{Backend, Error, Events, KeyMap, RawFd, Ready, Registration, Selector
 /// ```
 pub struct Selector<B: Backend, D, const N: usize, S = [Slot<D>; N]> {
     map: KeyMap<D, N, S>,
-    /// The generation handed to the last registration.
-    last_tag: NonZeroU32,
+    /// The generation handed to the last registration (0 before the
+    /// first: a new selector is all zeros, so a `static` one lands in
+    /// `.bss`).
+    last_tag: u32,
     /// Where the next overflowing `select` starts picking fds (fairness).
     cursor: RawFd,
     backend: B,
@@ -58,7 +60,7 @@ impl<B: Backend, D, const N: usize> Selector<B, D, N> {
     pub const fn new(backend: B) -> Self {
         Selector {
             map: KeyMap::new(),
-            last_tag: NonZeroU32::MIN,
+            last_tag: 0,
             cursor: 0,
             backend,
         }
@@ -84,7 +86,7 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
     pub fn with_storage(backend: B, slots: S) -> Self {
         Selector {
             map: KeyMap::with_storage(slots),
-            last_tag: NonZeroU32::MIN,
+            last_tag: 0,
             cursor: 0,
             backend,
         }
@@ -129,12 +131,12 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
             return Err(full(limit));
         }
         // Never zero (see `Entry::tag`): after `u32::MAX` comes 1.
-        let tag = self.last_tag.checked_add(1).unwrap_or(NonZeroU32::MIN);
+        let tag = NonZeroU32::new(self.last_tag.wrapping_add(1)).unwrap_or(NonZeroU32::MIN);
         let slot = match self.backend.register(fd, events, Tag::from_bits(tag.get())) {
             Ok(slot) => slot,
             Err(e) => return Err(Error::Backend(e)),
         };
-        self.last_tag = tag;
+        self.last_tag = tag.get();
         let key = SelectorKey { fd, events, data };
         match self.map.insert_at(at, Entry::new(key, tag, slot)) {
             Some(entry) => Ok(&entry.key),
@@ -418,7 +420,7 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
                 // Full (it stays full from here on): the fair pick, cold.
                 if *flags & OVERFLOW == 0 {
                     *flags |= OVERFLOW;
-                    sort_by_distance(out, *cursor);
+                    farthest_last(&mut out.entries, *cursor);
                 }
                 admit_fairly(out, &entry.key, events, *cursor);
             },
@@ -509,21 +511,36 @@ fn distance(cursor: RawFd, fd: RawFd) -> u32 {
     (fd as u32).wrapping_sub(cursor as u32)
 }
 
-/// `ready` just filled up: order it so that the farthest entry is last.
+/// `ready` just filled up, or its last entry was just replaced: move the
+/// entry farthest from the cursor last, where [`admit_fairly`] compares
+/// with it and the cursor update after the wait finds it. A linear scan
+/// and one swap: `ready` need not be sorted, only its maximum known.
 #[cold]
-fn sort_by_distance<D, const M: usize>(ready: &mut Ready<D, M>, cursor: RawFd) {
-    ready
-        .entries
-        .sort_unstable_by_key(|(k, _)| distance(cursor, k.fd));
+fn farthest_last<D>(entries: &mut [(SelectorKey<D>, Events)], cursor: RawFd) {
+    let Some((last, rest)) = entries.split_last_mut() else {
+        return;
+    };
+    let mut far_d = distance(cursor, last.0.fd);
+    let mut far = None;
+    for e in rest {
+        let d = distance(cursor, e.0.fd);
+        if d > far_d {
+            (far_d, far) = (d, Some(e));
+        }
+    }
+    if let Some(e) = far {
+        core::mem::swap(e, last);
+    }
 }
 
-/// More fds are ready than `ready` holds (and `ready` is sorted): keep the
-/// `M` closest to the cursor.
+/// More fds are ready than `ready` holds (and its farthest entry is last):
+/// keep the `M` closest to the cursor.
 ///
-/// A report of an fd already in `ready` merges into its entry (entries have
-/// moved since they were pushed: found by a search). One this call turned
-/// away or pushed out before is turned away again: the farthest distance
-/// kept only shrinks while `ready` overflows, and distances are distinct.
+/// A report of an fd already in `ready` merges into its entry (entries may
+/// have moved since they were pushed: found by a search). One this call
+/// turned away or pushed out before is turned away again: the farthest
+/// distance kept only shrinks while `ready` overflows, and distances are
+/// distinct.
 #[cold]
 fn admit_fairly<D: Clone, const M: usize>(
     ready: &mut Ready<D, M>,
@@ -538,16 +555,15 @@ fn admit_fairly<D: Clone, const M: usize>(
         slot.1 |= events;
         return;
     }
-    let entries = &mut ready.entries;
-    let d = distance(cursor, key.fd);
-    match entries.last() {
-        Some((last, _)) if distance(cursor, last.fd) > d => {}
-        _ => return,
+    let Some(last) = ready.entries.last_mut() else {
+        return;
+    };
+    if distance(cursor, last.0.fd) <= distance(cursor, key.fd) {
+        return;
     }
-    entries.pop();
-    let at = entries.partition_point(|(k, _)| distance(cursor, k.fd) < d);
-    // Cannot fail: one slot was just freed.
-    let _ = entries.insert(at, (key.clone(), events));
+    // The farthest makes way, in place: no entry moves but by the swap.
+    *last = (key.clone(), events);
+    farthest_last(&mut ready.entries, cursor);
 }
 
 #[cold]
