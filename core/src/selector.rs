@@ -135,14 +135,15 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
     /// lower). Then the backend registers it; if it refuses
     /// ([`Error::Backend`]), nothing changes.
     //
-    // The hot paths (register, unregister, modify, select) are shells made
-    // inline into the caller, so that the backend's system call is issued
-    // in the caller's own frame: the work before it (validation, the
-    // table's probe) and after it (the bookkeeping) are calls of their own.
-    // On some machines the first return from a frame entered before a
-    // system call is far dearer than anything else on the path (the kernel
-    // empties the return-stack buffer), while calls made after it cost
-    // what calls cost (see the benches' docs).
+    // The hot paths (register, unregister, modify, select) are made inline
+    // into the caller, so that the backend's system call is issued in the
+    // caller's own frame: on some machines the first return from a frame
+    // entered before a system call is far dearer than anything else on
+    // the path (the kernel empties the return-stack buffer). Their common
+    // case (the fd in its home slot) is inline too; the rare work (a walk
+    // along a cluster, closing a gap, building an error) is out of line.
+    // Making the common case's validation and bookkeeping calls of their
+    // own instead cost more than it saved (the benches' docs).
     #[inline(always)]
     pub fn register(
         &mut self,
@@ -166,7 +167,7 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
     }
 
     /// The bookkeeping of `register`, after the backend accepted the key.
-    #[inline(never)]
+    #[inline(always)]
     fn insert(
         &mut self,
         at: usize,
@@ -202,13 +203,18 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
     }
 
     /// Validation and the probe of `register`: the free slot for `fd`.
-    #[inline(never)]
+    #[inline(always)]
     fn place(&self, fd: RawFd, events: Events) -> Result<usize, Error<B::Error>> {
         self.check(fd, events)?;
         let map = self.map();
         let at = match map.probe(fd) {
             Probe::Found(_) => return Err(already_registered(fd)),
             Probe::Full => return Err(full(map.capacity())),
+            // A table limited below its slots may have a vacant slot and
+            // no room.
+            Probe::Vacant(_) if map.len() >= map.capacity() => {
+                return Err(full(map.capacity()));
+            }
             Probe::Vacant(at) => at,
         };
         // A backend that watches fewer keys than the table holds (Windows
@@ -242,7 +248,7 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
     }
 
     /// Where `fd`'s key is, with what the backend needs to drop it.
-    #[inline(never)]
+    #[inline(always)]
     fn locate(&self, fd: RawFd) -> Result<(usize, crate::BackendSlot, Events), Error<B::Error>> {
         if fd < 0 {
             return Err(invalid_fd(fd));
@@ -258,7 +264,7 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
     }
 
     /// The bookkeeping of `unregister`, after the backend let go.
-    #[inline(never)]
+    #[inline(always)]
     fn remove(&mut self, at: usize, fd: RawFd) -> Result<SelectorKey<D>, Error<B::Error>> {
         match self.map_mut().remove_at(at) {
             Some(key) => Ok(key),
@@ -296,7 +302,7 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
 
     /// Validation and the lookup of `modify`: where `fd`'s key is, with its
     /// interest and what the backend needs to re-arm it.
-    #[inline(never)]
+    #[inline(always)]
     fn locate_for_modify(
         &self,
         fd: RawFd,
@@ -313,7 +319,7 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
 
     /// The bookkeeping of `modify`, after the backend re-armed (or was not
     /// asked to: same events).
-    #[inline(never)]
+    #[inline(always)]
     fn update(&mut self, at: usize, events: Events, data: D) -> Option<&SelectorKey<D>> {
         let entry = self.map_mut().entry_mut(at)?;
         entry.key.events = events;
