@@ -197,6 +197,20 @@ pub(crate) fn undo(changes: &[Change], receipts: &[Receipt]) -> Changes {
     list
 }
 
+/// Whether an undo left the filters other than they were: the errno that
+/// kept it from putting everything back, from its receipts (`Ok`) or from
+/// the whole call (`Err`). `None` when it restored everything, or when the
+/// fd was closed meanwhile (`EBADF`), which removed its filters: then
+/// nothing is left behind either way.
+#[cold]
+pub(crate) fn not_undone(undo: Result<&[Receipt], i32>) -> Option<i32> {
+    let errno = match undo {
+        Ok(receipts) => first_failure(receipts)?,
+        Err(errno) => errno,
+    };
+    (errno != libc::EBADF).then_some(errno)
+}
+
 /// What a kevent returned by a wait says, in plain values (`kqueue.rs`
 /// reads them off the kernel's `struct kevent`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -854,6 +868,19 @@ mod tests {
         assert!(undone.as_slice().is_empty());
         let undone = undo(&[ADD_R, DEL_W], &[Failed(libc::EINVAL), Absent]);
         assert!(undone.as_slice().is_empty());
+    }
+
+    #[test]
+    fn kqueue_an_undo_that_failed_is_told() {
+        use Receipt::*;
+        assert_eq!(not_undone(Ok(&[Applied])), None);
+        assert_eq!(not_undone(Ok(&[Applied, Absent, Broken])), None);
+        // XNU short of memory to re-add the filter a modify deleted.
+        assert_eq!(not_undone(Ok(&[Failed(libc::ENOMEM)])), Some(libc::ENOMEM));
+        assert_eq!(not_undone(Err(libc::ENOMEM)), Some(libc::ENOMEM));
+        // Closed meanwhile: its filters are gone, nothing is left behind.
+        assert_eq!(not_undone(Ok(&[Failed(libc::EBADF)])), None);
+        assert_eq!(not_undone(Err(libc::EBADF)), None);
     }
 
     const TAG: Tag = Tag::from_bits(9);
