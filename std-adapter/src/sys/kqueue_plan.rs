@@ -1,11 +1,14 @@
-//! The pure half of the kqueue backend: which filters an interest needs,
-//! which changes `register`, `modify` and `unregister` submit and how a
-//! half-applied list is undone, what each change's receipt means, and what
-//! a returned kevent reports.
+//! The kqueue backend's decisions: which filters an interest needs, which
+//! changes `register`, `modify` and `unregister` submit and how a
+//! half-applied list is undone, what each change's receipt means, what a
+//! returned kevent reports, how a wait is shared between the kernel and
+//! the fds the backend reports itself ([`Ledger`]), and which process owns
+//! the kqueue ([`ProcessFd`], for `fork`).
 //!
-//! Plain enums and integers only, no kqueue types: this module builds, and
-//! its tests run, on every unix (Linux included), while `kqueue.rs`, which
-//! exists only where kqueue does, turns these decisions into `kevent` calls.
+//! No kqueue types: this module builds, and its tests run, on every unix
+//! (Linux included), where a model of the kernel over `SimBackend` checks
+//! the wait logic end to end, while `kqueue.rs`, which exists only where
+//! kqueue does, turns these decisions into `kevent` calls.
 
 // Everything here serves `kqueue.rs`; elsewhere only the tests use it.
 #![cfg_attr(not(has_kqueue), allow(dead_code))]
