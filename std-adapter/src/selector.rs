@@ -557,7 +557,9 @@ impl<B: OsBackend, D> Selector<B, D> {
     }
 
     /// The mechanism's own fd: `Some` for epoll and kqueue, `None` for poll
-    /// and select (as Python has `fileno()` only on the former).
+    /// and select (as Python has `fileno()` only on the former). `None` too
+    /// for a kqueue in a child after `fork`, which does not inherit it (see
+    /// the kqueue backend's docs, "After `fork`").
     #[inline]
     pub fn fileno(&self) -> Option<RawFd> {
         self.inner.backend().fileno()

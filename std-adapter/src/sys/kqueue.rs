@@ -283,8 +283,9 @@ impl Kqueue {
     }
 
     /// Reverses what went through of a refused change list, and returns
-    /// the refusal. Best effort: putting a filter back can itself fail
-    /// only for want of kernel memory, and then nothing better can be done.
+    /// the refusal; or, when the undo could not put everything back (XNU
+    /// may lack the memory to re-add a filter a `modify` deleted), an error
+    /// that says the registration no longer matches its key.
     #[cold]
     fn undo(
         &mut self,
@@ -295,15 +296,35 @@ impl Kqueue {
         errno: i32,
     ) -> io::Error {
         let undo = kf::undo(changes.as_slice(), receipts);
-        if undo.len() > 0
-            && let Ok(receipts) = self.apply(fd, tag, &undo)
-        {
+        if undo.len() == 0 {
+            return io::Error::from_raw_os_error(errno);
+        }
+        let result = self.apply(fd, tag, &undo);
+        if let Ok(receipts) = &result {
             // Restoring a write filter may now meet a broken pipe.
             self.ledger
                 .changed(fd, tag, undo.as_slice(), &receipts[..undo.len()]);
         }
-        io::Error::from_raw_os_error(errno)
+        let result = match &result {
+            Ok(receipts) => Ok(&receipts[..undo.len()]),
+            Err(e) => Err(e.raw_os_error().unwrap_or(libc::EIO)),
+        };
+        match kf::not_undone(result) {
+            None => io::Error::from_raw_os_error(errno),
+            Some(undo_errno) => not_undone(errno, undo_errno),
+        }
     }
+}
+
+/// The error of a change list that was refused and could not be undone.
+#[cold]
+fn not_undone(errno: i32, undo_errno: i32) -> io::Error {
+    io::Error::other(format!(
+        "kevent refused a change ({}), and putting the fd's filters back failed too ({}): \
+         its registration no longer matches its key; unregister it and register it again",
+        io::Error::from_raw_os_error(errno),
+        io::Error::from_raw_os_error(undo_errno),
+    ))
 }
 
 impl AsFd for Kqueue {
