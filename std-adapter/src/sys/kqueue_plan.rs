@@ -563,7 +563,7 @@ impl Ledger {
     /// a caller that takes `max` fds. A returned event that carries
     /// `EV_ONESHOT` is reported and becomes the backend's own to report
     /// from then on (see [`Ledger`]).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn wait<I, E, F>(
         &mut self,
         max: usize,
