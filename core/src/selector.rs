@@ -1380,7 +1380,7 @@ mod tests {
         sel
     }
 
-    /// issue 9, item 3: a rotating kernel asked for no more than `max`
+    /// A rotating kernel asked for no more than `max`
     /// reports reaches every fd (epoll's way, and kqueue's once it asks for
     /// `max` events), split reports or not...
     #[test]
@@ -1405,7 +1405,7 @@ mod tests {
         assert_eq!(rounds_to_see_all::<_, 1>(&mut sel, &fds, 100), None);
     }
 
-    /// issue 14: a backend that really blocks, written by the contract's
+    /// A backend that really blocks, written by the contract's
     /// rule: it wakes only for readiness that meets a registration's
     /// interest (`Readiness::to_events`). A READ-only channel that is
     /// writable does not end the wait; becoming readable does, from another
@@ -1522,7 +1522,7 @@ mod tests {
         ready.iter().map(|(k, e)| (k.fd, e)).collect()
     }
 
-    /// issue 9, item 2: a report no key owns makes the selector hand the
+    /// A report no key owns makes the selector hand the
     /// backend every live registration, once per select that saw one.
     #[test]
     fn select_asks_the_backend_to_rebuild_after_foreign_reports() {

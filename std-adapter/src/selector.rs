@@ -373,7 +373,7 @@ impl<B: OsBackend, D> Selector<B, D> {
     /// 0. With nothing registered it sleeps for the timeout. It may return
     /// 0 early in one case: epoll woke only for a registration it kept
     /// after the fd was closed, and could not drop it (out of fds to
-    /// rebuild with; see the README's epoll notes), as CPython's returns an
+    /// rebuild with; see docs/backends.md, "epoll"), as CPython's returns an
     /// empty list then.
     ///
     /// `events` is never empty and never more than the key asked for; an

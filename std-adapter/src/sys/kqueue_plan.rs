@@ -1254,7 +1254,7 @@ mod tests {
         got
     }
 
-    /// issue 9, item 3: kqueue's batches reach every ready fd when they
+    /// Kqueue's batches reach every ready fd when they
     /// cannot all fit in one `Ready`: with read-only interests, `2 * max`
     /// events were `2 * max` fds and two of four fds starved at `M = 1`.
     #[test]
