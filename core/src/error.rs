@@ -35,7 +35,9 @@ pub enum Error<E> {
     NotRegistered(RawFd),
     /// The key table holds `capacity` keys already.
     Full {
-        /// The table's fixed capacity, `N`.
+        /// How many keys the selector holds at most: its table's
+        /// capacity, or the backend's lower limit
+        /// ([`Backend::key_limit`](crate::Backend::key_limit)).
         capacity: usize,
     },
     /// The backend (the operating system) refused.

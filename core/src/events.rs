@@ -98,7 +98,7 @@ impl Readiness {
     #[must_use]
     pub const fn to_events(self, interest: Events) -> Events {
         // One load from a table of the rule below, on the path of every
-        // report (a few instructions fewer than the two tests).
+        // report: cheaper than its two tests.
         let all = TO_EVENTS[self.bits() as usize];
         // `all` is within READ | WRITE, and so is the result.
         Events::from_bits_retain(all & interest.bits())

@@ -22,7 +22,7 @@ pub use events::{EVENT_READ, EVENT_WRITE, Events, Readiness};
 pub use key_map::{Iter as KeyIter, KeyMap, SelectorKey, Slot};
 pub use ready::{Iter as ReadyIter, Ready};
 pub use selectable::Selectable;
-pub use selector::Selector;
+pub use selector::{Selector, SelectorInner};
 pub use sim::SimBackend;
 
 /// A file descriptor number, as the OS hands it out (`int` in C). The core

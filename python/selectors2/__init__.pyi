@@ -17,7 +17,7 @@ _EventMask: TypeAlias = int
 __version__: str
 __all__ = [
     "EVENT_READ", "EVENT_WRITE", "SelectorKey", "BaseSelector",
-    "DefaultSelector", "SelectSelector", "PollSelector", "CAPACITY",
+    "DefaultSelector", "SelectSelector", "PollSelector",
 ]
 if sys.platform == "linux":
     __all__ += ["EpollSelector"]
@@ -26,7 +26,6 @@ if sys.platform != "linux" and sys.platform != "win32":
 
 EVENT_READ: _EventMask
 EVENT_WRITE: _EventMask
-CAPACITY: int
 
 class SelectorKey(NamedTuple):
     fileobj: FileDescriptorLike

@@ -118,8 +118,8 @@ pub fn drain(mut s: &Stream) {
 }
 
 /// Selects once and returns `fd → events` (asserting one entry per fd).
-pub fn ready_set<B: OsBackend, D: Clone, const N: usize>(
-    sel: &mut Selector<B, D, N>,
+pub fn ready_set<B: OsBackend, D: Clone>(
+    sel: &mut Selector<B, D>,
     timeout: Option<Duration>,
 ) -> BTreeMap<RawFd, Events> {
     let mut ready: Ready<D, 256> = Ready::new();
@@ -145,8 +145,8 @@ pub fn ready_set<B: OsBackend, D: Clone, const N: usize>(
 
 /// Selects with a zero timeout and asserts exactly `expected` is ready.
 #[track_caller]
-pub fn expect_ready<B: OsBackend, D: Clone, const N: usize>(
-    sel: &mut Selector<B, D, N>,
+pub fn expect_ready<B: OsBackend, D: Clone>(
+    sel: &mut Selector<B, D>,
     expected: &[(RawFd, Events)],
 ) {
     let want: BTreeMap<_, _> = expected.iter().copied().collect();

@@ -7,8 +7,7 @@ use std::os::windows::io::AsRawSocket;
 use std::time::Duration;
 
 use selectors2::{
-    AnyCapacity, BackendKind, DefaultSelector, EVENT_READ, EVENT_WRITE, PollSelector, Ready,
-    SelectSelector,
+    BackendKind, DefaultSelector, EVENT_READ, EVENT_WRITE, PollSelector, Ready, SelectSelector,
 };
 use selectors2_tests::{AsRawFd, pair, ready_set, timed};
 use socket2::{Domain, Socket, Type};
@@ -81,7 +80,7 @@ fn wsapoll_refuses_pollpri() {
         other => panic!("{other:?}"),
     }
     assert_eq!(wsapoll(&a, POLLWRNORM, 0), Ok(POLLWRNORM));
-    let mut sel = PollSelector::<usize, 8>::new().unwrap();
+    let mut sel = PollSelector::<usize>::with_fixed_capacity(8).unwrap();
     sel.register(&a, EVENT_READ | EVENT_WRITE, 0).unwrap();
     let got = ready_set(&mut sel, Some(Duration::ZERO));
     assert_eq!(got.get(&a.as_raw_fd()), Some(&EVENT_WRITE));
@@ -104,13 +103,13 @@ fn empty_select_is_einval_but_empty_selectors_sleep() {
     let t = Duration::from_millis(30);
     let mut ready: Ready<usize, 4> = Ready::new();
     let (_, took) = timed(|| {
-        SelectSelector::<usize, 8>::new()
+        SelectSelector::<usize>::with_fixed_capacity(8)
             .unwrap()
             .select(&mut ready, Some(t))
     });
     assert!(took >= t, "{took:?}");
     let (_, took) = timed(|| {
-        PollSelector::<usize, 8>::new()
+        PollSelector::<usize>::with_fixed_capacity(8)
             .unwrap()
             .select(&mut ready, Some(t))
     });
@@ -147,7 +146,7 @@ fn refused_connect_is_pollerr_and_except() {
     assert_eq!((w.fd_count, x.fd_count), (0, 1), "only in the except set");
 
     let s = refused_connect();
-    let mut sel = SelectSelector::<usize, 8>::new().unwrap();
+    let mut sel = SelectSelector::<usize>::with_fixed_capacity(8).unwrap();
     sel.register(&s, EVENT_WRITE, 0).unwrap();
     let got = ready_set(&mut sel, Some(Duration::from_secs(10)));
     assert_eq!(got.get(&s.as_raw_fd()), Some(&EVENT_WRITE));
@@ -163,8 +162,8 @@ fn closed_registered_socket_is_reported_not_fatal() {
     let _serial = serial();
     let (a, _b) = pair();
     let (c, d) = pair();
-    let mut poll = PollSelector::<usize, 8>::new().unwrap();
-    let mut sel = SelectSelector::<usize, 8>::new().unwrap();
+    let mut poll = PollSelector::<usize>::with_fixed_capacity(8).unwrap();
+    let mut sel = SelectSelector::<usize>::with_fixed_capacity(8).unwrap();
     for s in [&mut poll as &mut dyn Sel, &mut sel] {
         s.reg(a.as_raw_fd());
         s.reg(c.as_raw_fd());
@@ -187,7 +186,7 @@ trait Sel {
     fn ready(&mut self) -> std::collections::BTreeMap<i32, selectors2::Events>;
 }
 
-impl<B: selectors2::sys::OsBackend> Sel for selectors2::Selector<B, usize, 8> {
+impl<B: selectors2::sys::OsBackend> Sel for selectors2::Selector<B, usize> {
     fn reg(&mut self, fd: i32) {
         self.register(fd, EVENT_READ, 0).unwrap();
     }
@@ -207,7 +206,7 @@ impl<B: selectors2::sys::OsBackend> Sel for selectors2::Selector<B, usize, 8> {
 fn select_holds_fd_setsize_sockets() {
     let _serial = serial();
     use selectors2::{Error, sys::FD_SETSIZE};
-    fn fill<B: selectors2::sys::OsBackend>(mut sel: selectors2::Selector<B, usize, 1024>) {
+    fn fill<B: selectors2::sys::OsBackend>(mut sel: selectors2::Selector<B, usize>) {
         for i in 0..FD_SETSIZE {
             sel.register(4 * (i + 1), EVENT_READ, 0).unwrap();
         }
@@ -222,10 +221,10 @@ fn select_holds_fd_setsize_sockets() {
         sel.register(next, EVENT_WRITE, 0).unwrap();
     }
     assert_eq!(FD_SETSIZE, 512);
-    fill(SelectSelector::<usize, 1024>::new().unwrap());
-    fill(DefaultSelector::<usize, 1024>::with_backends(&[BackendKind::Select]).unwrap());
+    fill(SelectSelector::<usize>::with_fixed_capacity(1024).unwrap());
+    fill(DefaultSelector::<usize>::with_backends(&[BackendKind::Select]).unwrap());
     // WSAPoll has no such limit.
-    let mut poll = PollSelector::<usize, 1024>::new().unwrap();
+    let mut poll = PollSelector::<usize>::with_fixed_capacity(1024).unwrap();
     for i in 0..=FD_SETSIZE {
         poll.register(4 * (i + 1), EVENT_READ, 0).unwrap();
     }
@@ -239,7 +238,7 @@ fn default_is_wsapoll_then_select() {
         BackendKind::available(),
         [BackendKind::Poll, BackendKind::Select]
     );
-    let sel = DefaultSelector::<usize, 8>::new().unwrap();
+    let sel = DefaultSelector::<usize>::with_fixed_capacity(8).unwrap();
     assert_eq!(sel.backend_kind(), BackendKind::Poll);
     assert_eq!(sel.fileno(), None);
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use selectors2::{AnyCapacity, EVENT_READ, PollSelector, Ready, SelectSelector};
+use selectors2::{EVENT_READ, PollSelector, Ready, SelectSelector};
 
 #[test]
 fn selectors_work_before_any_socket() {
@@ -14,10 +14,10 @@ fn selectors_work_before_any_socket() {
     // initialised (WSANOTINITIALISED otherwise).
     let not_a_socket = 0x7ff0;
     let mut ready: Ready<usize, 4> = Ready::new();
-    let mut poll = PollSelector::<usize, 4>::new().unwrap();
+    let mut poll = PollSelector::<usize>::with_fixed_capacity(4).unwrap();
     poll.register(not_a_socket, EVENT_READ, 0).unwrap();
     poll.select(&mut ready, Some(Duration::ZERO)).unwrap();
-    let mut sel = SelectSelector::<usize, 4>::new().unwrap();
+    let mut sel = SelectSelector::<usize>::with_fixed_capacity(4).unwrap();
     sel.register(not_a_socket, EVENT_READ, 0).unwrap();
     sel.select(&mut ready, Some(Duration::ZERO)).unwrap();
     // Both report it as invalid (READ), rather than failing.

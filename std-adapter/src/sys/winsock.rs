@@ -1,6 +1,9 @@
-//! What the two Windows backends share: Winsock's initialisation, the
-//! sleep that stands in for a wait with nothing to watch, and the checked
-//! conversion from a socket handle to the core's fd type.
+//! What the two Windows backends (and the `Waker`) share: Winsock's
+//! initialisation, the sleep that stands in for a wait with nothing to
+//! watch, making a socket non-inheritable, asking whether a handle still
+//! names a socket, and turning a registered fd back into its socket. The
+//! other direction, the checked conversion from a socket handle to the
+//! core's fd type, is `Selectable`'s, in `selectors2-core`.
 #![allow(unsafe_code)] // system calls; each block has its SAFETY proof
 
 use std::io;

@@ -34,7 +34,7 @@ use crate::{BackendKind, RawFd};
 
 /// How many sockets the select backend watches at once on Windows (the
 /// size of its `fd_set` arrays): 512, as CPython builds with. A selector
-/// on it holds at most this many keys, whatever its capacity `N`.
+/// on it holds at most this many keys, whatever its capacity.
 pub const FD_SETSIZE: RawFd = SETSIZE as RawFd;
 
 const SETSIZE: usize = 512;

@@ -1,5 +1,5 @@
-//! WSAPoll (Windows Vista and later; see the README for the versions we
-//! support): the `WSAPOLLFD` array is kept between calls and updated in
+//! WSAPoll (Windows Vista and later; docs/backends.md says which versions
+//! we support): the `WSAPOLLFD` array is kept between calls and updated in
 //! place, O(1) per change.
 //!
 //! Unlike `poll.rs`, the array has no holes: Windows documents that an
@@ -9,8 +9,8 @@
 //! dense: a removed entry is replaced by the last one, and each
 //! registration's `slot` (which the selector hands back) finds its entry
 //! through `pos`, while `owner` says which slot each entry belongs to.
-//! Both are sized once, from the key table's capacity. An empty array
-//! sleeps the timeout instead of calling WSAPoll.
+//! Both are sized from the key table's capacity, and grow with it. An
+//! empty array sleeps the timeout instead of calling WSAPoll.
 //!
 //! WSAPoll refuses `POLLPRI` with `WSAEINVAL`; we ask for `POLLRDNORM` and
 //! `POLLWRNORM` only. A non-blocking `connect` that the peer refuses is
@@ -273,7 +273,7 @@ impl Poll {
 #[inline]
 pub(crate) fn wsapoll(fds: &mut [WSAPOLLFD], timeout_ms: i32) -> io::Result<usize> {
     // The array never holds more entries than the key table's capacity,
-    // at most 65,536.
+    // far below `u32::MAX`; the check stands in for a truncating cast.
     let len = u32::try_from(fds.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: the pointer and length describe `fds`, a live, exclusively
     // borrowed array of `WSAPOLLFD`s that WSAPoll only writes `revents` of.
