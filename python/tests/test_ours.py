@@ -584,6 +584,42 @@ class SelectorTests(unittest.TestCase):
         self.assertNotIn(base, sel.get_map())
         self.assertEqual(len(sel.get_map()), n - 1)
 
+    def test_more_than_65536_open_files_in_one_selector(self):
+        """The old cap of 65,536 keys is gone on every class that can hold
+        that many fds (not SelectSelector: FD_SETSIZE): 70,000 open files
+        (dups of one socket) registered, all reported by one select() or
+        the next (one wait returns up to 65,536), then all unregistered.
+        Needs RLIMIT_NOFILE above 70,000: the soft limit is raised to the
+        hard one; where the hard one is lower the test skips, saying so."""
+        n = 70000
+        if not self.raise_fd_limit(n + 200):
+            import resource
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            self.skipTest("needs RLIMIT_NOFILE >= %d; the hard limit is %d" % (n + 200, hard))
+        a, b = self.pair()
+        for cls in CLASSES:
+            if cls is selectors2.SelectSelector:
+                continue
+            with self.subTest(cls=cls.__name__):
+                sel = self.new(cls)
+                fds = []
+                try:
+                    for _ in range(n):
+                        fds.append(os.dup(a.fileno()))
+                    for fd in fds:
+                        sel.register(fd, selectors2.EVENT_WRITE)
+                    self.assertEqual(len(sel.get_map()), n)
+                    seen = {key.fd for key, _ in sel.select(0)}
+                    if len(seen) < n:
+                        seen |= {key.fd for key, _ in sel.select(0)}
+                    self.assertEqual(seen, set(fds))
+                    for fd in fds:
+                        sel.unregister(fd)
+                    self.assertEqual(len(sel.get_map()), 0)
+                finally:
+                    for fd in fds:
+                        os.close(fd)
+
     def raise_fd_limit(self, want):
         """The soft RLIMIT_NOFILE raised to `want` if the hard one allows
         (put back at cleanup); returns whether it is at least that now."""
