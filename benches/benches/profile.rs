@@ -16,7 +16,9 @@
 //! with different ITERATIONS give the instructions per iteration by
 //! difference, free of set-up costs. The contenders are driven exactly as
 //! in the criterion benches. Prints the wall-clock time per iteration too
-//! (set-up included), for quick A/B runs outside criterion.
+//! (set-up included), for quick A/B runs outside criterion
+//! (`benches/interleaved.sh` runs those). `benches/README.md` keeps the
+//! counts, with the date they were taken.
 
 #[macro_use]
 mod common;

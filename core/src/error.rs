@@ -36,8 +36,9 @@ pub enum Error<E> {
     NotRegistered(RawFd),
     /// The key table holds `capacity` keys already.
     Full {
-        /// The table's fixed capacity, `N` (or the backend's
-        /// [`key_limit`](crate::Backend::key_limit), if lower).
+        /// How many keys the selector holds at most: its table's
+        /// capacity, or the backend's lower limit
+        /// ([`Backend::key_limit`](crate::Backend::key_limit)).
         capacity: usize,
     },
     /// The backend refused: the operating system's error, or a board

@@ -1,18 +1,28 @@
-//! The key table: [`SelectorKey`], the read-only [`KeyMap`] view, and the
+//! The key table: [`SelectorKey`], the read-only [`KeyMap`], and the
 //! [`Slot`]s it is stored in.
 //!
-//! An open-addressing table of `N` slots that this crate owns outright:
-//! an fd's home slot is `fd % N` (a mask when `N` is a power of two, a
-//! multiplication otherwise: `N` is a constant), so an fd below `N`
-//! sits in slot `fd` and is found in one probe; larger fds probe linearly
-//! past it, and removal shifts the cluster back (no tombstones), so every
-//! lookup stays O(1) on average. The occupied slots are also listed densely
-//! (slot `k` holds the index of the `k`-th occupied slot, whether or not
-//! slot `k` is occupied itself), for iteration in O(len) and removal by
-//! swap.
+//! An open-addressing table of `n` slots: an fd's home slot is `fd % n` (a
+//! mask when `n` is a power of two, as every table the std adapter makes
+//! is), so an fd below `n` sits in slot `fd` and is found in one probe;
+//! larger fds probe linearly past it, and removal shifts the cluster back
+//! (no tombstones), so every lookup stays O(1) on average. The occupied
+//! slots are also listed densely (slot `k` holds the index of the `k`-th
+//! occupied slot, whether or not slot `k` is occupied itself), for
+//! iteration in O(len) and removal by swap.
+//!
+//! One body of code serves every storage: `KeyMap<D, [Slot<D>; N]>` holds
+//! its slots inline (a `static` on a microcontroller), and the unsized
+//! `KeyMap<D>` (`KeyMap<D, [Slot<D>]>`) is the same table with its size
+//! known at run time, behind any pointer (the std adapter's `Box`, a
+//! `&'static mut`). A `&KeyMap<D, [Slot<D>; N]>` coerces to `&KeyMap<D>`.
+//!
+//! A table of all-zero bytes is a valid empty table: its header is zero
+//! and a slot's state is a `u32`-tagged enum whose vacant variant is 0.
+//! So a `static` selector lands in `.bss`, and a table allocated zeroed
+//! costs no resident page until a key is stored in it.
 
 use core::borrow::{Borrow, BorrowMut};
-use core::num::NonZeroU32;
+use core::marker::PhantomData;
 
 use crate::{BackendSlot, Events, RawFd, Selectable, Tag};
 
@@ -38,25 +48,14 @@ pub struct SelectorKey<D> {
 }
 
 /// One registration in the table: the key plus the selector's bookkeeping.
-///
-/// `repr(C)`, with the slot's dense-list element first: a vacant slot keeps
-/// that element at the same offset (see [`Slot`]), so that reading or
-/// writing it is one access whatever the slot holds, and a slot is the
-/// entry's size (32 bytes for `usize` data, against 40 with the element
-/// beside an `Option<Entry>`).
 #[derive(Debug, Clone)]
 #[repr(C)]
 pub(crate) struct Entry<D> {
-    /// The dense-list element of the slot this entry is in (not this
-    /// entry's own: see [`Slot`]). Carried over when the slot changes hands.
-    dense: u16,
     /// Where this entry is in the dense list.
-    dense_pos: u16,
+    dense_pos: u32,
     /// Generation of this registration, handed to the backend and checked
-    /// on every report. Never zero, so that a slot needs no discriminant
-    /// of its own (see [`Slot`]): 32 bytes for `usize` data, against 56
-    /// with a `u32` tag and a separate epoch.
-    pub(crate) tag: NonZeroU32,
+    /// on every report. Never zero (zero is [`Tag::NONE`]).
+    pub(crate) tag: u32,
     /// The backend's own value for this registration.
     pub(crate) slot: BackendSlot,
     /// Where the last `select` that reported this fd put it in `Ready`.
@@ -70,14 +69,13 @@ impl<D> Entry<D> {
     /// The generation as the backend sees it.
     #[inline]
     pub(crate) fn backend_tag(&self) -> Tag {
-        Tag::from_bits(self.tag.get())
+        Tag::from_bits(self.tag)
     }
 
     /// A new entry for `key` with the backend's `tag` and `slot`.
     #[inline]
-    pub(crate) fn new(key: SelectorKey<D>, tag: NonZeroU32, slot: BackendSlot) -> Self {
+    pub(crate) fn new(key: SelectorKey<D>, tag: u32, slot: BackendSlot) -> Self {
         Entry {
-            dense: 0,
             dense_pos: 0,
             tag,
             slot,
@@ -88,38 +86,36 @@ impl<D> Entry<D> {
 }
 
 /// One slot of a key table's storage: a registration or nothing, plus one
-/// element of the table's dense list of occupied slots. Opaque; a table
-/// of capacity `N` is stored in `[Slot<D>; N]`.
+/// element of the table's dense list of occupied slots. Opaque.
 ///
-/// A [`Selector`](crate::Selector) keeps its slots inline by default
-/// (`Selector::new`); [`Selector::with_storage`](crate::Selector::with_storage)
-/// takes them from elsewhere: the std adapter builds them on the heap from
-/// an iterator of [`Slot::EMPTY`], so that a large table never passes
-/// through the stack.
+/// All-zero bytes are an empty slot ([`Slot::EMPTY`]), which is what lets
+/// a table live in `.bss` or in zeroed heap memory.
 #[derive(Debug, Clone)]
+#[repr(transparent)]
 pub struct Slot<D>(State<D>);
 
 /// What a slot holds. Either way, slot `k` holds the slot index of the
-/// table's `k`-th occupied slot (its element of the dense list), first in
-/// both variants: `Entry` is `repr(C)` with it at offset 0, the tag's niche
-/// (never zero) tells the variants apart, and `Vacant`'s one field sits
-/// before that niche at the same offset, so the slot is no bigger than an
-/// entry (`slots_are_compact` checks the sizes).
+/// table's `k`-th occupied slot (its element of the dense list), right
+/// after the discriminant in both variants. `repr(u32)` fixes the layout:
+/// the discriminant is a `u32` first, and `Vacant` is 0, so zeroed memory
+/// is a vacant slot whatever `D` is (a niche chosen by the compiler, in `D`
+/// or in the tag, would not promise that).
 #[derive(Debug, Clone)]
+#[repr(u32)]
 enum State<D> {
-    Vacant { dense: u16 },
-    Occupied(Entry<D>),
+    Vacant { dense: u32 } = 0,
+    Occupied { dense: u32, entry: Entry<D> } = 1,
 }
 
 impl<D> Slot<D> {
-    /// An empty slot.
+    /// An empty slot (all-zero bytes).
     pub const EMPTY: Self = Slot(State::Vacant { dense: 0 });
 
     /// The registration in this slot, if any.
     #[inline(always)]
     fn entry(&self) -> Option<&Entry<D>> {
         match &self.0 {
-            State::Occupied(e) => Some(e),
+            State::Occupied { entry, .. } => Some(entry),
             State::Vacant { .. } => None,
         }
     }
@@ -127,35 +123,32 @@ impl<D> Slot<D> {
     #[inline(always)]
     fn entry_mut(&mut self) -> Option<&mut Entry<D>> {
         match &mut self.0 {
-            State::Occupied(e) => Some(e),
+            State::Occupied { entry, .. } => Some(entry),
             State::Vacant { .. } => None,
         }
     }
 
-    /// This slot's element of the dense list (one load: the same offset in
-    /// both variants).
+    /// This slot's element of the dense list.
     #[inline(always)]
-    fn dense(&self) -> u16 {
+    fn dense(&self) -> u32 {
         match &self.0 {
-            State::Occupied(e) => e.dense,
-            State::Vacant { dense } => *dense,
+            State::Occupied { dense, .. } | State::Vacant { dense } => *dense,
         }
     }
 
     #[inline(always)]
-    fn set_dense(&mut self, i: u16) {
+    fn set_dense(&mut self, i: u32) {
         match &mut self.0 {
-            State::Occupied(e) => e.dense = i,
-            State::Vacant { dense } => *dense = i,
+            State::Occupied { dense, .. } | State::Vacant { dense } => *dense = i,
         }
     }
 
     /// Puts `entry` here (the slot was vacant), keeping the dense-list
     /// element, and returns it.
     #[inline(always)]
-    fn put(&mut self, mut entry: Entry<D>) -> Option<&mut Entry<D>> {
-        entry.dense = self.dense();
-        self.0 = State::Occupied(entry);
+    fn put(&mut self, entry: Entry<D>) -> Option<&mut Entry<D>> {
+        let dense = self.dense();
+        self.0 = State::Occupied { dense, entry };
         self.entry_mut()
     }
 
@@ -164,7 +157,7 @@ impl<D> Slot<D> {
     fn take(&mut self) -> Option<Entry<D>> {
         let dense = self.dense();
         match core::mem::replace(&mut self.0, State::Vacant { dense }) {
-            State::Occupied(e) => Some(e),
+            State::Occupied { entry, .. } => Some(entry),
             State::Vacant { .. } => None,
         }
     }
@@ -176,88 +169,216 @@ pub(crate) enum Probe {
     Found(usize),
     /// The fd is absent; it would go in this free slot.
     Vacant(usize),
-    /// The fd is absent and every slot is taken.
+    /// The fd is absent and the table holds as many keys as it may.
     Full,
 }
 
-/// The read-only key table of a [`Selector`](crate::Selector), as returned by
-/// [`Selector::get_map`](crate::Selector::get_map): Python's `get_map()`
-/// mapping from fd to key.
+/// The largest table: slot indices are `u32`.
+pub(crate) const MAX_SLOTS: usize = 1 << 31;
+
+/// The key table of a [`Selector`](crate::Selector), as
+/// [`get_map`](crate::SelectorInner::get_map) returns it: Python's
+/// `get_map()` mapping from fd to key.
 ///
-/// `S` is where the table's `N` [`Slot`]s live: inline by default, or any
-/// `BorrowMut<[Slot<D>; N]>` (a `Box`, a `static`...).
+/// `S` is the slots' storage: `[Slot<D>; N]` inline, or by default the
+/// unsized `[Slot<D>]`, a table whose size is known at run time, used
+/// behind a pointer (`&KeyMap<D>`, a `Box`, a `&'static mut`). Every
+/// `&KeyMap<D, [Slot<D>; N]>` coerces to a `&KeyMap<D>`.
 ///
 /// Lookups are O(1). Iteration yields the keys in table order, which is
 /// registration order only until a key is removed: removal moves the last
 /// key into the freed place (a swap-remove), so that it stays O(1).
 ///
 /// ```
-/// use selectors2_core::{Events, Selector, SimBackend};
+/// use selectors2_core::{Events, KeyMap, Selector, SimBackend};
 ///
 /// let mut sel: Selector<SimBackend, &str, 8> = Selector::new(SimBackend::new());
 /// sel.register(3, Events::READ, "a").unwrap();
 /// sel.register(4, Events::WRITE, "b").unwrap();
-/// let map = sel.get_map();
+/// let map: &KeyMap<&str> = sel.get_map();
 /// assert_eq!(map.len(), 2);
 /// assert!(map.contains_key(3));
 /// assert_eq!(map.get(4).unwrap().data, "b");
 /// assert_eq!(map.iter().map(|k| k.fd).sum::<i32>(), 7);
 /// ```
-pub struct KeyMap<D, const N: usize, S = [Slot<D>; N]> {
+#[repr(C)]
+pub struct KeyMap<D, S: ?Sized = [Slot<D>]> {
+    len: u32,
+    /// How many keys the table may hold, when fewer than its slots (a std
+    /// selector of fixed capacity keeps a power of two of slots); 0 means
+    /// one per slot, so that zeroed memory is a valid table.
+    pub(crate) limit: u32,
+    _data: PhantomData<D>,
     slots: S,
-    len: usize,
-    _data: core::marker::PhantomData<D>,
 }
 
-impl<D, const N: usize> KeyMap<D, N> {
-    /// An empty table stored inline.
-    pub(crate) const fn new() -> Self {
-        let () = Self::CAPACITY_CHECK;
-        KeyMap {
-            slots: [const { Slot::EMPTY }; N],
-            len: 0,
-            _data: core::marker::PhantomData,
-        }
-    }
-}
-
-impl<D, const N: usize, S> KeyMap<D, N, S> {
+impl<D, const N: usize> KeyMap<D, [Slot<D>; N]> {
     /// Fails the build for a capacity outside `1..=65536`, wherever it is
     /// evaluated.
-    pub(crate) const CAPACITY_CHECK: () = assert!(
+    const CAPACITY_CHECK: () = assert!(
         N >= 1 && N <= 65536,
         "a selector's capacity N must be in 1..=65536 keys"
     );
 
+    /// An empty table of `N` slots stored inline, all-zero bytes: usable in
+    /// a `static` (it lands in `.bss`). `N` must be in `1..=65536`, checked
+    /// when the program is built.
+    ///
+    /// ```
+    /// use selectors2_core::{KeyMap, Slot};
+    ///
+    /// static EMPTY: KeyMap<u16, [Slot<u16>; 8]> = KeyMap::new();
+    /// assert_eq!((EMPTY.len(), EMPTY.capacity()), (0, 8));
+    /// ```
+    pub const fn new() -> Self {
+        let () = Self::CAPACITY_CHECK;
+        KeyMap {
+            len: 0,
+            limit: 0,
+            _data: PhantomData,
+            slots: [const { Slot::EMPTY }; N],
+        }
+    }
+}
+
+impl<D, const N: usize> Default for KeyMap<D, [Slot<D>; N]> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<D, const N: usize> Borrow<KeyMap<D>> for KeyMap<D, [Slot<D>; N]> {
+    #[inline(always)]
+    fn borrow(&self) -> &KeyMap<D> {
+        self
+    }
+}
+
+impl<D, const N: usize> BorrowMut<KeyMap<D>> for KeyMap<D, [Slot<D>; N]> {
+    #[inline(always)]
+    fn borrow_mut(&mut self) -> &mut KeyMap<D> {
+        self
+    }
+}
+
+impl<D, const N: usize> Borrow<KeyMap<D>> for &mut KeyMap<D, [Slot<D>; N]> {
+    #[inline(always)]
+    fn borrow(&self) -> &KeyMap<D> {
+        &**self
+    }
+}
+
+impl<D, const N: usize> BorrowMut<KeyMap<D>> for &mut KeyMap<D, [Slot<D>; N]> {
+    #[inline(always)]
+    fn borrow_mut(&mut self) -> &mut KeyMap<D> {
+        &mut **self
+    }
+}
+
+impl<D> KeyMap<D> {
+    /// How many slots `capacity` keys take, and the limit to keep: a
+    /// capacity that is not a power of two takes the next one (so that the
+    /// home slot is a mask), limited to `capacity` keys. `None` for 0 or
+    /// more than the largest table.
+    ///
+    /// For code that allocates a run-time table itself (the std adapter):
+    /// allocate `slots` zeroed slots behind a `KeyMap` header, then call
+    /// [`set_limit`](Self::set_limit) with `limit`.
+    ///
+    /// ```
+    /// use selectors2_core::KeyMap;
+    ///
+    /// assert_eq!(KeyMap::<u8>::layout_for(100), Some((128, 100)));
+    /// assert_eq!(KeyMap::<u8>::layout_for(64), Some((64, 64)));
+    /// assert_eq!(KeyMap::<u8>::layout_for(0), None);
+    /// ```
+    pub fn layout_for(capacity: usize) -> Option<(usize, usize)> {
+        if capacity == 0 || capacity > MAX_SLOTS {
+            return None;
+        }
+        Some((capacity.next_power_of_two(), capacity))
+    }
+
+    /// Limits an empty table to `limit` keys, fewer than its slots (0 or
+    /// more than the slots: one key per slot). Returns `false`, changing
+    /// nothing, if the table is not empty.
+    pub fn set_limit(&mut self, limit: usize) -> bool {
+        if self.len != 0 {
+            return false;
+        }
+        self.limit = if limit >= self.slots.len() {
+            0
+        } else {
+            limit as u32
+        };
+        true
+    }
+
+    /// Moves every key of this table into `to` (empty, with room for them
+    /// all), in table order, each keeping its generation tag and backend
+    /// slot; leaves this table empty. O(len) moves plus `to`'s probes.
+    /// Returns `false`, moving nothing, when `to` is not empty or too small.
+    pub(crate) fn move_into(&mut self, to: &mut KeyMap<D>) -> bool {
+        if !to.is_empty() || to.capacity() < self.len() {
+            return false;
+        }
+        for k in 0..self.len() {
+            let Some(i) = self.slots.get(k).map(|s| s.dense() as usize) else {
+                continue;
+            };
+            let Some(mut entry) = self.slots.get_mut(i).and_then(Slot::take) else {
+                continue;
+            };
+            // A hint only (see `Entry::pos`): nothing in `Ready` is ours yet.
+            entry.pos = u32::MAX;
+            // `to` is empty and holds at least `self.len` keys, and the fds
+            // are distinct: every probe ends at a vacant slot.
+            if let Probe::Vacant(at) = to.probe(entry.key.fd) {
+                to.insert_at(at, entry);
+            }
+        }
+        self.len = 0;
+        true
+    }
+}
+
+impl<D, S: ?Sized + AsRef<[Slot<D>]>> KeyMap<D, S> {
+    #[inline(always)]
+    fn slots(&self) -> &[Slot<D>] {
+        self.slots.as_ref()
+    }
+
     /// The slot where a probe for `fd` (not negative) starts.
     #[inline(always)]
-    fn home(fd: RawFd) -> usize {
-        fd as u32 as usize % N
+    fn home(&self, fd: RawFd) -> usize {
+        self.wrap(fd as u32 as usize)
     }
 
     /// The slot after `i`, wrapping around.
     #[inline(always)]
-    fn next(i: usize) -> usize {
-        Self::wrap(i + 1)
+    fn next(&self, i: usize) -> usize {
+        self.wrap(i + 1)
     }
 
-    /// `i` reduced to a slot index: `i % N` (a mask for a power of two;
-    /// for other `N`, where `%` costs more, `i` itself when below `N`).
+    /// `i` reduced to a slot index: `i % n` (a mask for a power of two;
+    /// otherwise `i` itself when below `n`, where `%` costs more). For an
+    /// inline table `n` is a constant and the test is made when building.
     #[inline(always)]
-    fn wrap(i: usize) -> usize {
-        if N.is_power_of_two() {
-            i & (N - 1)
-        } else if i < N {
+    fn wrap(&self, i: usize) -> usize {
+        let n = self.slots().len();
+        if n.is_power_of_two() {
+            i & (n - 1)
+        } else if i < n {
             i
         } else {
-            i % N
+            i % n.max(1)
         }
     }
 
     /// How many keys are registered.
     #[inline]
     pub fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
 
     /// Whether no key is registered.
@@ -266,17 +387,14 @@ impl<D, const N: usize, S> KeyMap<D, N, S> {
         self.len == 0
     }
 
-    /// The fixed capacity, `N`.
+    /// How many keys the table holds: its slots, or fewer when it was
+    /// limited (a std selector of fixed capacity).
     #[inline]
-    pub const fn capacity(&self) -> usize {
-        N
-    }
-}
-
-impl<D, const N: usize, S: Borrow<[Slot<D>; N]>> KeyMap<D, N, S> {
-    #[inline]
-    fn slots(&self) -> &[Slot<D>; N] {
-        self.slots.borrow()
+    pub fn capacity(&self) -> usize {
+        match self.limit {
+            0 => self.slots().len(),
+            limit => limit as usize,
+        }
     }
 
     /// The key registered for `f` (an fd, or with the `std` feature
@@ -299,29 +417,45 @@ impl<D, const N: usize, S: Borrow<[Slot<D>; N]>> KeyMap<D, N, S> {
     #[inline]
     pub fn iter(&self) -> Iter<'_, D> {
         Iter {
-            slots: &self.slots()[..],
+            slots: self.slots(),
             next: 0,
-            len: self.len,
+            len: self.len(),
         }
     }
 
-    /// Where `fd` is, or would go. An fd below `N` is found in one probe.
+    /// Where `fd` is, or would go. An fd below the slot count is found in
+    /// one probe.
     #[inline]
     pub(crate) fn probe(&self, fd: RawFd) -> Probe {
         let slots = self.slots();
-        let home = Self::home(fd);
+        let home = self.home(fd);
         let mut i = home;
-        // At most N probes: the table may be full. (Stopping back at home
+        // At most one lap: the table may be full. (Stopping back at home
         // rather than counting keeps a counter off the one-probe path.)
         loop {
-            match slots[i].entry() {
-                None => return Probe::Vacant(i),
+            match slots.get(i).and_then(Slot::entry) {
+                None if self.len() < self.capacity() => return Probe::Vacant(i),
+                None => return Probe::Full,
                 Some(e) if e.key.fd == fd => return Probe::Found(i),
-                Some(_) => i = Self::next(i),
+                Some(_) => i = self.next(i),
             }
             if i == home {
                 return Probe::Full;
             }
+        }
+    }
+
+    /// The slot of `fd`'s entry. Its home slot is looked at first; the
+    /// walk along a cluster is the probe's.
+    #[inline]
+    pub(crate) fn position(&self, fd: RawFd) -> Option<usize> {
+        let home = self.home(fd);
+        if matches!(self.entry(home), Some(e) if e.key.fd == fd) {
+            return Some(home);
+        }
+        match self.probe(fd) {
+            Probe::Found(i) => Some(i),
+            _ => None,
         }
     }
 
@@ -335,32 +469,17 @@ impl<D, const N: usize, S: Borrow<[Slot<D>; N]>> KeyMap<D, N, S> {
     #[inline]
     pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry<D>> + Clone {
         let slots = self.slots();
-        // Checked without a panic path (`len <= N` always holds).
         slots
-            .get(..self.len)
-            .unwrap_or_default()
             .iter()
-            .filter_map(|s| slots.get(usize::from(s.dense())).and_then(Slot::entry))
+            .take(self.len())
+            .filter_map(|s| slots.get(s.dense() as usize).and_then(Slot::entry))
     }
 }
 
-impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
-    /// A table over `slots`, emptied first (O(N), once).
-    pub(crate) fn with_storage(mut slots: S) -> Self {
-        let () = Self::CAPACITY_CHECK;
-        for slot in slots.borrow_mut().iter_mut() {
-            *slot = Slot::EMPTY;
-        }
-        KeyMap {
-            slots,
-            len: 0,
-            _data: core::marker::PhantomData,
-        }
-    }
-
-    #[inline]
-    fn slots_mut(&mut self) -> &mut [Slot<D>; N] {
-        self.slots.borrow_mut()
+impl<D, S: ?Sized + AsRef<[Slot<D>]> + AsMut<[Slot<D>]>> KeyMap<D, S> {
+    #[inline(always)]
+    fn slots_mut(&mut self) -> &mut [Slot<D>] {
+        self.slots.as_mut()
     }
 
     /// The entry in slot `i`, mutably.
@@ -373,10 +492,10 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
     /// walk along a cluster is out of line.
     #[inline]
     pub(crate) fn get_mut(&mut self, fd: RawFd) -> Option<&mut Entry<D>> {
-        let home = Self::home(fd);
-        let hit = matches!(self.slots()[home].entry(), Some(e) if e.key.fd == fd);
+        let home = self.home(fd);
+        let hit = matches!(self.entry(home), Some(e) if e.key.fd == fd);
         if hit {
-            return self.slots_mut()[home].entry_mut();
+            return self.entry_mut(home);
         }
         self.get_mut_far(fd)
     }
@@ -393,18 +512,18 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
 
     /// The entry of `fd` if it carries `tag`: the lookup `select` makes
     /// for every report. The fd's home slot is looked at first, tag before
-    /// fd, so that the common case (an fd below `N`, or any fd alone in its
-    /// cluster) costs two compares and no probe loop; anything else takes
-    /// the full probe, out of line.
+    /// fd, so that the common case (an fd below the slot count, or any fd
+    /// alone in its cluster) costs two compares and no probe loop; anything
+    /// else takes the full probe, out of line.
     #[inline(always)]
     pub(crate) fn get_reported_mut(&mut self, fd: RawFd, tag: Tag) -> Option<&mut Entry<D>> {
-        let home = Self::home(fd);
-        let hit = match self.slots()[home].entry() {
-            Some(e) => e.tag.get() == tag.to_bits() && e.key.fd == fd,
+        let home = self.home(fd);
+        let hit = match self.entry(home) {
+            Some(e) => e.tag == tag.to_bits() && e.key.fd == fd,
             None => false,
         };
         if hit {
-            return self.slots_mut()[home].entry_mut();
+            return self.entry_mut(home);
         }
         self.get_reported_far(fd, tag)
     }
@@ -422,38 +541,32 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
     #[inline]
     pub(crate) fn insert_at(&mut self, i: usize, mut entry: Entry<D>) -> Option<&Entry<D>> {
         let k = self.len;
+        // A free slot exists, so fewer than the slot count (at most
+        // `MAX_SLOTS`) are taken: `k + 1` does not overflow.
         self.len = k + 1;
-        // `k < N <= 65536`: a free slot exists, so fewer than N are taken.
-        entry.dense_pos = k as u16;
+        entry.dense_pos = k;
+        let k = self.wrap(k as usize);
         let slots = self.slots_mut();
-        // Slot `k` is there (`k < N`): the index is reduced modulo `N` only
-        // so that no bounds check is made (a mask when `N` is a power of
-        // two, one instruction instead of a compare and a branch).
-        slots[Self::wrap(k)].set_dense(i as u16);
-        slots[i].put(entry).map(|e| &*e)
+        if let Some(s) = slots.get_mut(k) {
+            s.set_dense(i as u32);
+        }
+        slots.get_mut(i)?.put(entry).map(|e| &*e)
     }
 
     /// Takes the key out of slot `i` (which [`probe`](Self::probe) found).
     #[inline(always)]
     pub(crate) fn remove_at(&mut self, i: usize) -> Option<SelectorKey<D>> {
-        // At least the entry in slot `i` is counted.
+        let removed = self.slots_mut().get_mut(i)?.take()?;
+        // At least the entry just taken was counted.
         let last = self.len.wrapping_sub(1);
-        let slots = self.slots_mut();
-        let removed = slots.get_mut(i)?.take()?;
         // The dense list: the last element fills the removed one's place
         // (nothing moves when the removed key was the last one added).
-        // Dense positions and indices are below `N`: `wrap` changes none,
-        // it only lets the compiler drop the bounds checks (no panic path).
-        let pos = usize::from(removed.dense_pos);
-        if pos != last {
-            let moved = slots[Self::wrap(last)].dense();
-            slots[Self::wrap(pos)].set_dense(moved);
-            if let Some(e) = slots[Self::wrap(usize::from(moved))].entry_mut() {
-                e.dense_pos = pos as u16;
-            }
+        if removed.dense_pos != last {
+            self.move_last_dense(removed.dense_pos as usize, last as usize);
         }
         // Usually the next slot is empty and nothing needs to move.
-        let cluster = slots[Self::next(i)].entry().is_some();
+        let next = self.next(i);
+        let cluster = self.entry(next).is_some();
         self.len = last;
         if cluster {
             self.close_gap(i);
@@ -461,27 +574,20 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
         Some(removed.key)
     }
 
-    /// Moves every entry into `to` (empty, of capacity `N2 >= self.len()`),
-    /// in table order, each keeping its tag and backend slot; leaves this
-    /// table empty. O(len) moves plus `to`'s probes.
-    pub(crate) fn move_into<const N2: usize, S2: BorrowMut<[Slot<D>; N2]>>(
-        &mut self,
-        to: &mut KeyMap<D, N2, S2>,
-    ) {
-        for k in 0..self.len {
-            let i = usize::from(self.slots()[k].dense());
-            let Some(mut entry) = self.slots_mut()[i].take() else {
-                continue;
-            };
-            // A hint only (see `Entry::pos`): nothing in `Ready` is ours yet.
-            entry.pos = u32::MAX;
-            // `to` is empty and holds at least `self.len` keys, and the fds
-            // are distinct: every probe ends at a vacant slot.
-            if let Probe::Vacant(at) = to.probe(entry.key.fd) {
-                to.insert_at(at, entry);
-            }
+    /// The dense list's element `last` moves to `pos`, the place of one
+    /// just removed.
+    #[inline]
+    fn move_last_dense(&mut self, pos: usize, last: usize) {
+        let slots = self.slots_mut();
+        let Some(moved) = slots.get(last).map(Slot::dense) else {
+            return;
+        };
+        if let Some(s) = slots.get_mut(pos) {
+            s.set_dense(moved);
         }
-        self.len = 0;
+        if let Some(e) = slots.get_mut(moved as usize).and_then(Slot::entry_mut) {
+            e.dense_pos = pos as u32;
+        }
     }
 
     /// Slot `hole` was just emptied: move back the entries after it in its
@@ -490,48 +596,33 @@ impl<D, const N: usize, S: BorrowMut<[Slot<D>; N]>> KeyMap<D, N, S> {
     #[cold]
     #[inline(never)]
     fn close_gap(&mut self, mut hole: usize) {
-        let slots = self.slots_mut();
-        // Below `N` (see `remove_at`): no bounds check from here on.
-        hole = Self::wrap(hole);
+        let n = self.slots().len();
         let mut j = hole;
         loop {
-            j = Self::next(j);
-            let Some(e) = slots[j].entry() else { return };
-            let home = Self::home(e.key.fd);
+            j = self.next(j);
+            let Some(home) = self.entry(j).map(|e| self.home(e.key.fd)) else {
+                return;
+            };
             // The entry may stay if its home is cyclically in (hole, j].
-            if (j + N - home) % N < (j + N - hole) % N {
+            if (j + n - home) % n < (j + n - hole) % n {
                 continue;
             }
-            let d = Self::wrap(usize::from(e.dense_pos));
-            // The entry moves to the hole by a swap of the two slots, each
-            // keeping its own dense-list element: a move through a local
-            // would call `memmove`, kilobytes of flash on a microcontroller.
-            let (at_hole, at_j) = (slots[hole].dense(), slots[j].dense());
-            swap_slots(slots, hole, j);
-            slots[hole].set_dense(at_hole);
-            slots[j].set_dense(at_j);
-            slots[d].set_dense(hole as u16);
+            let slots = self.slots_mut();
+            let Some(entry) = slots.get_mut(j).and_then(Slot::take) else {
+                return;
+            };
+            if let Some(s) = slots.get_mut(entry.dense_pos as usize) {
+                s.set_dense(hole as u32);
+            }
+            if let Some(s) = slots.get_mut(hole) {
+                s.put(entry);
+            }
             hole = j;
         }
     }
 }
 
-/// Swaps slots `a` and `b` (distinct). Through two disjoint borrows, which
-/// the compiler copies inline: `<[T]>::swap` must allow `a == b` and calls
-/// `memmove`.
-#[inline(always)]
-fn swap_slots<D>(slots: &mut [Slot<D>], a: usize, b: usize) {
-    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-    if let Some((left, right)) = slots.split_at_mut_checked(hi)
-        && let (Some(x), Some(y)) = (left.get_mut(lo), right.first_mut())
-    {
-        core::mem::swap(x, y);
-    }
-}
-
-impl<D: core::fmt::Debug, const N: usize, S: Borrow<[Slot<D>; N]>> core::fmt::Debug
-    for KeyMap<D, N, S>
-{
+impl<D: core::fmt::Debug, S: ?Sized + AsRef<[Slot<D>]>> core::fmt::Debug for KeyMap<D, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_map()
             .entries(self.iter().map(|k| (k.fd, k)))
@@ -539,7 +630,7 @@ impl<D: core::fmt::Debug, const N: usize, S: Borrow<[Slot<D>; N]>> core::fmt::De
     }
 }
 
-impl<'a, D, const N: usize, S: Borrow<[Slot<D>; N]>> IntoIterator for &'a KeyMap<D, N, S> {
+impl<'a, D, S: ?Sized + AsRef<[Slot<D>]>> IntoIterator for &'a KeyMap<D, S> {
     type Item = &'a SelectorKey<D>;
     type IntoIter = Iter<'a, D>;
     #[inline]
@@ -561,9 +652,9 @@ impl<'a, D> Iterator for Iter<'a, D> {
     #[inline]
     fn next(&mut self) -> Option<&'a SelectorKey<D>> {
         while self.next < self.len {
-            let i = usize::from(self.slots[self.next].dense());
+            let i = self.slots.get(self.next).map(|s| s.dense() as usize);
             self.next += 1;
-            if let Some(e) = self.slots.get(i).and_then(Slot::entry) {
+            if let Some(e) = i.and_then(|i| self.slots.get(i)).and_then(Slot::entry) {
                 return Some(&e.key);
             }
         }
@@ -578,10 +669,24 @@ impl<'a, D> Iterator for Iter<'a, D> {
 
 impl<D> ExactSizeIterator for Iter<'_, D> {}
 
+impl<D, S: ?Sized + AsRef<[Slot<D>]> + AsMut<[Slot<D>]>> KeyMap<D, S> {
+    /// Removes every key, in O(len): only the occupied slots are written,
+    /// so a zeroed table's untouched pages stay untouched.
+    pub(crate) fn clear(&mut self) {
+        for k in 0..self.len() {
+            let i = self.slots().get(k).map(|s| s.dense() as usize);
+            if let Some(slot) = i.and_then(|i| self.slots_mut().get_mut(i)) {
+                slot.take();
+            }
+        }
+        self.len = 0;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Error, Selector, SimBackend};
+    use crate::{Error, Selector, SelectorInner, SimBackend};
     use proptest::prelude::*;
     use std::collections::BTreeMap;
     use std::vec::Vec;
@@ -676,13 +781,15 @@ mod tests {
             }
         }
 
-        /// `Selector::grow` after any history (collisions, wrapped
-        /// clusters, removals, a full table): the grown table holds the
+        /// `replace_table` after any history (collisions, wrapped
+        /// clusters, removals, a full table): the new table holds the
         /// same keys in the same iteration order, finds each of them, and
-        /// takes the new capacity's worth.
+        /// takes its own capacity's worth.
         #[test]
-        fn grow_keeps_every_key_after_any_history(ops in proptest::collection::vec(op(), 0..64)) {
-            let mut sel: Selector<SimBackend, u16, 7> = Selector::new(SimBackend::new());
+        fn a_new_table_keeps_every_key_after_any_history(ops in proptest::collection::vec(op(), 0..64)) {
+            let mut small: KeyMap<u16, [Slot<u16>; 7]> = KeyMap::new();
+            let mut big: KeyMap<u16, [Slot<u16>; 13]> = KeyMap::new();
+            let mut sel = SelectorInner::with_table(SimBackend::new(), &mut small as &mut KeyMap<u16>);
             for op in ops {
                 let _ = match op {
                     Op::Register(fd, ev, d) => sel.register(fd, Events::from_bits_retain(ev), d).map(drop),
@@ -692,40 +799,100 @@ mod tests {
                 };
             }
             let before: Vec<_> = sel.get_map().iter().copied().collect();
-            let mut big: Selector<SimBackend, u16, 13> = sel.grow([const { Slot::EMPTY }; 13]);
-            prop_assert_eq!(big.get_map().iter().copied().collect::<Vec<_>>(), before.clone());
+            let old = sel.replace_table(&mut big).ok().unwrap();
+            prop_assert!(old.is_empty());
+            prop_assert_eq!(sel.get_map().iter().copied().collect::<Vec<_>>(), before.clone());
             for k in &before {
-                prop_assert_eq!(big.get_key(k.fd), Some(k));
-                prop_assert_eq!(big.backend().registered(k.fd), Some(k.events));
+                prop_assert_eq!(sel.get_key(k.fd), Some(k));
+                prop_assert_eq!(sel.backend().registered(k.fd), Some(k.events));
             }
             // Fill to the new capacity with fds that collide with the old.
             let mut fd = 0;
-            while big.len() < 13 {
-                if big.get_key(fd).is_none() {
-                    prop_assert!(big.register(fd, Events::READ, 0).is_ok());
+            while sel.len() < 13 {
+                if sel.get_key(fd).is_none() {
+                    prop_assert!(sel.register(fd, Events::READ, 0).is_ok());
                 }
                 fd += 1;
             }
-            prop_assert_eq!(big.register(1000, Events::READ, 0), Err(Error::Full { capacity: 13 }));
+            prop_assert_eq!(sel.register(1000, Events::READ, 0), Err(Error::Full { capacity: 13 }));
             for k in &before {
-                prop_assert_eq!(big.unregister(k.fd), Ok(*k));
+                prop_assert_eq!(sel.unregister(k.fd), Ok(*k));
             }
-            prop_assert_eq!(big.len(), 13 - before.len());
+            prop_assert_eq!(sel.len(), 13 - before.len());
         }
     }
 
     /// The slot stays small: the table is most of a selector's memory.
+    /// (The explicit `u32` discriminant costs 4 bytes over a niche, and
+    /// buys a layout where zero bytes are an empty slot for every `D`.)
     #[test]
     fn slots_are_compact() {
         use core::mem::size_of;
-        // The tag's niche tells a vacant slot from an occupied one, and a
-        // vacant slot's dense-list element shares the entry's bytes: a slot
-        // is an entry's size.
-        assert_eq!(size_of::<Slot<u64>>(), size_of::<Entry<u64>>());
-        assert_eq!(size_of::<Slot<()>>(), size_of::<Entry<()>>());
-        assert_eq!(size_of::<Slot<u64>>(), 32);
-        assert_eq!(size_of::<Slot<u32>>(), 28);
-        assert_eq!(size_of::<Slot<()>>(), 24);
+        assert_eq!(size_of::<Slot<u64>>(), 40);
+        assert_eq!(size_of::<Slot<u32>>(), 36);
+        assert_eq!(size_of::<Slot<u16>>(), 32);
+        assert_eq!(size_of::<Slot<()>>(), 32);
+    }
+
+    /// All-zero bytes are an empty table, for a `D` with a niche of its
+    /// own too (`bool`, `&str`, `NonZeroU8`: a compiler-chosen niche could
+    /// have been in `D`): it reads as empty, and takes keys. Miri checks
+    /// that the zeroed bytes are a valid value.
+    #[test]
+    #[allow(unsafe_code)]
+    fn a_zeroed_table_is_an_empty_table() {
+        use core::mem::MaybeUninit;
+        fn check<D: Copy + PartialEq + core::fmt::Debug>(data: D) {
+            let zeroed = MaybeUninit::<KeyMap<D, [Slot<D>; 8]>>::zeroed();
+            // SAFETY: what this test proves: zero bytes are a valid empty
+            // table (a `u32`-tagged slot whose discriminant 0 is `Vacant`).
+            let mut table = unsafe { zeroed.assume_init() };
+            assert!(table.is_empty());
+            assert_eq!(table.capacity(), 8);
+            assert_eq!(table.iter().count(), 0);
+            assert!(table.slots.iter().all(|s| s.entry().is_none()));
+            let mut sel = SelectorInner::with_table(SimBackend::new(), &mut table);
+            for fd in [3, 11, 19] {
+                sel.register(fd, Events::READ, data).unwrap();
+            }
+            assert_eq!(sel.unregister(11).map(|k| k.data), Ok(data));
+            assert_eq!(sel.get_key(19).map(|k| k.data), Some(data));
+            assert_eq!(sel.len(), 2);
+        }
+        check(true);
+        check("s");
+        check(core::num::NonZeroU8::MIN);
+        check(7u64);
+        check(());
+    }
+
+    /// A table limited below its slots (the std adapter's fixed capacity)
+    /// is full at the limit, finds every key, and refuses nothing else.
+    #[test]
+    fn a_limited_table_is_full_at_its_limit() {
+        let mut table: KeyMap<u8, [Slot<u8>; 8]> = KeyMap::new();
+        assert!((&mut table as &mut KeyMap<u8>).set_limit(3));
+        assert_eq!(table.capacity(), 3);
+        let mut sel = SelectorInner::with_table(SimBackend::new(), &mut table);
+        for fd in [1, 9, 2] {
+            sel.register(fd, Events::READ, 0).unwrap();
+        }
+        assert_eq!(
+            sel.register(4, Events::READ, 0),
+            Err(Error::Full { capacity: 3 })
+        );
+        assert_eq!(
+            sel.register(9, Events::READ, 0),
+            Err(Error::AlreadyRegistered(9))
+        );
+        assert_eq!(sel.backend().calls().register, 3);
+        sel.unregister(9).unwrap();
+        sel.register(4, Events::READ, 0).unwrap();
+        assert!(sel.get_map().contains_key(1) && sel.get_map().contains_key(4));
+        let mut t2: KeyMap<u8, [Slot<u8>; 4]> = KeyMap::new();
+        let view: &mut KeyMap<u8> = &mut t2;
+        assert!(view.set_limit(9), "more than the slots: one per slot");
+        assert_eq!(view.capacity(), 4);
     }
 
     #[test]
@@ -828,13 +995,13 @@ mod tests {
 
     #[test]
     fn storage_from_elsewhere_is_emptied_and_used() {
-        let mut slots: [Slot<u8>; 4] = [const { Slot::EMPTY }; 4];
+        let mut table: KeyMap<u8, [Slot<u8>; 4]> = KeyMap::new();
         {
-            let mut sel = Selector::<_, u8, 4, _>::with_storage(SimBackend::new(), &mut slots);
+            let mut sel = SelectorInner::with_table(SimBackend::new(), &mut table);
             sel.register(2, Events::READ, 7).unwrap();
         }
-        // Slots left holding a key are emptied by the next selector.
-        let mut sel = Selector::<_, u8, 4, _>::with_storage(SimBackend::new(), &mut slots);
+        // A table left holding a key is emptied by the next selector.
+        let mut sel = SelectorInner::with_table(SimBackend::new(), &mut table);
         assert!(sel.is_empty());
         assert_eq!(sel.get_key(2), None);
         sel.register(2, Events::WRITE, 8).unwrap();
@@ -860,8 +1027,9 @@ mod tests {
     /// home slot is empty or held by another fd (the probe out of line).
     #[test]
     fn reported_lookup_needs_the_fd_and_its_tag() {
-        let mut map: KeyMap<u16, 4> = KeyMap::new();
-        let tag = |n: u32| NonZeroU32::new(n).unwrap();
+        let mut inline: KeyMap<u16, [Slot<u16>; 4]> = KeyMap::new();
+        let map: &mut KeyMap<u16> = &mut inline;
+        let tag = |n: u32| n;
         // 1 at home (slot 1); 5 and 9 also home to 1: pushed to 2 and 3.
         for (fd, t) in [(1, 11), (5, 15), (9, 19)] {
             let Probe::Vacant(at) = map.probe(fd) else {
@@ -874,24 +1042,24 @@ mod tests {
             };
             map.insert_at(at, Entry::new(key, tag(t), BackendSlot::NONE));
         }
-        let found = |map: &mut KeyMap<u16, 4>, fd, t| {
+        let found = |map: &mut KeyMap<u16>, fd, t| {
             map.get_reported_mut(fd, Tag::from_bits(t))
                 .map(|e| e.key.data)
         };
-        assert_eq!(found(&mut map, 1, 11), Some(1));
-        assert_eq!(found(&mut map, 5, 15), Some(5));
-        assert_eq!(found(&mut map, 9, 19), Some(9));
+        assert_eq!(found(map, 1, 11), Some(1));
+        assert_eq!(found(map, 5, 15), Some(5));
+        assert_eq!(found(map, 9, 19), Some(9));
         // A stale tag: at home, and away from it.
-        assert_eq!(found(&mut map, 1, 12), None);
-        assert_eq!(found(&mut map, 9, 11), None);
+        assert_eq!(found(map, 1, 12), None);
+        assert_eq!(found(map, 9, 11), None);
         // Another fd's tag in this fd's home slot.
-        assert_eq!(found(&mut map, 5, 11), None);
+        assert_eq!(found(map, 5, 11), None);
         // Unknown fds: home slot empty (slot 0), tag 0 as an empty slot's
         // niche reads; home slot full, fd absent; negative.
-        assert_eq!(found(&mut map, 0, 0), None);
-        assert_eq!(found(&mut map, 4, 0), None);
-        assert_eq!(found(&mut map, 13, 11), None);
-        assert_eq!(found(&mut map, -1, 19), None);
+        assert_eq!(found(map, 0, 0), None);
+        assert_eq!(found(map, 4, 0), None);
+        assert_eq!(found(map, 13, 11), None);
+        assert_eq!(found(map, -1, 19), None);
         // A full table whose probe wraps all the way round.
         let key = SelectorKey {
             fd: 2,
@@ -902,7 +1070,7 @@ mod tests {
             panic!("2 has a place");
         };
         map.insert_at(at, Entry::new(key, tag(12), BackendSlot::NONE));
-        assert_eq!(found(&mut map, 2, 12), Some(2));
-        assert_eq!(found(&mut map, 6, 12), None);
+        assert_eq!(found(map, 2, 12), Some(2));
+        assert_eq!(found(map, 6, 12), None);
     }
 }

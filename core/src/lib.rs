@@ -27,7 +27,7 @@ pub use fixed::{Fixed, Sources};
 pub use key_map::{Iter as KeyIter, KeyMap, SelectorKey, Slot};
 pub use ready::{Iter as ReadyIter, Ready};
 pub use selectable::Selectable;
-pub use selector::Selector;
+pub use selector::{Selector, SelectorInner};
 pub use sim::SimBackend;
 
 /// A file descriptor number, as the OS hands it out (`int` in C). The core

@@ -1,22 +1,27 @@
-//! [`Selector`]: the key table and its state machine over a [`Backend`].
+//! [`Selector`] and [`SelectorInner`]: the key table and its state machine
+//! over a [`Backend`].
 
 use core::borrow::BorrowMut;
-use core::num::NonZeroU32;
+use core::marker::PhantomData;
 use core::time::Duration;
 
 use crate::key_map::{Entry, Probe, Slot};
 use crate::{Backend, Error, Events, KeyMap, RawFd, Ready, Registration, SelectorKey, Tag};
 
 /// Python's `selectors.BaseSelector`, allocation-free: register fds with an
-/// interest and some data, then [`select`](Self::select) returns the ready
-/// keys.
+/// interest and some data, then [`select`](SelectorInner::select) returns
+/// the ready keys.
 ///
 /// `B` is the readiness mechanism, `D` the user data kept with each key, and
-/// `N` the fixed capacity of the key table (any number of keys in
-/// `1..=65536`, checked at compile time). Every operation is O(1) in the number of keys,
-/// and none allocates.
+/// `N` the fixed capacity of the key table, stored inline (any number of
+/// keys in `1..=65536`, checked when the program is built). Every operation
+/// is O(1) in the number of keys, and none allocates. [`Selector::new`] is
+/// a `const fn` and the new selector is all-zero bytes but for the backend:
+/// in a `static` it costs no flash for its table (it lands in `.bss`).
 ///
-/// Every failed call leaves the table and the backend as they were.
+/// This is [`SelectorInner`] with an inline table; the methods are
+/// documented there. Every failed call leaves the table and the backend as
+/// they were.
 ///
 /// ```
 /// use core::time::Duration;
@@ -43,59 +48,81 @@ use crate::{Backend, Error, Events, KeyMap, RawFd, Ready, Registration, Selector
 /// let old = sel.unregister(4).unwrap();
 /// assert_eq!(old.data, "listener");
 /// ```
-pub struct Selector<B: Backend, D, const N: usize, S = [Slot<D>; N]> {
-    map: KeyMap<D, N, S>,
-    /// The generation handed to the last registration (0 before the
-    /// first: a new selector is all zeros, so a `static` one lands in
-    /// `.bss`).
+///
+/// A capacity outside `1..=65536` does not build:
+///
+/// ```compile_fail
+/// use selectors2_core::{Selector, SimBackend};
+/// let sel: Selector<SimBackend, u8, 0> = Selector::new(SimBackend::new());
+/// ```
+pub type Selector<B, D, const N: usize> = SelectorInner<B, D, KeyMap<D, [Slot<D>; N]>>;
+
+/// The selector over any key-table storage `T`: the one body of code
+/// behind [`Selector`] (an inline table of `N` slots) and behind a table
+/// whose size is chosen at run time, in storage the caller provides: a
+/// `&'static mut KeyMap<D, [Slot<D>; N]>`, any `&mut KeyMap<D>`, or the
+/// std adapter's `Box<KeyMap<D>>` (allocated zeroed, so its pages become
+/// resident only as keys are stored). `T` is anything that lends a
+/// [`KeyMap<D>`](KeyMap); the core never allocates.
+///
+/// ```
+/// use selectors2_core::{Events, KeyMap, SelectorInner, SimBackend, Slot};
+///
+/// // A table the caller owns (a `static` on a board, here a local).
+/// let mut table: KeyMap<u8, [Slot<u8>; 64]> = KeyMap::new();
+/// let mut sel = SelectorInner::with_table(SimBackend::new(), &mut table);
+/// sel.register(3, Events::READ, 1).unwrap();
+/// assert_eq!((sel.len(), sel.capacity()), (1, 64));
+/// ```
+pub struct SelectorInner<B: Backend, D, T> {
+    map: T,
+    /// The generation handed to the last registration (0: none yet, so
+    /// that a new selector is zero bytes).
     last_tag: u32,
     /// Where the next overflowing `select` starts picking fds (fairness).
     cursor: RawFd,
     backend: B,
+    _data: PhantomData<D>,
 }
 
-impl<B: Backend, D, const N: usize> Selector<B, D, N> {
-    /// An empty selector over `backend`, its key table stored inline (no
-    /// allocation; it can live in a `static`).
+impl<B: Backend, D, const N: usize> SelectorInner<B, D, KeyMap<D, [Slot<D>; N]>> {
+    /// An empty selector over `backend`, its key table of `N` keys stored
+    /// inline (no allocation; it can live in a `static`, where its table
+    /// takes `.bss`, not flash).
     pub const fn new(backend: B) -> Self {
-        Selector {
+        SelectorInner {
             map: KeyMap::new(),
             last_tag: 0,
             cursor: 0,
             backend,
+            _data: PhantomData,
         }
     }
 }
 
-impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N, S> {
-    /// An empty selector over `backend`, its key table stored in `slots`
-    /// (emptied first): a `Box<[Slot<D>; N]>`, a `&'static mut` array, any
-    /// storage that is `BorrowMut<[Slot<D>; N]>`. A large table built on the
-    /// heap this way never passes through the stack (the std adapter's
-    /// selectors are built so).
-    ///
-    /// ```
-    /// use selectors2_core::{Events, Selector, SimBackend, Slot};
-    ///
-    /// // Storage the caller owns: here on the stack, a `static` or a `Box` alike.
-    /// let mut slots: [Slot<u8>; 64] = [const { Slot::EMPTY }; 64];
-    /// let mut sel = Selector::<_, u8, 64, _>::with_storage(SimBackend::new(), &mut slots);
-    /// sel.register(3, Events::READ, 1).unwrap();
-    /// assert_eq!(sel.capacity(), 64);
-    /// ```
-    pub fn with_storage(backend: B, slots: S) -> Self {
-        Selector {
-            map: KeyMap::with_storage(slots),
+impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
+    /// An empty selector over `backend`, its key table in `table` (emptied
+    /// first, in O(keys it held)): see the type's docs.
+    pub fn with_table(backend: B, mut table: T) -> Self {
+        table.borrow_mut().clear();
+        SelectorInner {
+            map: table,
             last_tag: 0,
             cursor: 0,
             backend,
+            _data: PhantomData,
         }
     }
 
-    /// Evaluating this fails the build unless `N` is in `1..=65536`. Every
-    /// constructor does. Not a stable API.
-    #[doc(hidden)]
-    pub const CAPACITY_CHECK: () = KeyMap::<D, N, S>::CAPACITY_CHECK;
+    #[inline(always)]
+    fn map(&self) -> &KeyMap<D> {
+        self.map.borrow()
+    }
+
+    #[inline(always)]
+    fn map_mut(&mut self) -> &mut KeyMap<D> {
+        self.map.borrow_mut()
+    }
 
     /// Starts watching `fd` for `events`, keeping `data` with it, and returns
     /// the new key.
@@ -104,45 +131,95 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
     /// ([`Error::InvalidEvents`]); `fd >= 0` and within the backend's limit
     /// ([`Error::InvalidFd`]); `fd` is not registered yet
     /// ([`Error::AlreadyRegistered`]); the table has room ([`Error::Full`]:
-    /// `N` keys, or the backend's [`key_limit`](Backend::key_limit) if
-    /// lower). Then the backend registers it; if it refuses ([`Error::Backend`]),
-    /// nothing changes.
-    #[inline]
+    /// its capacity, or the backend's [`key_limit`](Backend::key_limit) if
+    /// lower). Then the backend registers it; if it refuses
+    /// ([`Error::Backend`]), nothing changes.
+    //
+    // The hot paths (register, unregister, modify, select) are shells made
+    // inline into the caller, so that the backend's system call is issued
+    // in the caller's own frame: the work before it (validation, the
+    // table's probe) and after it (the bookkeeping) are calls of their own.
+    // On some machines the first return from a frame entered before a
+    // system call is far dearer than anything else on the path (the kernel
+    // empties the return-stack buffer), while calls made after it cost
+    // what calls cost (see the benches' docs).
+    #[inline(always)]
     pub fn register(
         &mut self,
         fd: RawFd,
         events: Events,
         data: D,
     ) -> Result<&SelectorKey<D>, Error<B::Error>> {
-        self.check(fd, events)?;
         // One probe of the table for the whole call: the vacant slot is
         // where the key goes once the backend has accepted it.
-        let at = match self.map.probe(fd) {
+        let at = self.place(fd, events)?;
+        // Never zero (see `Entry::tag`): after `u32::MAX` comes 1.
+        let tag = match self.last_tag.wrapping_add(1) {
+            0 => 1,
+            t => t,
+        };
+        let slot = match self.backend.register(fd, events, Tag::from_bits(tag)) {
+            Ok(slot) => slot,
+            Err(e) => return Err(Error::Backend(e)),
+        };
+        self.insert(at, SelectorKey { fd, events, data }, tag, slot)
+    }
+
+    /// The bookkeeping of `register`, after the backend accepted the key.
+    #[inline(never)]
+    fn insert(
+        &mut self,
+        at: usize,
+        key: SelectorKey<D>,
+        tag: u32,
+        slot: crate::BackendSlot,
+    ) -> Result<&SelectorKey<D>, Error<B::Error>> {
+        self.last_tag = tag;
+        let map = self.map.borrow_mut();
+        let capacity = map.capacity();
+        match map.insert_at(at, Entry::new(key, tag, slot)) {
+            Some(entry) => Ok(&entry.key),
+            // Cannot happen (the slot was vacant); no panic path.
+            None => Err(full(capacity)),
+        }
+    }
+
+    /// What [`register`](Self::register) would refuse before asking the
+    /// backend, in the same order and with the same error: for a caller
+    /// that acts first on `Full` (the std adapter grows its table).
+    ///
+    /// ```
+    /// use selectors2_core::{Error, Events, Selector, SimBackend};
+    ///
+    /// let mut sel: Selector<SimBackend, (), 1> = Selector::new(SimBackend::new());
+    /// assert_eq!(sel.check_register(3, Events::READ), Ok(()));
+    /// sel.register(3, Events::READ, ()).unwrap();
+    /// assert_eq!(sel.check_register(3, Events::READ), Err(Error::AlreadyRegistered(3)));
+    /// assert_eq!(sel.check_register(4, Events::READ), Err(Error::Full { capacity: 1 }));
+    /// ```
+    pub fn check_register(&self, fd: RawFd, events: Events) -> Result<(), Error<B::Error>> {
+        self.place(fd, events).map(drop)
+    }
+
+    /// Validation and the probe of `register`: the free slot for `fd`.
+    #[inline(never)]
+    fn place(&self, fd: RawFd, events: Events) -> Result<usize, Error<B::Error>> {
+        self.check(fd, events)?;
+        let map = self.map();
+        let at = match map.probe(fd) {
             Probe::Found(_) => return Err(already_registered(fd)),
-            Probe::Full => return Err(full(N)),
+            Probe::Full => return Err(full(map.capacity())),
             Probe::Vacant(at) => at,
         };
         // A backend that watches fewer keys than the table holds (Windows
         // select) is full at its own limit.
         if let Some(limit) = self.backend.key_limit()
-            && limit < N
-            && self.map.len() >= limit
+            && limit < map.capacity()
+            && map.len() >= limit
         {
             return Err(full(limit));
         }
-        // Never zero (see `Entry::tag`): after `u32::MAX` comes 1.
-        let tag = NonZeroU32::new(self.last_tag.wrapping_add(1)).unwrap_or(NonZeroU32::MIN);
-        let slot = match self.backend.register(fd, events, Tag::from_bits(tag.get())) {
-            Ok(slot) => slot,
-            Err(e) => return Err(Error::Backend(e)),
-        };
-        self.last_tag = tag.get();
-        let key = SelectorKey { fd, events, data };
-        match self.map.insert_at(at, Entry::new(key, tag, slot)) {
-            Some(entry) => Ok(&entry.key),
-            // Cannot happen (the entry was just put there); no panic path.
-            None => Err(full(N)),
-        }
+        Ok(at)
     }
 
     /// Stops watching `fd` and returns its key.
@@ -153,23 +230,37 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
     /// for epoll one it cannot watch, `EPERM`/`EINVAL`), the key is still
     /// removed and returned, as in Python. Any other backend error leaves
     /// the key in place.
-    #[inline]
+    #[inline(always)]
     pub fn unregister(&mut self, fd: RawFd) -> Result<SelectorKey<D>, Error<B::Error>> {
-        if fd < 0 {
-            return Err(invalid_fd(fd));
-        }
-        let Probe::Found(at) = self.map.probe(fd) else {
-            return Err(not_registered(fd));
-        };
-        let Some(entry) = self.map.entry(at) else {
-            return Err(not_registered(fd));
-        };
-        if let Err(e) = self.backend.unregister(fd, entry.slot, entry.key.events)
+        let (at, slot, events) = self.locate(fd)?;
+        if let Err(e) = self.backend.unregister(fd, slot, events)
             && !self.backend.is_gone(&e)
         {
             return Err(Error::Backend(e));
         }
-        match self.map.remove_at(at) {
+        self.remove(at, fd)
+    }
+
+    /// Where `fd`'s key is, with what the backend needs to drop it.
+    #[inline(never)]
+    fn locate(&self, fd: RawFd) -> Result<(usize, crate::BackendSlot, Events), Error<B::Error>> {
+        if fd < 0 {
+            return Err(invalid_fd(fd));
+        }
+        let map = self.map();
+        let Probe::Found(at) = map.probe(fd) else {
+            return Err(not_registered(fd));
+        };
+        match map.entry(at) {
+            Some(entry) => Ok((at, entry.slot, entry.key.events)),
+            None => Err(not_registered(fd)),
+        }
+    }
+
+    /// The bookkeeping of `unregister`, after the backend let go.
+    #[inline(never)]
+    fn remove(&mut self, at: usize, fd: RawFd) -> Result<SelectorKey<D>, Error<B::Error>> {
+        match self.map_mut().remove_at(at) {
             Some(key) => Ok(key),
             None => Err(not_registered(fd)),
         }
@@ -183,60 +274,82 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
     /// with the same events it only replaces the data, without calling the
     /// backend. A failed `modify` changes nothing: the old key and the old
     /// backend registration stay.
-    #[inline]
+    #[inline(always)]
     pub fn modify(
         &mut self,
         fd: RawFd,
         events: Events,
         data: D,
     ) -> Result<&SelectorKey<D>, Error<B::Error>> {
-        self.check(fd, events)?;
-        let Some(entry) = self.map.get_mut(fd) else {
-            return Err(not_registered(fd));
-        };
-        let old = entry.key.events;
-        if old != events {
-            if let Err(e) = self
-                .backend
-                .modify(fd, entry.slot, old, events, entry.backend_tag())
-            {
-                return Err(Error::Backend(e));
-            }
-            entry.key.events = events;
+        let (at, old, slot, tag) = self.locate_for_modify(fd, events)?;
+        if old != events
+            && let Err(e) = self.backend.modify(fd, slot, old, events, tag)
+        {
+            return Err(Error::Backend(e));
         }
+        match self.update(at, events, data) {
+            Some(key) => Ok(key),
+            // Cannot happen (`at` holds the key); no panic path.
+            None => Err(not_registered(fd)),
+        }
+    }
+
+    /// Validation and the lookup of `modify`: where `fd`'s key is, with its
+    /// interest and what the backend needs to re-arm it.
+    #[inline(never)]
+    fn locate_for_modify(
+        &self,
+        fd: RawFd,
+        events: Events,
+    ) -> Result<(usize, Events, crate::BackendSlot, Tag), Error<B::Error>> {
+        self.check(fd, events)?;
+        let map = self.map();
+        let found = map.position(fd).and_then(|at| Some((at, map.entry(at)?)));
+        match found {
+            Some((at, e)) => Ok((at, e.key.events, e.slot, e.backend_tag())),
+            None => Err(not_registered(fd)),
+        }
+    }
+
+    /// The bookkeeping of `modify`, after the backend re-armed (or was not
+    /// asked to: same events).
+    #[inline(never)]
+    fn update(&mut self, at: usize, events: Events, data: D) -> Option<&SelectorKey<D>> {
+        let entry = self.map_mut().entry_mut(at)?;
+        entry.key.events = events;
         entry.key.data = data;
-        Ok(&entry.key)
+        Some(&entry.key)
     }
 
     /// The key registered for `fd`, if any (Python raises `KeyError`; an
     /// `Option` says the same).
     #[inline]
     pub fn get_key(&self, fd: RawFd) -> Option<&SelectorKey<D>> {
-        self.map.get(fd)
+        self.map().get(fd)
     }
 
     /// The read-only key table.
     #[inline]
-    pub fn get_map(&self) -> &KeyMap<D, N, S> {
-        &self.map
+    pub fn get_map(&self) -> &KeyMap<D> {
+        self.map()
     }
 
     /// How many keys are registered.
     #[inline]
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.map().len()
     }
 
     /// Whether no key is registered.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.map().is_empty()
     }
 
-    /// The fixed capacity of the key table, `N`.
+    /// How many keys the table holds (`N` for a [`Selector`]).
     #[inline]
-    pub const fn capacity(&self) -> usize {
-        N
+    pub fn capacity(&self) -> usize {
+        self.map().capacity()
     }
 
     /// The backend.
@@ -259,63 +372,46 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
         self.backend
     }
 
-    /// Moves every key into a bigger table of capacity `N2`, stored in
-    /// `slots` (emptied first), over the same backend: a selector that
-    /// started small grows when it fills up, without touching the backend's
-    /// registrations.
+    /// Moves every key into `table` (emptied first), over the same
+    /// backend, and returns the table the keys were in, now empty: a
+    /// selector whose table is full grows into a bigger one (the std
+    /// adapter allocates it; the core never does).
     ///
     /// Each key keeps its fd, events, data and generation tag, so reports
     /// the backend makes afterwards reach the same keys, and reports left
     /// from earlier registrations of the same fd number are still dropped;
-    /// iteration keeps its order; the fairness cursor carries over. O(len)
-    /// moves, plus the O(`N2`) emptying of `slots`. Only the table changes:
-    /// a backend with per-capacity parts of its own (buffers sized for `N`
-    /// keys) must be made ready for `N2` by the caller; the std adapter's
-    /// `Selector::grow` does both.
+    /// iteration keeps its order; the fairness cursor carries over. The
+    /// backend is not called: one with per-capacity parts of its own
+    /// (buffers sized for the table) must be made ready by the caller.
+    /// O(len) moves.
     ///
-    /// `N2 >= N` is checked when the program is built (and `N2` in `1..=65536`, as
-    /// for any table), so growing cannot fail: every key fits.
+    /// Fails, changing nothing and handing `table` back, when it cannot
+    /// hold every key.
     ///
     /// ```
-    /// use selectors2_core::{Events, Selector, SimBackend, Slot};
+    /// use selectors2_core::{Events, KeyMap, SelectorInner, SimBackend, Slot};
     ///
-    /// let mut small: Selector<SimBackend, &str, 2> = Selector::new(SimBackend::new());
-    /// small.register(3, Events::READ, "a").unwrap();
-    /// small.register(9, Events::WRITE, "b").unwrap();
-    /// assert!(small.register(5, Events::READ, "c").is_err()); // Full
+    /// let mut small: KeyMap<&str, [Slot<&str>; 2]> = KeyMap::new();
+    /// let mut big: KeyMap<&str, [Slot<&str>; 16]> = KeyMap::new();
+    /// let mut sel = SelectorInner::with_table(SimBackend::new(), &mut small as &mut KeyMap<&str>);
+    /// sel.register(3, Events::READ, "a").unwrap();
+    /// sel.register(9, Events::WRITE, "b").unwrap();
+    /// assert!(sel.register(5, Events::READ, "c").is_err()); // Full
     ///
-    /// let mut big: Selector<SimBackend, &str, 16, _> = small.grow([const { Slot::EMPTY }; 16]);
-    /// big.register(5, Events::READ, "c").unwrap();
-    /// assert_eq!(big.len(), 3);
-    /// assert_eq!(big.get_key(9).unwrap().data, "b");
-    /// ```
-    ///
-    /// A smaller `N2` does not build:
-    ///
-    /// ```compile_fail
-    /// use selectors2_core::{Selector, SimBackend, Slot};
-    /// let sel: Selector<SimBackend, u8, 16> = Selector::new(SimBackend::new());
-    /// let _smaller: Selector<SimBackend, u8, 8, _> = sel.grow([const { Slot::EMPTY }; 8]);
+    /// let old = sel.replace_table(&mut big).unwrap();
+    /// assert!(old.is_empty());
+    /// sel.register(5, Events::READ, "c").unwrap();
+    /// assert_eq!((sel.len(), sel.capacity()), (3, 16));
+    /// assert_eq!(sel.get_key(9).unwrap().data, "b");
     /// ```
     #[cold]
-    pub fn grow<const N2: usize, S2: BorrowMut<[Slot<D>; N2]>>(
-        mut self,
-        slots: S2,
-    ) -> Selector<B, D, N2, S2> {
-        const {
-            assert!(
-                N2 >= N,
-                "a selector grows into a table at least as big as its own (N2 >= N)"
-            )
-        };
-        let mut map = KeyMap::with_storage(slots);
-        self.map.move_into(&mut map);
-        Selector {
-            map,
-            last_tag: self.last_tag,
-            cursor: self.cursor,
-            backend: self.backend,
+    pub fn replace_table(&mut self, mut table: T) -> Result<T, T> {
+        let to = table.borrow_mut();
+        to.clear();
+        if !self.map.borrow_mut().move_into(to) {
+            return Err(table);
         }
+        Ok(core::mem::replace(&mut self.map, table))
     }
 
     /// Waits until a registered fd is ready or `timeout` passes, then fills
@@ -378,7 +474,7 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
     ///
     /// Where the other calls' [`Error`] is wanted, `?` turns the backend's
     /// error into [`Error::Backend`].
-    #[inline]
+    #[inline(always)]
     pub fn select<const M: usize>(
         &mut self,
         ready: &mut Ready<D, M>,
@@ -391,7 +487,7 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
         // Read only when `ready` overflows (by reference, so that the
         // common path does not load it).
         let cursor = &self.cursor;
-        let map = &mut self.map;
+        let map = self.map.borrow_mut();
         let merge = self.backend.may_report_twice();
         // What the wait met beyond the common case: a report no key owns
         // (`FOREIGN`), more ready keys than `ready` holds (`OVERFLOW`). One
@@ -489,7 +585,8 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
     #[cold]
     #[inline(never)]
     fn rebuild_backend(&mut self) {
-        let live = self.map.entries().map(|e| Registration {
+        let map: &KeyMap<D> = self.map.borrow();
+        let live = map.entries().map(|e| Registration {
             fd: e.key.fd,
             interest: e.key.events,
             tag: e.backend_tag(),
@@ -513,18 +610,18 @@ impl<B: Backend, D, const N: usize, S: BorrowMut<[Slot<D>; N]>> Selector<B, D, N
     }
 }
 
-impl<B, D, const N: usize, S> core::fmt::Debug for Selector<B, D, N, S>
+impl<B, D, T> core::fmt::Debug for SelectorInner<B, D, T>
 where
     B: Backend + core::fmt::Debug,
     D: core::fmt::Debug,
-    S: core::borrow::Borrow<[Slot<D>; N]>,
+    T: BorrowMut<KeyMap<D>>,
 {
     /// The backend, the capacity and the keys (not the table's slots).
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Selector")
             .field("backend", &self.backend)
-            .field("capacity", &N)
-            .field("keys", &self.map)
+            .field("capacity", &self.capacity())
+            .field("keys", &self.map())
             .finish_non_exhaustive()
     }
 }
@@ -1014,9 +1111,11 @@ mod tests {
     }
 
     #[test]
-    fn grow_keeps_keys_order_tags_slots_and_cursor() {
+    fn a_new_table_keeps_keys_order_tags_slots_and_cursor() {
         // fds that collide in a table of 4 (home fd % 4), some past it.
-        let mut sel: Selector<Script, u32, 4> = Selector::new(Script::default());
+        let mut small: KeyMap<u32, [Slot<u32>; 4]> = KeyMap::new();
+        let mut big: KeyMap<u32, [Slot<u32>; 64]> = KeyMap::new();
+        let mut sel = SelectorInner::with_table(Script::default(), &mut small as &mut KeyMap<u32>);
         for (fd, events, data) in [(8, R, 1), (4, W, 2), (0, RW, 3), (5, R, 4)] {
             sel.register(fd, events, data).unwrap();
         }
@@ -1028,55 +1127,110 @@ mod tests {
         let before: Vec<_> = sel.get_map().iter().copied().collect();
         let tags = sel.backend().tags.clone();
 
-        let mut big: Selector<Script, u32, 64> = sel.grow([const { Slot::EMPTY }; 64]);
-        assert_eq!(big.get_map().iter().copied().collect::<Vec<_>>(), before);
-        assert_eq!(big.len(), 4);
-        assert_eq!(big.cursor, 7);
+        assert!(sel.replace_table(&mut big).is_ok());
+        assert_eq!(sel.get_map().iter().copied().collect::<Vec<_>>(), before);
+        assert_eq!((sel.len(), sel.capacity()), (4, 64));
+        assert_eq!(sel.cursor, 7);
         for (fd, events, data) in [(8, R, 1), (0, RW, 3), (5, R, 4), (4, R, 5)] {
-            assert_eq!(big.get_key(fd), Some(&key_of(fd, events, data)));
+            assert_eq!(sel.get_key(fd), Some(&key_of(fd, events, data)));
         }
         // The backend was not called, and its tags still name the keys:
         // live reports arrive, the stale one is still dropped.
-        assert_eq!(big.backend().tags, tags);
-        big.backend_mut().ready = vec![(0, Readiness::WRITABLE), (4, Readiness::READABLE)];
-        big.backend_mut().raw = vec![(4, stale, Readiness::READABLE)];
+        assert_eq!(sel.backend().tags, tags);
+        sel.backend_mut().ready = vec![(0, Readiness::WRITABLE), (4, Readiness::READABLE)];
+        sel.backend_mut().raw = vec![(4, stale, Readiness::READABLE)];
         let mut ready: Ready<u32, 8> = Ready::new();
-        assert_eq!(big.select(&mut ready, ZERO), Ok(2));
+        assert_eq!(sel.select(&mut ready, ZERO), Ok(2));
         assert_eq!(entries(&ready), [(0, W, 3), (4, R, 5)]);
         // modify and unregister hand back the slots the backend gave
         // (Script asserts them), and the tags: no re-registration.
-        big.modify(0, R, 6).unwrap();
-        assert_eq!(big.unregister(8), Ok(key_of(8, R, 1)));
+        sel.modify(0, R, 6).unwrap();
+        assert_eq!(sel.unregister(8), Ok(key_of(8, R, 1)));
         // Room for the new capacity, and tags go on from where they were.
         for fd in 10..70 {
-            big.register(fd, R, 0).unwrap();
+            sel.register(fd, R, 0).unwrap();
         }
-        assert_eq!(big.len(), 63);
-        assert!(big.backend().tags[&69].to_bits() > tags[&4].to_bits());
+        assert_eq!(sel.len(), 63);
+        assert!(sel.backend().tags[&69].to_bits() > tags[&4].to_bits());
     }
 
     #[test]
-    fn grow_of_an_empty_or_full_table() {
-        let empty: Sim<2> = sim();
-        let mut grown: Sim<2> = empty.grow([const { Slot::EMPTY }; 2]);
-        assert!(grown.is_empty());
-        grown.register(1, R, 1).unwrap();
-        grown.register(3, R, 3).unwrap();
-        assert_eq!(grown.register(5, R, 5), Err(Error::Full { capacity: 2 }));
-        // Storage that was not empty is emptied first.
-        let mut used = [const { Slot::EMPTY }; 3];
+    fn a_new_table_too_small_changes_nothing() {
+        let mut two: KeyMap<u32, [Slot<u32>; 2]> = KeyMap::new();
+        let mut one: KeyMap<u32, [Slot<u32>; 1]> = KeyMap::new();
+        let mut sel = SelectorInner::with_table(SimBackend::new(), &mut two as &mut KeyMap<u32>);
+        sel.register(1, R, 1).unwrap();
+        sel.register(3, R, 3).unwrap();
+        assert!(sel.replace_table(&mut one).is_err());
+        assert_eq!((sel.len(), sel.capacity()), (2, 2));
+        assert_eq!(sel.get_key(3).map(|k| k.data), Some(3));
+        assert_eq!(sel.register(5, R, 5), Err(Error::Full { capacity: 2 }));
+        // A table that was not empty is emptied first; an empty selector
+        // moves into any table.
+        let mut used: KeyMap<u32, [Slot<u32>; 3]> = KeyMap::new();
         {
-            let mut other = Selector::<_, u32, 3, _>::with_storage(SimBackend::new(), &mut used);
+            let mut other = SelectorInner::with_table(SimBackend::new(), &mut used);
             other.register(2, W, 9).unwrap();
         }
-        let mut big = grown.grow(&mut used);
-        assert_eq!(big.len(), 2);
-        assert_eq!(big.get_key(2), None);
-        big.register(5, R, 5).unwrap();
+        assert!(sel.replace_table(&mut used).is_ok());
+        assert_eq!(sel.len(), 2);
+        assert_eq!(sel.get_key(2), None);
+        sel.register(5, R, 5).unwrap();
         assert_eq!(
-            big.get_map().iter().map(|k| k.fd).collect::<Vec<_>>(),
+            sel.get_map().iter().map(|k| k.fd).collect::<Vec<_>>(),
             [1, 3, 5]
         );
+    }
+
+    /// A new `Selector` is zero bytes but for its backend: its table and
+    /// state land in `.bss` when it is a `static`. Checked on the value
+    /// the `const fn` makes.
+    #[test]
+    fn a_new_selector_is_zero_bytes() {
+        use core::mem::MaybeUninit;
+        #[allow(unsafe_code)]
+        fn zeroed<T>() -> T {
+            // SAFETY: used only for the selector below, whose backend
+            // (`()`-like `Zero`) and table are valid at all-zero bytes: what
+            // the test checks is that `Selector::new` made the same value.
+            unsafe { MaybeUninit::<T>::zeroed().assume_init() }
+        }
+        #[derive(Debug, PartialEq, Default)]
+        struct Zero;
+        impl Backend for Zero {
+            type Error = ();
+            fn register(&mut self, _: RawFd, _: Events, _: Tag) -> Result<BackendSlot, ()> {
+                Ok(BackendSlot::NONE)
+            }
+            fn modify(
+                &mut self,
+                _: RawFd,
+                _: BackendSlot,
+                _: Events,
+                _: Events,
+                _: Tag,
+            ) -> Result<(), ()> {
+                Ok(())
+            }
+            fn unregister(&mut self, _: RawFd, _: BackendSlot, _: Events) -> Result<(), ()> {
+                Ok(())
+            }
+            fn wait<F: FnMut(RawFd, Tag, Readiness)>(
+                &mut self,
+                _: usize,
+                _: Option<Duration>,
+                _: F,
+            ) -> Result<(), ()> {
+                Ok(())
+            }
+        }
+        static NEW: Selector<Zero, u16, 8> = Selector::new(Zero);
+        let mut z: Selector<Zero, u16, 8> = zeroed();
+        assert_eq!((z.last_tag, z.cursor), (NEW.last_tag, NEW.cursor));
+        assert_eq!((z.len(), z.capacity()), (NEW.len(), NEW.capacity()));
+        assert_eq!(z.map.limit, NEW.map.limit);
+        z.register(3, R, 1).unwrap();
+        assert_eq!(z.get_key(3).map(|k| k.data), Some(1));
     }
 
     #[test]

@@ -24,14 +24,15 @@ Deliberate differences from the standard library:
 * ``KqueueSelector`` reports one ``(key, events)`` entry per file object,
   with read and write merged, as the other selectors do (the stdlib's can
   return two entries for one file object).
-* A selector holds at most ``CAPACITY`` (65,536) file objects; one more
-  raises ``OSError(errno.ENOSPC)``. Its table starts with room for 64 and
-  grows fourfold (256, 1,024, ... 65,536) as it fills, keeping every
-  registration.
+* A selector holds as many file objects as the OS lets the process open,
+  as the stdlib's does. Its table starts with room for 64 and doubles as
+  it fills, keeping every registration. One ``select`` returns up to
+  65,536 ready file objects; more than that in one wait come with the
+  next ``select`` (none starves).
 * After ``close()``, ``register``, ``select`` and ``get_key`` raise
   ``RuntimeError('Selector is closed')`` on every class (``unregister``
   and ``modify`` raise ``KeyError``, as the stdlib's do; ``close`` may be
-  called again). The stdlib is inconsistent here (bpo-91433).
+  called again). The stdlib is inconsistent here (gh-91433).
 * ``SelectSelector.register`` refuses an fd >= ``FD_SETSIZE`` with
   ``ValueError`` at once, instead of failing in ``select()`` later.
 * ``SelectSelector.select`` reports a registered file object that was
@@ -85,8 +86,8 @@ EVENT_READ = 1
 #: Interest in writing; Python's value, ``2``.
 EVENT_WRITE = 2
 
-#: How many file objects one selector can hold.
-CAPACITY = _selectors2.CAPACITY
+#: The version of the distribution (``selectors2-rs``) this module came from.
+__version__ = _selectors2.__version__
 
 
 def _fileobj_to_fd(fileobj):
@@ -311,6 +312,12 @@ class _NativeBase(_selectors2._Selector, BaseSelector):
         return self._fd_to_key.get(fd)
 
     def close(self):
+        """Close the selector: forget every registration and release what
+        it holds from the OS (its epoll or kqueue fd, its wake-up fd; the
+        registered files themselves stay open). A ``select`` waiting in
+        another thread returns at once, with no keys. Afterwards
+        ``get_map()`` is ``None``, ``register``, ``select`` and ``get_key``
+        raise ``RuntimeError``, and ``close`` again does nothing."""
         self._close()
         self._map = None
 
@@ -383,7 +390,7 @@ def _default():
 DefaultSelector = _default()
 
 #: What ``from selectors2 import *`` takes: the selectors2 backport's list
-#: (CPython's selectors has none), with the classes this platform has.
+#: (CPython's selectors has none) and the classes this platform has.
 __all__ = ["EVENT_READ", "EVENT_WRITE", "SelectorKey", "BaseSelector",
            "DefaultSelector", "SelectSelector", "PollSelector"]
 __all__ += [name for name in ("EpollSelector", "KqueueSelector") if name in globals()]

@@ -30,9 +30,7 @@ use pyo3::types::{PyCFunction, PyDict, PyFloat, PyInt, PyList, PyModule, PyTuple
 use pyo3::{PyTraverseError, intern};
 use selectors2::{BackendKind, DefaultSelector, Error, Events, Ready, Waker};
 
-/// Keys one selector holds at most: the largest table the core offers.
-/// `register` beyond it raises `OSError(ENOSPC)`.
-const CAPACITY: usize = 65536;
+mod gil;
 
 /// The key data of the selector's own wake-up fd in the Rust table (no
 /// `SelectorKey` has it: slots index `keys`, which never grows this far).
@@ -40,76 +38,99 @@ const CAPACITY: usize = 65536;
 /// by fd treat its number as not registered.
 const WAKER_SLOT: u32 = u32::MAX;
 
-/// A mechanism and its key table, at one of the capacities a selector
-/// goes through, with a `Ready` of as many entries as keys (`select`
-/// always returns every ready fd, as Python's does). A selector starts
-/// with the smallest (a few KiB, made in microseconds, as the standard
-/// library's are) and moves to the next, four times bigger, when
-/// `register` finds it full: memory follows the number of keys within a
-/// factor of four. Growing keeps the mechanism, `fileno()` and every
-/// registration (`Selector::grow`).
-enum Table {
-    T64(DefaultSelector<u32, 64>, Box<Ready<u32, 64>>),
-    T256(DefaultSelector<u32, 256>, Box<Ready<u32, 256>>),
-    T1024(DefaultSelector<u32, 1024>, Box<Ready<u32, 1024>>),
-    T4096(DefaultSelector<u32, 4096>, Box<Ready<u32, 4096>>),
-    T16384(DefaultSelector<u32, 16384>, Box<Ready<u32, 16384>>),
-    T65536(DefaultSelector<u32, CAPACITY>, Box<Ready<u32, CAPACITY>>),
+/// Keys a new selector has room for: a few KiB, made in microseconds, as
+/// the standard library's are. The table doubles as `register` fills it,
+/// keeping the mechanism, `fileno()` and every registration, with no
+/// bound but the OS's.
+const FIRST_CAPACITY: usize = 64;
+
+/// The largest `Ready` a select fills: more ready keys than this in one
+/// wait are returned by the next `select` (the core's fair pick), the one
+/// place a select does not return every ready fd.
+const MOST_READY: usize = 65536;
+
+/// A mechanism and its key table, with a `Ready` of as many entries as
+/// keys (up to [`MOST_READY`]): `select` returns every ready fd, as
+/// Python's does.
+struct Table {
+    sel: DefaultSelector<u32>,
+    ready: ReadyBuf,
 }
 
-/// `$body` with `$sel` and `$ready` bound to the table's selector and
-/// `Ready`, whatever its capacity.
-macro_rules! with_table {
-    ($table:expr, |$sel:ident, $ready:ident| $body:expr) => {
-        match $table {
-            Table::T64($sel, $ready) => $body,
-            Table::T256($sel, $ready) => $body,
-            Table::T1024($sel, $ready) => $body,
-            Table::T4096($sel, $ready) => $body,
-            Table::T16384($sel, $ready) => $body,
-            Table::T65536($sel, $ready) => $body,
+/// The `Ready` buffer of a table, at one of the sizes it goes through as
+/// the table grows (fourfold: memory follows the number of keys).
+enum ReadyBuf {
+    R64(Box<Ready<u32, 64>>),
+    R256(Box<Ready<u32, 256>>),
+    R1024(Box<Ready<u32, 1024>>),
+    R4096(Box<Ready<u32, 4096>>),
+    R16384(Box<Ready<u32, 16384>>),
+    R65536(Box<Ready<u32, MOST_READY>>),
+}
+
+impl ReadyBuf {
+    fn len(&self) -> usize {
+        match self {
+            ReadyBuf::R64(_) => 64,
+            ReadyBuf::R256(_) => 256,
+            ReadyBuf::R1024(_) => 1024,
+            ReadyBuf::R4096(_) => 4096,
+            ReadyBuf::R16384(_) => 16384,
+            ReadyBuf::R65536(_) => MOST_READY,
+        }
+    }
+
+    /// The smallest buffer that holds `keys` (the largest if none does).
+    fn for_keys(keys: usize) -> ReadyBuf {
+        fn boxed<const M: usize>() -> Box<Ready<u32, M>> {
+            Box::new(Ready::new())
+        }
+        match keys {
+            0..=64 => ReadyBuf::R64(boxed()),
+            65..=256 => ReadyBuf::R256(boxed()),
+            257..=1024 => ReadyBuf::R1024(boxed()),
+            1025..=4096 => ReadyBuf::R4096(boxed()),
+            4097..=16384 => ReadyBuf::R16384(boxed()),
+            _ => ReadyBuf::R65536(boxed()),
+        }
+    }
+}
+
+/// `$body` with `$ready` bound to the buffer's `Ready`, whatever its size.
+macro_rules! with_ready {
+    ($buf:expr, |$ready:ident| $body:expr) => {
+        match $buf {
+            ReadyBuf::R64($ready) => $body,
+            ReadyBuf::R256($ready) => $body,
+            ReadyBuf::R1024($ready) => $body,
+            ReadyBuf::R4096($ready) => $body,
+            ReadyBuf::R16384($ready) => $body,
+            ReadyBuf::R65536($ready) => $body,
         }
     };
 }
 
 impl Table {
-    /// A table of the smallest capacity on mechanism `kind` only.
+    /// A small table on mechanism `kind` only.
     fn open(kind: BackendKind) -> io::Result<Table> {
-        let sel = DefaultSelector::<u32, 64>::with_backends(&[kind])?;
-        Ok(Table::T64(sel, Box::new(Ready::new())))
-    }
-
-    /// The same selector with the next capacity, or itself at the largest.
-    #[cold]
-    fn grow(self) -> Table {
-        fn ready<const M: usize>() -> Box<Ready<u32, M>> {
-            Box::new(Ready::new())
-        }
-        match self {
-            Table::T64(sel, _) => Table::T256(sel.grow(), ready()),
-            Table::T256(sel, _) => Table::T1024(sel.grow(), ready()),
-            Table::T1024(sel, _) => Table::T4096(sel.grow(), ready()),
-            Table::T4096(sel, _) => Table::T16384(sel.grow(), ready()),
-            Table::T16384(sel, _) => Table::T65536(sel.grow(), ready()),
-            largest @ Table::T65536(..) => largest,
-        }
-    }
-
-    fn capacity(&self) -> usize {
-        with_table!(self, |sel, _r| sel.capacity())
+        let sel = DefaultSelector::<u32>::with_backends_and_capacity(&[kind], FIRST_CAPACITY)?;
+        let ready = ReadyBuf::for_keys(sel.capacity());
+        Ok(Table { sel, ready })
     }
 
     fn backend_kind(&self) -> BackendKind {
-        with_table!(self, |sel, _r| sel.backend_kind())
+        self.sel.backend_kind()
     }
 
     fn fileno(&self) -> Option<i32> {
-        with_table!(self, |sel, _r| sel.fileno())
+        self.sel.fileno()
     }
 
     /// The slot (key data) registered for `fd`.
     fn slot_of(&self, fd: i32) -> Option<u32> {
-        with_table!(self, |sel, _r| sel.get_key(fd).map(|k| k.data))
+        self.sel
+            .get_key(fd)
+            .map(|k| k.data)
             .filter(|&slot| slot != WAKER_SLOT)
     }
 
@@ -117,11 +138,21 @@ impl Table {
         if self.slot_of(fd).is_none() {
             return Err(Error::NotRegistered(fd));
         }
-        with_table!(self, |sel, _r| sel.unregister(fd).map(|k| k.data))
+        self.sel.unregister(fd).map(|k| k.data)
     }
 
     fn modify(&mut self, fd: i32, events: Events, slot: u32) -> Result<(), Error> {
-        with_table!(self, |sel, _r| sel.modify(fd, events, slot).map(drop))
+        self.sel.modify(fd, events, slot).map(drop)
+    }
+
+    /// Registers `fd`; the table grows when it is full, and the `Ready`
+    /// buffer with it.
+    fn register(&mut self, fd: i32, events: Events, slot: u32) -> Result<(), Error> {
+        self.sel.register(fd, events, slot)?;
+        if self.ready.len() < self.sel.len() && self.ready.len() < MOST_READY {
+            self.ready = ReadyBuf::for_keys(self.sel.capacity());
+        }
+        Ok(())
     }
 }
 
@@ -331,7 +362,7 @@ impl Handoff {
             return;
         }
         drop(s);
-        py.detach(|| {
+        gil::detach(py, || {
             let end = Instant::now() + SLICE;
             self.wait_while(lock(&self.state), end, |s| s.requests > 0)
         });
@@ -396,7 +427,7 @@ impl Handoff {
         };
         let seen = s.released;
         drop(s);
-        Ok(py.detach(|| {
+        Ok(gil::detach(py, || {
             let slice = Instant::now() + SLICE;
             let end = until.map_or(slice, |u| u.min(slice));
             if !self.wait_while(lock(&self.state), end, |s| s.released == seen) {
@@ -895,26 +926,12 @@ fn new_key<'py>(
 /// collector tracks is allocated (it could run finalizers). A key they replace or remove is
 /// still referenced by the caller's frame, so no destructor runs either.
 impl NativeSelector {
-    /// Registers `fd` in the Rust selector, moving it to the next capacity
-    /// when it is full (up to [`CAPACITY`]).
+    /// Registers `fd` in the Rust selector, which grows when it is full.
     fn register_growing(&mut self, fd: i32, events: Events, slot: u32) -> Result<(), Failure> {
-        loop {
-            let Some(table) = self.table.as_mut() else {
-                return Err(Failure::Py(closed()));
-            };
-            let result = with_table!(table, |sel, _r| sel.register(fd, events, slot).map(drop));
-            match result {
-                Ok(()) => return Ok(()),
-                // Full at the table's own capacity (not a backend's lower
-                // key limit), with a bigger one left: grow, and try again.
-                Err(Error::Full { capacity })
-                    if capacity == table.capacity() && capacity < CAPACITY =>
-                {
-                    self.table = self.table.take().map(Table::grow);
-                }
-                Err(e) => return Err(Failure::Sel(e)),
-            }
-        }
+        let Some(table) = self.table.as_mut() else {
+            return Err(Failure::Py(closed()));
+        };
+        table.register(fd, events, slot).map_err(Failure::Sel)
     }
 
     /// Registers `fd` for `mask`, as `key` (its new `SelectorKey`).
@@ -1033,10 +1050,11 @@ impl NativeSelector {
         let (Some(table), keys, waker) = (self.table.as_mut(), &self.keys, &self.waker) else {
             return Err(closed());
         };
-        with_table!(table, |sel, ready| {
+        let Table { sel, ready } = table;
+        with_ready!(ready, |ready| {
             // A signal ends the wait (`Round::Signal`): its Python handler
             // runs once the selector is free, so that it may use it.
-            let got = py.detach(|| {
+            let got = gil::detach(py, || {
                 sel.select_with_eintr(ready, timeout, || {
                     Err(io::Error::from(io::ErrorKind::Interrupted))
                 })
@@ -1474,6 +1492,7 @@ fn _selectors2(m: &Bound<'_, PyModule>) -> PyResult<()> {
         kwargs.set_item("after_in_child", wrap_pyfunction!(forked, m)?)?;
         register_at_fork.call((), Some(&kwargs))?;
     }
-    m.add("CAPACITY", CAPACITY)?;
+    // The distribution's version: pyproject.toml takes it from Cargo.toml.
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

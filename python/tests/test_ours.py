@@ -570,21 +570,19 @@ class SelectorTests(unittest.TestCase):
         with self.assertRaises(KeyError):
             sel.register(rd, selectors2.EVENT_READ)
 
-    def test_capacity_raises_enospc(self):
+    def test_no_capacity_below_the_os(self):
         # poll makes no system call at register, so fd numbers that are
-        # not open fill the table without 65,536 open files.
+        # not open fill the table past 65,536 without that many files.
         sel = self.new(selectors2.PollSelector)
         base = 1 << 20
-        for i in range(selectors2.CAPACITY):
+        n = 70000
+        for i in range(n):
             sel.register(base + i, selectors2.EVENT_READ)
-        with self.assertRaises(OSError) as cm:
-            sel.register(base + selectors2.CAPACITY, selectors2.EVENT_READ)
-        self.assertEqual(cm.exception.errno, errno.ENOSPC)
-        self.assertEqual(len(sel.get_map()), selectors2.CAPACITY)
-        # Nothing changed; one out, one in.
+        self.assertEqual(len(sel.get_map()), n)
+        self.assertEqual(sel.get_key(base + n - 1).fd, base + n - 1)
         sel.unregister(base)
-        sel.register(base + selectors2.CAPACITY, selectors2.EVENT_READ)
-        self.assertEqual(len(sel.get_map()), selectors2.CAPACITY)
+        self.assertNotIn(base, sel.get_map())
+        self.assertEqual(len(sel.get_map()), n - 1)
 
     def raise_fd_limit(self, want):
         """The soft RLIMIT_NOFILE raised to `want` if the hard one allows
@@ -750,8 +748,10 @@ class SelectorTests(unittest.TestCase):
         (a background event loop, a watchdog) exits cleanly, as with the
         stdlib. A thread that came back from the wait during finalization
         was terminated (pthread_exit) with Rust frames on its stack: SIGABRT
-        in most runs, until PyO3 0.29.3 made such a thread hang instead, as
-        CPython 3.14 does (a fresh user's trial)."""
+        in most runs (a fresh user's trial), SIGSEGV with a wheel linked by
+        zig. The GIL is now taken back in a C frame that parks such a thread
+        (csrc/reattach.c); exit_while_waiting.py runs these many more
+        times, per class."""
         import subprocess
         import sys
         children = [

@@ -98,8 +98,8 @@ pub type Ready<D, const M: usize> = selectors2_core::Ready<D, M>;
 
 /// The read-only key table of a [`Selector`], as [`Selector::get_map`]
 /// returns it: Python's `get_map()`, a mapping from fd to [`SelectorKey`].
-/// The core's [`KeyMap`](selectors2_core::KeyMap) with its slots on the
-/// heap.
+/// The core's [`KeyMap`](selectors2_core::KeyMap), its size chosen at run
+/// time.
 ///
 /// Lookups are O(1); iteration yields the keys in registration order until
 /// a key is removed (removal moves the last key into its place).
@@ -119,23 +119,17 @@ pub type Ready<D, const M: usize> = selectors2_core::Ready<D, M>;
 /// assert_eq!(map.iter().filter(|k| k.events == EVENT_READ).count(), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub type KeyMap<D, const N: usize> =
-    selectors2_core::KeyMap<D, N, Box<[selectors2_core::Slot<D>; N]>>;
+pub type KeyMap<D> = selectors2_core::KeyMap<D>;
 
 #[cfg(has_epoll)]
 pub use selector::EpollSelector;
 #[cfg(has_kqueue)]
 pub use selector::KqueueSelector;
-pub use selector::{AnyCapacity, DefaultSelector, PollSelector, SelectSelector, Selector};
+pub use selector::{DefaultSelector, PollSelector, SelectSelector, Selector};
 pub use waker::Waker;
 
-/// The Rust snippets of the repository's README, compiled and run as
-/// doctests so that they cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct RepositoryReadme;
-
-/// The key-table capacity of a selector when `N` is not given: 4096 keys.
+/// How many keys [`Selector::new`] reserves room for: 4096. A selector
+/// grows past it as keys are registered (see [`Selector`]).
 pub const DEFAULT_CAPACITY: usize = 4096;
 
 /// Something that names a file descriptor: a [`RawFd`], a `BorrowedFd`,

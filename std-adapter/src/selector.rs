@@ -13,15 +13,23 @@ use crate::{
 };
 
 /// Python's `selectors` selector over an OS readiness mechanism `B`, with
-/// user data `D` and a fixed capacity of `N` keys (any number in
-/// `1..=65536`: a Python user's 100 is fine).
+/// user data `D`, its capacity chosen at run time.
 ///
 /// Name it through an alias: [`DefaultSelector`] (the best mechanism that
 /// works here), `EpollSelector` (Linux), `KqueueSelector` (BSD, Apple), [`PollSelector`] or
-/// [`SelectSelector`]. The key table is boxed once by `new`, built in place
-/// (it never passes through the stack, so even a 65,536-key table is safe
-/// to create on a small thread stack); after that, no method allocates
-/// (given data whose `Clone` does not).
+/// [`SelectSelector`]. No trait import is needed to make one.
+///
+/// **Capacity.** [`new`](Self::new) reserves room for [`DEFAULT_CAPACITY`]
+/// keys and [`with_capacity`](Self::with_capacity) for as many as you say;
+/// a [`register`](Self::register) beyond that grows the table (one
+/// allocation, doubling, no system call: `fileno()`, every key and every
+/// OS registration stay), as Python's selectors, mio and polling never
+/// refuse a registration for want of room. Nothing allocates while
+/// [`len`](Self::len) is below [`capacity`](Self::capacity) (given data
+/// whose `Clone` does not). [`with_fixed_capacity`](Self::with_fixed_capacity)
+/// never grows: the register past it fails with [`Error::Full`], changing
+/// nothing. The table is allocated zeroed, so its memory becomes resident
+/// only as keys are stored in it; the largest holds 2^31 keys.
 ///
 /// Level-triggered, like Python's: an fd that stays ready is reported by
 /// every `select`.
@@ -48,14 +56,16 @@ use crate::{
 /// sel.unregister(&b)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Selector<B: OsBackend, D = usize, const N: usize = DEFAULT_CAPACITY> {
-    inner: core_::Selector<B, D, N, Box<[core_::Slot<D>; N]>>,
+pub struct Selector<B: OsBackend, D = usize> {
+    inner: core_::SelectorInner<B, D, Box<KeyMap<D>>>,
+    /// Made by `with_fixed_capacity`: never grows.
+    fixed: bool,
 }
 
 /// A selector on epoll (Linux, Android).
 #[cfg(has_epoll)]
 #[cfg_attr(docsrs, doc(cfg(any(target_os = "linux", target_os = "android"))))]
-pub type EpollSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Epoll, D, N>;
+pub type EpollSelector<D = usize> = Selector<sys::Epoll, D>;
 
 /// A selector on kqueue (macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly).
 #[cfg(has_kqueue)]
@@ -70,27 +80,27 @@ pub type EpollSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<
         target_os = "dragonfly"
     )))
 )]
-pub type KqueueSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Kqueue, D, N>;
+pub type KqueueSelector<D = usize> = Selector<sys::Kqueue, D>;
 
 /// A selector on `poll` (every unix), or `WSAPoll` on Windows.
-pub type PollSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Poll, D, N>;
+pub type PollSelector<D = usize> = Selector<sys::Poll, D>;
 
 /// A selector on `select` (every unix): fds must be below
 /// [`FD_SETSIZE`](sys::FD_SETSIZE). On Windows, Winsock's `select`: at most
 /// `FD_SETSIZE` (512) sockets at once, the next refused with `Full`.
-pub type SelectSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Select, D, N>;
+pub type SelectSelector<D = usize> = Selector<sys::Select, D>;
 
 /// The best selector that works here, chosen at run time: kqueue or epoll,
 /// else poll, else select; on Windows WSAPoll, else select (see
 /// [`sys::Auto`]).
-pub type DefaultSelector<D = usize, const N: usize = DEFAULT_CAPACITY> = Selector<sys::Auto, D, N>;
+pub type DefaultSelector<D = usize> = Selector<sys::Auto, D>;
 
-impl<B: OsBackend, D> Selector<B, D, DEFAULT_CAPACITY> {
-    /// Opens the mechanism and an empty key table of the default capacity,
-    /// [`DEFAULT_CAPACITY`] keys: Python's `DefaultSelector()`.
+impl<B: OsBackend, D> Selector<B, D> {
+    /// Opens the mechanism with room for [`DEFAULT_CAPACITY`] keys, growing
+    /// past it as keys are registered: Python's `DefaultSelector()`.
     ///
-    /// Needs no annotation: the capacity is fixed here, and the data type
-    /// is inferred from what you register (or named: `DefaultSelector::<Token>::new()`).
+    /// The data type is inferred from what you register, or named:
+    /// `DefaultSelector::<Token>::new()`.
     ///
     /// ```
     /// use selectors2::{DefaultSelector, EVENT_READ};
@@ -102,70 +112,127 @@ impl<B: OsBackend, D> Selector<B, D, DEFAULT_CAPACITY> {
     /// assert_eq!(sel.capacity(), selectors2::DEFAULT_CAPACITY);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    ///
-    /// For another capacity `N`, name it in the path and bring
-    /// [`AnyCapacity`] into scope: `EpollSelector::<Token, 1024>::new()`.
-    /// (Rust does not fall back to an alias's default capacity in
-    /// `DefaultSelector::new()`, so the default one is this inherent `new`,
-    /// and the others are the trait's. For the same reason a capacity given
-    /// only by a `let` annotation does not reach `new`: `let s:
-    /// PollSelector<u32, 64> = PollSelector::new()?` finds this `new` and
-    /// reports "expected `64`, found `4096`"; write
-    /// `PollSelector::<u32, 64>::new()?`.)
     #[inline]
     pub fn new() -> io::Result<Self> {
-        Self::open()
-    }
-}
-
-/// `new()` for a selector of any capacity `N`:
-/// `EpollSelector::<Token, 1024>::new()`, `PollSelector::<u32, 64>::new()`.
-///
-/// The default capacity needs no import (`DefaultSelector::new()` is
-/// inherent); this trait gives every other capacity the same `new`, once
-/// it is in scope.
-///
-/// ```
-/// use selectors2::{AnyCapacity, DefaultSelector, PollSelector};
-///
-/// let small = PollSelector::<u32, 64>::new()?;
-/// assert_eq!(small.capacity(), 64);
-/// let big = DefaultSelector::<(), 16384>::new()?;
-/// assert_eq!(big.capacity(), 16384);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-///
-/// Any capacity from 1 to 65,536 keys works (a power of two is not
-/// needed); 0 or more than 65,536 does not build, and the error says so
-/// ("a selector's capacity N must be in 1..=65536 keys"):
-///
-/// ```compile_fail
-/// use selectors2::AnyCapacity;
-/// let sel = selectors2::PollSelector::<usize, 0>::new();
-/// ```
-pub trait AnyCapacity: Sized + sys::Sealed {
-    /// Opens the mechanism and an empty key table of capacity `N`.
-    fn new() -> io::Result<Self>;
-}
-
-impl<B: OsBackend, D, const N: usize> sys::Sealed for Selector<B, D, N> {}
-
-impl<B: OsBackend, D, const N: usize> AnyCapacity for Selector<B, D, N> {
-    #[inline]
-    fn new() -> io::Result<Self> {
-        Self::open()
-    }
-}
-
-impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
-    /// The one constructor behind both `new`s.
-    fn open() -> io::Result<Self> {
-        Ok(Self::from_backend(B::open(N, sys::Token)?))
+        Self::with_capacity(DEFAULT_CAPACITY)
     }
 
-    fn from_backend(backend: B) -> Self {
-        Selector {
-            inner: core_::Selector::with_storage(backend, sys::boxed_slots()),
+    /// Opens the mechanism with room for at least `keys` keys (rounded up
+    /// to a power of two: [`capacity`](Self::capacity) says how many),
+    /// growing past it as keys are registered. `keys` of 0 reserves one.
+    /// Fails with `InvalidInput` for more than 2^31 keys, and with the OS's
+    /// error when the mechanism cannot be opened (`EMFILE`...).
+    ///
+    /// ```
+    /// use selectors2::PollSelector;
+    ///
+    /// let sel = PollSelector::<u32>::with_capacity(100)?;
+    /// assert_eq!(sel.capacity(), 128);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn with_capacity(keys: usize) -> io::Result<Self> {
+        let slots = sys::slots_for(keys.max(1)).ok_or_else(|| bad_capacity(keys))?;
+        Self::open(B::open(slots, sys::Token)?, slots, false)
+    }
+
+    /// Opens the mechanism with room for exactly `keys` keys, and never
+    /// grows: the [`register`](Self::register) past them fails with
+    /// [`Error::Full`] and changes nothing. A memory bound under load, or
+    /// the guarantee that no call after this one allocates. Fails with
+    /// `InvalidInput` for 0 or more than 2^31 keys.
+    ///
+    /// ```
+    /// use selectors2::{EVENT_READ, Error, PollSelector};
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let pairs: Vec<_> = (0..3).map(|_| UnixStream::pair()).collect::<Result<_, _>>()?;
+    /// let mut sel = PollSelector::<usize>::with_fixed_capacity(2)?;
+    /// sel.register(&pairs[0].0, EVENT_READ, 0)?;
+    /// sel.register(&pairs[1].0, EVENT_READ, 1)?;
+    /// assert!(matches!(sel.register(&pairs[2].0, EVENT_READ, 2), Err(Error::Full { capacity: 2 })));
+    /// assert_eq!((sel.len(), sel.capacity()), (2, 2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_fixed_capacity(keys: usize) -> io::Result<Self> {
+        if keys == 0 || sys::slots_for(keys).is_none() {
+            return Err(bad_capacity(keys));
+        }
+        Self::open(B::open(keys, sys::Token)?, keys, true)
+    }
+
+    /// A selector over `backend` (opened for `keys` keys) with an empty
+    /// table for them.
+    fn open(backend: B, keys: usize, fixed: bool) -> io::Result<Self> {
+        let table = sys::zeroed_table(keys, fixed)?;
+        Ok(Selector {
+            inner: core_::SelectorInner::with_table(backend, table),
+            fixed,
+        })
+    }
+
+    /// Makes room for `additional` more keys than are registered, so that
+    /// registering them allocates nothing. Does nothing when there is room;
+    /// else grows the table (and the mechanism's buffers) to the next power
+    /// of two that holds them, keeping every key and OS registration. A
+    /// selector of fixed capacity fails with [`Error::Full`] instead; an
+    /// allocation that fails is [`Error::Io`] (`OutOfMemory`).
+    ///
+    /// ```
+    /// use selectors2::DefaultSelector;
+    ///
+    /// let mut sel = DefaultSelector::<u32>::with_capacity(16)?;
+    /// sel.reserve(1000)?;
+    /// assert!(sel.capacity() >= 1000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reserve(&mut self, additional: usize) -> Result<(), Error> {
+        let capacity = self.capacity();
+        let Some(needed) = self.len().checked_add(additional) else {
+            return Err(Error::Full { capacity });
+        };
+        if needed <= capacity {
+            return Ok(());
+        }
+        if self.fixed {
+            return Err(Error::Full { capacity });
+        }
+        self.grow_to(needed)
+    }
+
+    /// Moves the keys into a table for `keys` keys (more than now), after
+    /// growing the mechanism's buffers to match. On failure nothing has
+    /// changed but, perhaps, bigger buffers.
+    #[cold]
+    #[inline(never)]
+    fn grow_to(&mut self, keys: usize) -> Result<(), Error> {
+        let capacity = self.capacity();
+        let Some(slots) = sys::slots_for(keys) else {
+            return Err(Error::Full { capacity });
+        };
+        let table = sys::zeroed_table(slots, false)?;
+        self.inner.backend_mut().reserve_keys(slots);
+        match self.inner.replace_table(table) {
+            Ok(_old) => Ok(()),
+            // Cannot happen: the new table is bigger than the old.
+            Err(_) => Err(Error::Full { capacity }),
+        }
+    }
+
+    /// The table is full: grow it when the register would otherwise
+    /// succeed up to the room check. Anything else the register reports
+    /// itself, in Python's order (a fixed selector's `Full` among them).
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self, fd: RawFd, events: Events) -> Result<(), Error> {
+        if self.fixed {
+            return Ok(());
+        }
+        match self.inner.check_register(fd, events) {
+            // The table's own limit, not the mechanism's (Windows select).
+            Err(core_::Error::Full { capacity }) if capacity == self.capacity() => {
+                self.grow_to(capacity.saturating_mul(2))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -174,9 +241,13 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// the selector: copy it out (`*key`, or `.clone()` when `D` is not
     /// `Copy`) to keep it while calling the selector again.
     ///
-    /// Fails, changing nothing, with `InvalidEvents`, `InvalidFd` (negative,
-    /// or `>= FD_SETSIZE` on select), `AlreadyRegistered`, `Full`, or `Io`
-    /// when the OS refuses (epoll refuses regular files with `EPERM`).
+    /// Grows the table when it is full (see the type's docs), unless it was
+    /// made by [`with_fixed_capacity`](Self::with_fixed_capacity). Fails,
+    /// changing nothing, with `InvalidEvents`, `InvalidFd` (negative, or
+    /// `>= FD_SETSIZE` on select), `AlreadyRegistered`, `Full` (a fixed
+    /// capacity, or Windows select's 512 sockets), or `Io` when the OS
+    /// refuses (epoll refuses regular files with `EPERM`) or the table
+    /// cannot grow (`OutOfMemory`).
     /// Register non-blocking sockets: a ready report says a call makes
     /// progress, not that a blocking call will not wait.
     ///
@@ -192,16 +263,18 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// assert!(matches!(sel.register(&listener, EVENT_READ, 1), Err(Error::AlreadyRegistered(_))));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn register(
         &mut self,
         f: impl Selectable,
         events: Events,
         data: D,
     ) -> Result<&SelectorKey<D>, Error> {
-        self.inner
-            .register(f.raw_fd(), events, data)
-            .map_err(Error::from)
+        let fd = f.raw_fd();
+        if self.inner.len() >= self.inner.capacity() {
+            self.make_room(fd, events)?;
+        }
+        self.inner.register(fd, events, data).map_err(Error::from)
     }
 
     /// Stops watching `f` and returns its key. Succeeds even when the fd
@@ -219,7 +292,7 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// assert!(matches!(sel.unregister(&listener), Err(Error::NotRegistered(_))));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn unregister(&mut self, f: impl Selectable) -> Result<SelectorKey<D>, Error> {
         self.inner.unregister(f.raw_fd()).map_err(Error::from)
     }
@@ -244,7 +317,7 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// assert_eq!(sel.get_key(&conn).map(|k| k.data), Some(1));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn modify(
         &mut self,
         f: impl Selectable,
@@ -265,7 +338,7 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// The read-only key table (iteration order is not registration order
     /// once keys were removed; see [`KeyMap`]).
     #[inline]
-    pub fn get_map(&self) -> &KeyMap<D, N> {
+    pub fn get_map(&self) -> &KeyMap<D> {
         self.inner.get_map()
     }
 
@@ -281,10 +354,11 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
         self.inner.is_empty()
     }
 
-    /// The fixed capacity, `N`.
+    /// How many keys the selector holds without allocating: what it
+    /// reserved (at least), or the fixed capacity.
     #[inline]
-    pub const fn capacity(&self) -> usize {
-        N
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity()
     }
 
     /// Waits until a registered fd is ready or `timeout` passes; fills
@@ -326,7 +400,7 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     /// assert_eq!((key.data, events), ("conn", EVENT_READ));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn select<const M: usize>(
         &mut self,
         ready: &mut Ready<D, M>,
@@ -380,17 +454,15 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     where
         D: Clone,
     {
-        // Every error of a select is the OS's (or the hook's): the body
-        // returns `io::Result<usize>`, which comes back in two registers,
-        // where a `Result<usize, Error>` is written to memory and read back
-        // around the call (6 to 9 instructions a select, cachegrind).
+        // Every error of a select is the OS's (or the hook's).
         self.select_io(ready, timeout, on_eintr).map_err(Error::Io)
     }
 
-    /// The body of [`select_with_eintr`](Self::select_with_eintr).
-    /// (`#[inline(always)]` here measured worse: 165 -> 172 instructions
-    /// a ping-pong, the caller's frame taking the body's registers.)
-    #[inline]
+    /// The body of [`select_with_eintr`](Self::select_with_eintr), inline
+    /// so that the wait's system call is issued in the caller's frame (see
+    /// the core's `register`); the retries after a first wait that found
+    /// nothing are out of line (`wait_on`).
+    #[inline(always)]
     fn select_io<const M: usize>(
         &mut self,
         ready: &mut Ready<D, M>,
@@ -478,57 +550,6 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
         Ok(n.unwrap_or(0))
     }
 
-    /// Moves this selector's keys into a bigger table of capacity `N2`,
-    /// over the same mechanism: a selector can start small (cheap to create,
-    /// a few KiB) and grow when [`register`](Self::register) says
-    /// [`Error::Full`].
-    ///
-    /// Nothing is registered again: the OS registrations, `fileno()`, every
-    /// key (fd, events, data) and the order of [`get_map`](Self::get_map)
-    /// stay as they were, and reports left from earlier registrations of an
-    /// fd number are still dropped. The mechanism's buffers grow with the
-    /// table (epoll's and kqueue's event buffers, poll's arrays), so a
-    /// `select` with a `Ready` of `N2` entries returns every ready key.
-    ///
-    /// `N2 >= N` (and `N2` in `1..=65536`) is checked when the program is
-    /// built (`cargo build`; `cargo check` does not evaluate it), with an
-    /// error that says so. This allocates (the new table, built on the
-    /// heap as `new` builds one, and the buffers), the one call besides
-    /// construction that does; the old table is freed.
-    ///
-    /// ```
-    /// use selectors2::{AnyCapacity, EVENT_READ, Error, PollSelector};
-    /// use std::os::unix::net::UnixStream;
-    ///
-    /// let pairs: Vec<_> = (0..3).map(|_| UnixStream::pair()).collect::<Result<_, _>>()?;
-    /// let mut sel = PollSelector::<usize, 2>::new()?;
-    /// sel.register(&pairs[0].0, EVENT_READ, 0)?;
-    /// sel.register(&pairs[1].0, EVENT_READ, 1)?;
-    /// assert!(matches!(sel.register(&pairs[2].0, EVENT_READ, 2), Err(Error::Full { capacity: 2 })));
-    ///
-    /// let mut sel = sel.grow::<64>();
-    /// sel.register(&pairs[2].0, EVENT_READ, 2)?;
-    /// assert_eq!((sel.len(), sel.capacity()), (3, 64));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// A smaller table does not build ("a selector grows into a table at
-    /// least as big as its own (N2 >= N)"):
-    ///
-    /// ```compile_fail
-    /// use selectors2::{AnyCapacity, PollSelector};
-    /// let sel = PollSelector::<usize, 16>::new().unwrap();
-    /// let _smaller = sel.grow::<8>();
-    /// ```
-    #[cold]
-    pub fn grow<const N2: usize>(self) -> Selector<B, D, N2> {
-        let mut inner = self.inner;
-        inner.backend_mut().reserve_keys(N2);
-        Selector {
-            inner: inner.grow(sys::boxed_slots()),
-        }
-    }
-
     /// Which mechanism this selector runs on.
     #[inline]
     pub fn backend_kind(&self) -> BackendKind {
@@ -551,6 +572,14 @@ impl<B: OsBackend, D, const N: usize> Selector<B, D, N> {
     }
 }
 
+#[cold]
+fn bad_capacity(keys: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("a selector holds from 1 to 2^31 keys, not {keys}"),
+    )
+}
+
 /// A failed wait: `Ok` after `EINTR` when `on_eintr` says to resume
 /// (`ready` is empty then), else the error to return.
 #[cold]
@@ -566,8 +595,8 @@ fn interrupted(e: io::Error, on_eintr: &mut impl FnMut() -> io::Result<()>) -> i
 /// time left (a signal the hook let through, or a wake-up only for a
 /// registration the backend has since dropped).
 #[inline]
-fn wait_once<B: OsBackend, D: Clone, const N: usize, const M: usize>(
-    inner: &mut core_::Selector<B, D, N, Box<[core_::Slot<D>; N]>>,
+fn wait_once<B: OsBackend, D: Clone, const M: usize>(
+    inner: &mut core_::SelectorInner<B, D, Box<KeyMap<D>>>,
     ready: &mut Ready<D, M>,
     timeout: Option<Duration>,
     on_eintr: &mut impl FnMut() -> io::Result<()>,
@@ -583,7 +612,7 @@ fn wait_once<B: OsBackend, D: Clone, const N: usize, const M: usize>(
 /// selector in another event loop (the fd is readable when a key is
 /// ready). Only the mechanisms that have an fd of their own are `AsFd`.
 #[cfg(unix)]
-impl<B: OsBackend + std::os::fd::AsFd, D, const N: usize> std::os::fd::AsFd for Selector<B, D, N> {
+impl<B: OsBackend + std::os::fd::AsFd, D> std::os::fd::AsFd for Selector<B, D> {
     #[inline]
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.inner.backend().as_fd()
@@ -591,16 +620,14 @@ impl<B: OsBackend + std::os::fd::AsFd, D, const N: usize> std::os::fd::AsFd for 
 }
 
 #[cfg(unix)]
-impl<B: OsBackend + std::os::fd::AsFd, D, const N: usize> std::os::fd::AsRawFd
-    for Selector<B, D, N>
-{
+impl<B: OsBackend + std::os::fd::AsFd, D> std::os::fd::AsRawFd for Selector<B, D> {
     #[inline]
     fn as_raw_fd(&self) -> RawFd {
         std::os::fd::AsFd::as_fd(self.inner.backend()).as_raw_fd()
     }
 }
 
-impl<D, const N: usize> Selector<sys::Auto, D, N> {
+impl<D> Selector<sys::Auto, D> {
     /// Like [`new`](Self::new), but tries only the mechanisms of `order`, in
     /// that order, falling back to the next when one is missing or
     /// forbidden here. Kinds this platform lacks are skipped (when nothing
@@ -612,21 +639,37 @@ impl<D, const N: usize> Selector<sys::Auto, D, N> {
     /// ```
     /// use selectors2::{BackendKind, DefaultSelector};
     ///
-    /// let sel = DefaultSelector::<usize, 64>::with_backends(&[BackendKind::Kqueue, BackendKind::Poll])?;
+    /// let sel = DefaultSelector::<usize>::with_backends(&[BackendKind::Kqueue, BackendKind::Poll])?;
     /// assert!(matches!(sel.backend_kind(), BackendKind::Kqueue | BackendKind::Poll));
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn with_backends(order: &[BackendKind]) -> io::Result<Self> {
-        Ok(Self::from_backend(sys::Auto::open_first(order, N)?))
+        Self::with_backends_and_capacity(order, DEFAULT_CAPACITY)
+    }
+
+    /// [`with_backends`](Self::with_backends) with room for at least
+    /// `keys` keys, as [`with_capacity`](Self::with_capacity) reserves.
+    ///
+    /// ```
+    /// use selectors2::{BackendKind, DefaultSelector};
+    ///
+    /// let sel = DefaultSelector::<u32>::with_backends_and_capacity(&[BackendKind::Poll], 64)?;
+    /// assert_eq!((sel.backend_kind(), sel.capacity()), (BackendKind::Poll, 64));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn with_backends_and_capacity(order: &[BackendKind], keys: usize) -> io::Result<Self> {
+        let slots = sys::slots_for(keys.max(1)).ok_or_else(|| bad_capacity(keys))?;
+        Self::open(sys::Auto::open_first(order, slots)?, slots, false)
     }
 }
 
-impl<B: OsBackend, D: fmt::Debug, const N: usize> fmt::Debug for Selector<B, D, N> {
+impl<B: OsBackend, D: fmt::Debug> fmt::Debug for Selector<B, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Selector")
             .field("backend", &self.backend_kind())
             .field("fileno", &self.fileno())
-            .field("keys", self.get_map())
+            .field("capacity", &self.capacity())
+            .field("keys", &self.get_map())
             .finish()
     }
 }
@@ -683,7 +726,7 @@ mod tests {
             .stack_size(256 * 1024)
             .spawn(|| {
                 let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-                let mut sel = DefaultSelector::<[u64; 8], 65536>::new().unwrap();
+                let mut sel = DefaultSelector::<[u64; 8]>::with_capacity(65536).unwrap();
                 sel.register(&a, crate::EVENT_READ, [7; 8]).unwrap();
                 assert_eq!(sel.get_key(&a).unwrap().data, [7; 8]);
                 sel.capacity()

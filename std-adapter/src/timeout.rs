@@ -105,30 +105,17 @@ pub fn to_timeval(t: Duration) -> windows_sys::Win32::Networking::WinSock::TIMEV
 /// and waits the whole timeout. The poll did not wait, so the total still
 /// never exceeds the timeout.
 ///
-/// Measured on the 2-core Intel Xeon KVM machine (2026-11-30),
-/// `EpollSelector`, one ready fd of 100 (`scaling 100` of
-/// `benches/benches/profile.rs`): user-space instructions and branches per
-/// select under valgrind (raw rustix epoll: 17 and 4), and the median wall
-/// time of 7 alternating runs of 10^6 selects (the machine shared, so
-/// within about 10%):
-///
-/// | timed select, something ready | instructions | branches | time |
-/// | --- | ---: | ---: | ---: |
-/// | clock, then one wait (before issue 12) | 246 | 29 | |
-/// | `Instant::now()`, then one wait (final code otherwise) | 162 | 22 | 363 ns |
-/// | `CLOCK_MONOTONIC_COARSE`, then one wait (final code otherwise) | 148 | 19 | 324 ns |
-/// | zero-timeout poll first (chosen, final code) | 128 | 16 | 237 ns |
-/// | raw rustix epoll, 1 s timeout | 17 | 4 | 305 ns |
-///
-/// The poll first is even faster than raw epoll with a timeout: the kernel
-/// reads its own clock for a positive `epoll_wait` timeout before it looks
-/// for events, and a zero timeout spares that too. The price: one more
-/// system call (a non-blocking `epoll_wait`, a few hundred ns) when nothing
-/// is ready, just before a wait that blocks anyway. The coarse clock is
-/// cheaper than `Instant::now()` but still a clock call on every select,
-/// and it ticks every 1 to 10 ms, so the time left after a signal could be
-/// overestimated by a tick and a wait overrun its deadline unless a tick
-/// were taken off every retry.
+/// Polling first beats both ways of reading the clock first (`Instant::now()`
+/// and the cheaper `CLOCK_MONOTONIC_COARSE`), and even raw epoll with a
+/// positive timeout: the kernel reads its own clock for a positive
+/// `epoll_wait` timeout before it looks for events, and a zero timeout
+/// spares that too (benches/README.md, "Polling first", has the numbers).
+/// The price: one more system call (a non-blocking wait) when nothing is
+/// ready, just before a wait that blocks anyway. The coarse clock would
+/// still be a clock call on every select, and it ticks every few
+/// milliseconds, so the time left after a signal could be overestimated by
+/// a tick and a wait overrun its deadline unless a tick were taken off
+/// every retry.
 #[inline]
 pub(crate) fn first_wait(timeout: Option<Duration>) -> Option<Duration> {
     match timeout {
@@ -138,10 +125,11 @@ pub(crate) fn first_wait(timeout: Option<Duration>) -> Option<Duration> {
 }
 
 /// The longest timeout handed to `kevent`, and to `select` on Apple
-/// platforms: XNU refuses a `timespec` (or `timeval`) of more than 10^8
-/// seconds with `EINVAL` (`itimerfix`); the BSDs accept more, but 10^8 s
-/// (over three years) is the longest wait anyone needs, and it fits a
-/// 32-bit `time_t`. Longer timeouts wait this long, then report nothing.
+/// platforms: XNU's `select` refuses a `timeval` of more than 10^8 seconds
+/// with `EINVAL` (`itimerfix`); its `kevent` takes up to `INT32_MAX`
+/// seconds and the BSDs more, but 10^8 s (over three years) is the longest
+/// wait anyone needs, and it fits a 32-bit `time_t`. Longer timeouts wait
+/// this long, then report nothing.
 #[cfg(unix)]
 #[cfg_attr(not(has_kqueue), allow(dead_code))] // unit-tested on every unix
 pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(100_000_000);
@@ -370,9 +358,9 @@ mod tests {
         assert_eq!(r.unwrap_err().raw_os_error(), Some(9));
     }
 
-    /// Found by the `pure` fuzz target (issue 5), fixed in d310ea4. `select`'s
-    /// timeout must be a `timespec` of whole microseconds, saturating at the
-    /// largest one, `(i64::MAX s, 999_999_000 ns)`. It used to saturate at
+    /// Found by the `pure` fuzz target: `select`'s timeout must be a
+    /// `timespec` of whole microseconds, saturating at the largest one,
+    /// `(i64::MAX s, 999_999_000 ns)`. It used to saturate at
     /// `(i64::MAX s, 999_999_999 ns)`, for any timeout from `i64::MAX` s plus
     /// 999,999,001 ns up (`Duration::MAX` included). On Linux rustix hands the
     /// `timespec` to `pselect6` as it is, which accepts it; rustix's libc

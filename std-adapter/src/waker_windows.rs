@@ -115,11 +115,11 @@ impl AsRawSocket for Waker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AnyCapacity, EVENT_READ, PollSelector, Ready};
+    use crate::{EVENT_READ, PollSelector, Ready};
     use std::time::Duration;
 
     fn readable(w: &Waker) -> bool {
-        let mut sel = PollSelector::<(), 2>::new().unwrap();
+        let mut sel = PollSelector::<()>::with_capacity(2).unwrap();
         sel.register(w, EVENT_READ, ()).unwrap();
         let mut ready: Ready<(), 2> = Ready::new();
         sel.select(&mut ready, Some(Duration::from_millis(50)))

@@ -56,8 +56,7 @@ use std::time::Duration;
 
 use selectors2::sys::{FD_SETSIZE, OsBackend};
 use selectors2::{
-    AnyCapacity, BackendKind, EVENT_READ, EVENT_WRITE, Error, Events, RawFd, Ready, Selector,
-    SelectorKey, Waker,
+    BackendKind, EVENT_READ, EVENT_WRITE, Error, Events, RawFd, Ready, Selector, SelectorKey, Waker,
 };
 
 use crate::*;
@@ -67,10 +66,10 @@ const W: Events = EVENT_WRITE;
 const RW: Events = Events::all();
 const ZERO: Option<Duration> = Some(Duration::ZERO);
 
-type Sel<B> = Selector<B, usize, 64>;
+type Sel<B> = Selector<B, usize>;
 
 fn new<B: OsBackend>() -> Sel<B> {
-    Sel::<B>::new().expect("open the backend")
+    Sel::<B>::with_capacity(64).expect("open the backend")
 }
 
 /// CPython `test_register`.
@@ -135,9 +134,12 @@ pub fn register_twice_is_refused<B: OsBackend>() {
     assert_eq!(sel.len(), 2);
 }
 
-/// DESIGN: a full table answers `Full` and changes nothing.
-pub fn register_beyond_capacity_is_full<B: OsBackend>() {
-    let mut sel = Selector::<B, usize, 4>::new().unwrap();
+/// DESIGN: a selector of fixed capacity answers `Full` past it and
+/// changes nothing (no key, no OS registration: a ready peer is not
+/// reported); a freed place takes the next one.
+pub fn register_beyond_fixed_capacity_is_full<B: OsBackend>() {
+    let mut sel = Selector::<B, usize>::with_fixed_capacity(4).unwrap();
+    assert_eq!(sel.capacity(), 4);
     let pairs: Vec<_> = (0..5).map(|_| pair()).collect();
     for (i, (a, _)) in pairs.iter().take(4).enumerate() {
         sel.register(a, R, i).unwrap();
@@ -148,6 +150,13 @@ pub fn register_beyond_capacity_is_full<B: OsBackend>() {
         Err(Error::Full { capacity: 4 })
     ));
     assert!(sel.get_key(extra).is_none());
+    assert_eq!((sel.len(), sel.capacity()), (4, 4));
+    assert!(matches!(sel.reserve(1), Err(Error::Full { capacity: 4 })));
+    // Python's order still holds when full: a duplicate is a duplicate.
+    assert!(matches!(
+        sel.register(&pairs[0].0, R, 9),
+        Err(Error::AlreadyRegistered(_))
+    ));
     poke(&pairs[4].1);
     expect_ready(&mut sel, &[]);
     sel.unregister(&pairs[0].0).unwrap();
@@ -155,37 +164,47 @@ pub fn register_beyond_capacity_is_full<B: OsBackend>() {
     expect_ready(&mut sel, &[(extra.as_raw_fd(), R)]);
 }
 
-/// `Selector::grow`: a full selector moves into a bigger table over the
-/// same mechanism. Its keys, their order, `fileno()` and the OS
-/// registrations stay (modify and unregister of the old keys work), the
-/// mechanism makes room for the new capacity (poll's slots, epoll's and
-/// kqueue's event buffers: one `select` returns every ready key), and a
-/// registration the old table refused as `Full` now fits.
-pub fn grow_keeps_registrations_and_makes_room<B: OsBackend>() {
-    let mut sel = Selector::<B, usize, 2>::new().unwrap();
+/// DESIGN: a register past the reserved capacity grows the table, as
+/// Python's selectors never refuse for want of room. The keys, their
+/// order, `fileno()` and the OS registrations stay (modify and unregister
+/// of the old keys work, a replaced registration's stale report is still
+/// dropped), the mechanism makes room (poll's slots, epoll's and kqueue's
+/// event buffers: one `select` returns every ready key), and validation
+/// keeps Python's order on a full table (no growth for a bad register).
+pub fn register_past_capacity_grows_and_keeps_registrations<B: OsBackend>() {
+    let mut sel = Selector::<B, usize>::with_capacity(2).unwrap();
+    assert_eq!(sel.capacity(), 2);
     let pairs: Vec<_> = (0..40).map(|_| pair()).collect();
     let (a, b) = (&pairs[0], &pairs[1]);
     sel.register(&a.0, R, 0).unwrap();
     sel.register(&b.0, RW, 1).unwrap();
-    // A registration replaced before the move: only the new one reports.
+    // A registration replaced before the growth: only the new one reports.
     sel.unregister(&a.0).unwrap();
     sel.register(&a.0, RW, 10).unwrap();
+    // Full, and a register that fails validation does not grow it.
     assert!(matches!(
-        sel.register(&pairs[2].0, R, 2),
-        Err(Error::Full { capacity: 2 })
+        sel.register(&a.0, R, 3),
+        Err(Error::AlreadyRegistered(_))
     ));
+    assert!(matches!(
+        sel.register(&pairs[2].0, Events::empty(), 3),
+        Err(Error::InvalidEvents(0))
+    ));
+    assert_eq!(sel.capacity(), 2);
     poke(&a.1);
     let before: Vec<SelectorKey<usize>> = sel.get_map().iter().copied().collect();
     let fileno = sel.fileno();
 
-    let mut sel = sel.grow::<64>();
-    assert_eq!(sel.capacity(), 64);
+    sel.register(&pairs[2].0, R, 2).unwrap();
+    assert_eq!(sel.capacity(), 4, "one doubling");
     assert_eq!(sel.fileno(), fileno);
-    assert_eq!(sel.get_map().iter().copied().collect::<Vec<_>>(), before);
+    let after: Vec<SelectorKey<usize>> = sel.get_map().iter().copied().collect();
+    assert_eq!(after[..2], before[..]);
     expect_ready(&mut sel, &[(a.0.as_raw_fd(), RW), (b.0.as_raw_fd(), W)]);
-    for (i, (rd, _)) in pairs.iter().enumerate().skip(2) {
+    for (i, (rd, _)) in pairs.iter().enumerate().skip(3) {
         sel.register(rd, R, i).unwrap();
     }
+    assert_eq!((sel.len(), sel.capacity()), (40, 64));
     for (_, wr) in &pairs {
         poke(wr);
     }
@@ -193,6 +212,12 @@ pub fn grow_keeps_registrations_and_makes_room<B: OsBackend>() {
     want[0].1 = RW;
     want[1].1 = RW;
     // One select of a `Ready` of 256 returns all 40 (`ready_set`).
+    expect_ready(&mut sel, &want);
+    // `reserve` grows ahead of time; with room it does nothing.
+    sel.reserve(100).unwrap();
+    assert_eq!(sel.capacity(), 256);
+    sel.reserve(10).unwrap();
+    assert_eq!(sel.capacity(), 256);
     expect_ready(&mut sel, &want);
     sel.modify(&a.0, R, 20).unwrap();
     assert_eq!(sel.unregister(&b.0).unwrap().data, 1);
@@ -596,20 +621,37 @@ pub fn peer_closed_is_read_and_write<B: OsBackend>() {
 /// A non-blocking TCP `connect` that the peer refuses wakes a key waiting
 /// to WRITE (the caller then reads the error with `SO_ERROR`). WSAPoll
 /// reports it as `POLLERR` (since Windows 10 version 2004), Winsock select
-/// in its except set, which counts as WRITE as in CPython; poll and select
-/// on unix report it writable.
+/// in its except set, and both count it as an error (READ and WRITE); poll
+/// and select on unix report it writable.
 pub fn refused_connect_is_write<B: OsBackend>() {
     use socket2::{Domain, Socket, Type};
-    // A port nobody listens on: bound, then closed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap();
-    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    s.set_nonblocking(true).unwrap();
-    if s.connect(&port.into()).is_ok() {
-        // Someone took the port meanwhile: nothing to test.
-        return;
-    }
+    // A port nobody listens on: bound, then closed. Another process may
+    // take it meanwhile, and a connect that succeeds or fails at once
+    // tests nothing: a few ports are tried, and a case that never gets a
+    // refused connect in progress fails instead of passing untested.
+    let in_progress = |e: &std::io::Error| {
+        #[cfg(unix)]
+        return e.raw_os_error() == Some(libc::EINPROGRESS);
+        #[cfg(windows)]
+        return e.kind() == std::io::ErrorKind::WouldBlock;
+    };
+    let mut outcomes = Vec::new();
+    let s = (0..5)
+        .find_map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .unwrap();
+            let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            s.set_nonblocking(true).unwrap();
+            match s.connect(&port.into()) {
+                Err(e) if in_progress(&e) => Some(s),
+                outcome => {
+                    outcomes.push(outcome);
+                    None
+                }
+            }
+        })
+        .unwrap_or_else(|| panic!("no refused connect in progress: {outcomes:?}"));
     let mut sel = new::<B>();
     sel.register(&s, RW, 0).unwrap();
     let (set, took) = timed(|| ready_set(&mut sel, Some(Duration::from_secs(10))));
@@ -651,13 +693,19 @@ pub fn pipe_reader_closed_wakes_writer<B: OsBackend>() {
     while wf.write(&[0u8; 4096]).is_ok() {}
     sel.register(&w, W, 0).unwrap();
     expect_ready(&mut sel, &[]);
-    // ...then close the reader: the writer gets an error, reported as WRITE.
+    // ...then close the reader: the writer gets an error, reported as WRITE
+    // by every select (FreeBSD's kqueue reports the write filter once and
+    // drops it: the backend goes on reporting it).
     drop(r);
-    expect_ready(&mut sel, &[(w.as_raw_fd(), W)]);
+    for _ in 0..3 {
+        expect_ready(&mut sel, &[(w.as_raw_fd(), W)]);
+    }
 }
 
 /// CPython `test_register_file`: epoll refuses regular files (EPERM) and
-/// nothing is left registered; the others accept them (always ready).
+/// nothing is left registered; the others accept them (poll and select
+/// report them always ready; kqueue readable while the offset is before
+/// the end of the file, as this freshly opened one is).
 #[cfg(unix)]
 pub fn regular_file_is_atomic<B: OsBackend>() {
     let mut sel = new::<B>();
@@ -812,6 +860,8 @@ mod signals {
         times: usize,
         every: std::time::Duration,
     ) -> std::thread::JoinHandle<()> {
+        // `pthread_t` is an integer of another width on some targets.
+        #[allow(clippy::unnecessary_cast)]
         let t = thread as usize;
         std::thread::spawn(move || {
             for _ in 0..times {
@@ -911,7 +961,7 @@ pub fn no_fd_leak_over_many_selectors<B: OsBackend>() {
     // signal: each selector's own fd (if any) must be closed after drop.
     let mut fds = Vec::new();
     for _ in 0..200 {
-        let sel = Selector::<B, usize, 8>::new().unwrap();
+        let sel = Selector::<B, usize>::with_capacity(8).unwrap();
         if let Some(fd) = sel.fileno() {
             fds.push(fd);
         }
@@ -935,7 +985,7 @@ pub fn no_fd_leak_over_many_selectors<B: OsBackend>() {
 pub fn many_fds<B: OsBackend>() {
     let limit = raise_fd_limit();
     let pairs_wanted = ((limit.saturating_sub(4096)) / 4 / 2).clamp(256, 2000) as usize;
-    let mut sel = Selector::<B, usize, 4096>::new().unwrap();
+    let mut sel = Selector::<B, usize>::new().unwrap();
     let mut pairs = Vec::new();
     for _ in 0..pairs_wanted {
         match Stream::pair() {
@@ -969,7 +1019,7 @@ pub fn many_fds<B: OsBackend>() {
 #[cfg(windows)]
 pub fn many_fds<B: OsBackend>() {
     let setsize = FD_SETSIZE as usize;
-    let mut sel = Selector::<B, usize, 4096>::new().unwrap();
+    let mut sel = Selector::<B, usize>::new().unwrap();
     let pairs: Vec<_> = (0..setsize + 88).map(|_| pair()).collect();
     let mut registered = BTreeSet::new();
     for (i, (a, _)) in pairs.iter().enumerate() {
@@ -1000,7 +1050,7 @@ pub fn many_fds<B: OsBackend>() {
 /// Every registered writer is writable; all are reached in
 /// ceil(n / 256) selects.
 fn every_writer_is_reached<B: OsBackend>(
-    sel: &mut Selector<B, usize, 4096>,
+    sel: &mut Selector<B, usize>,
     registered: &BTreeSet<RawFd>,
 ) {
     let mut ready: Ready<usize, 256> = Ready::new();
@@ -1044,7 +1094,7 @@ pub fn stale_registration_of_reused_fd_number<B: OsBackend>() {
 /// The adapter's errors carry their value and convert to `io::Error` kinds.
 pub fn errors_convert_to_io_kinds<B: OsBackend>() {
     use std::io::ErrorKind as K;
-    let mut sel = Selector::<B, usize, 2>::new().unwrap();
+    let mut sel = Selector::<B, usize>::with_fixed_capacity(2).unwrap();
     let (a, b) = pair();
     let (c, _d) = pair();
     let kind = |e: Error| std::io::Error::from(e).kind();
@@ -1196,9 +1246,21 @@ pub fn an_outer_loop_keeps_hearing_the_selector_after_a_rebuild<B: OsBackend>() 
     let mut inner = new::<B>();
     let kind = inner.backend_kind();
     let Some(fileno) = inner.fileno() else {
+        // Only epoll and kqueue have an fd to watch; one of them without it
+        // fails, and the others say, past the harness's capture, that the
+        // case did not apply (one line per skip, so a run counts them).
+        assert!(
+            !matches!(kind, BackendKind::Epoll | BackendKind::Kqueue),
+            "on {kind}: no fileno()"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: an_outer_loop_keeps_hearing_the_selector_after_a_rebuild on {kind}: \
+             the selector has no fd"
+        );
         return;
     };
-    let mut outer = selectors2::DefaultSelector::<usize, 4>::new().unwrap();
+    let mut outer = selectors2::DefaultSelector::<usize>::with_capacity(4).unwrap();
     outer.register(fileno, R, 0).unwrap();
 
     let (live, live_peer) = pair();

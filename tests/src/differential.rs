@@ -12,7 +12,7 @@ use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use selectors2::sys::OsBackend;
-use selectors2::{AnyCapacity, Error, Events, RawFd, Ready, Selector};
+use selectors2::{Error, Events, RawFd, Ready, Selector};
 
 use crate::{AsRawFd, Stream, pair};
 
@@ -165,7 +165,7 @@ pub trait Any {
     fn name(&self) -> String;
 }
 
-impl<B: OsBackend> Any for Selector<B, u64, 16> {
+impl<B: OsBackend> Any for Selector<B, u64> {
     fn register(&mut self, fd: RawFd, ev: Events, data: u64) -> Outcome {
         outcome(Selector::register(self, fd, ev, data))
     }
@@ -470,14 +470,14 @@ pub fn run_sequence(seed: u64, len: usize, selectors: &mut [Box<dyn Any>]) {
 pub fn all_backends() -> Vec<Box<dyn Any>> {
     #[allow(unused_mut)] // epoll is added on Linux only
     let mut v: Vec<Box<dyn Any>> = vec![
-        Box::new(Selector::<selectors2::sys::Poll, u64, 16>::new().unwrap()),
-        Box::new(Selector::<selectors2::sys::Select, u64, 16>::new().unwrap()),
-        Box::new(Selector::<selectors2::sys::Auto, u64, 16>::new().unwrap()),
+        Box::new(Selector::<selectors2::sys::Poll, u64>::with_fixed_capacity(16).unwrap()),
+        Box::new(Selector::<selectors2::sys::Select, u64>::with_fixed_capacity(16).unwrap()),
+        Box::new(Selector::<selectors2::sys::Auto, u64>::with_fixed_capacity(16).unwrap()),
     ];
     #[cfg(has_epoll)]
     v.insert(
         0,
-        Box::new(Selector::<selectors2::sys::Epoll, u64, 16>::new().unwrap()),
+        Box::new(Selector::<selectors2::sys::Epoll, u64>::with_fixed_capacity(16).unwrap()),
     );
     v
 }

@@ -13,6 +13,13 @@
 pub mod cases;
 pub mod differential;
 
+/// The Rust snippets of the repository's README, compiled and run as
+/// doctests so that they cannot rot. Here, not in `selectors2`: a published
+/// crate cannot include a file from outside its package.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct RepositoryReadme;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 #[cfg(unix)]
@@ -96,7 +103,19 @@ impl<T: std::os::windows::io::AsSocket + ?Sized> AsFd for T {
 pub fn pipe() -> (OwnedFd, OwnedFd) {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two fds pipe2 writes.
+    #[cfg(not(target_vendor = "apple"))]
     let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
+    // macOS has no pipe2: the flags follow (no other thread execs here).
+    // SAFETY: as above, for pipe; fcntl on the fresh fds only.
+    #[cfg(target_vendor = "apple")]
+    let r = unsafe {
+        let r = libc::pipe(fds.as_mut_ptr());
+        for fd in fds {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
+        }
+        r
+    };
     assert_eq!(r, 0, "pipe2");
     // SAFETY: pipe2 just returned these two fresh fds, owned by nobody else.
     unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
@@ -118,8 +137,8 @@ pub fn drain(mut s: &Stream) {
 }
 
 /// Selects once and returns `fd → events` (asserting one entry per fd).
-pub fn ready_set<B: OsBackend, D: Clone, const N: usize>(
-    sel: &mut Selector<B, D, N>,
+pub fn ready_set<B: OsBackend, D: Clone>(
+    sel: &mut Selector<B, D>,
     timeout: Option<Duration>,
 ) -> BTreeMap<RawFd, Events> {
     let mut ready: Ready<D, 256> = Ready::new();
@@ -145,8 +164,8 @@ pub fn ready_set<B: OsBackend, D: Clone, const N: usize>(
 
 /// Selects with a zero timeout and asserts exactly `expected` is ready.
 #[track_caller]
-pub fn expect_ready<B: OsBackend, D: Clone, const N: usize>(
-    sel: &mut Selector<B, D, N>,
+pub fn expect_ready<B: OsBackend, D: Clone>(
+    sel: &mut Selector<B, D>,
     expected: &[(RawFd, Events)],
 ) {
     let want: BTreeMap<_, _> = expected.iter().copied().collect();

@@ -13,15 +13,15 @@ selectors2_tests::suite!(default, selectors2::sys::Auto);
 /// which to try (CPython's patched-module tests, without patching).
 #[test]
 fn default_selector_order_and_fallback() {
-    use selectors2::{AnyCapacity, BackendKind, DefaultSelector};
+    use selectors2::{BackendKind, DefaultSelector};
     // It opens fds: never under a number a case running alone has freed.
     let _fds = selectors2_tests::low_fds();
-    let best = DefaultSelector::<usize, 8>::new().unwrap();
+    let best = DefaultSelector::<usize>::with_fixed_capacity(8).unwrap();
     assert_eq!(best.backend_kind(), BackendKind::available()[0]);
-    let only_select = DefaultSelector::<usize, 8>::with_backends(&[BackendKind::Select]).unwrap();
+    let only_select = DefaultSelector::<usize>::with_backends(&[BackendKind::Select]).unwrap();
     assert_eq!(only_select.backend_kind(), BackendKind::Select);
     // A kind this platform lacks is skipped, not fatal.
-    let skip = DefaultSelector::<usize, 8>::with_backends(&[
+    let skip = DefaultSelector::<usize>::with_backends(&[
         BackendKind::Kqueue,
         BackendKind::Epoll,
         BackendKind::Poll,
@@ -35,7 +35,7 @@ fn default_selector_order_and_fallback() {
     // Windows has neither: WSAPoll.
     #[cfg(windows)]
     assert_eq!(skip.backend_kind(), BackendKind::Poll);
-    assert!(DefaultSelector::<usize, 8>::with_backends(&[]).is_err());
+    assert!(DefaultSelector::<usize>::with_backends(&[]).is_err());
 }
 
 /// A few hundred seeded random sequences: every backend gives the same

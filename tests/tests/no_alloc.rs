@@ -1,7 +1,9 @@
 #![allow(unsafe_code)] // a counting global allocator
-//! DESIGN: nothing allocates after construction. A counting global
-//! allocator proves that register, modify, unregister, select, wake and
-//! drain make no heap allocation, on every backend.
+//! DESIGN: nothing allocates while `len() < capacity()`. A counting
+//! global allocator proves that register, modify, unregister, select, wake
+//! and drain make no heap allocation within the reserved capacity, on
+//! every backend; that a register past it grows (allocates) and goes on
+//! allocation-free; and that a fixed capacity never allocates.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -9,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use selectors2::sys::OsBackend;
-use selectors2::{AnyCapacity, EVENT_READ, EVENT_WRITE, Ready, Selector, Waker};
+use selectors2::{EVENT_READ, EVENT_WRITE, Ready, Selector, Waker};
 use selectors2_tests::{AsRawFd, drain, pair, poke};
 
 struct Counting;
@@ -55,7 +57,8 @@ fn allocations(f: impl FnOnce()) -> usize {
 }
 
 fn exercise<B: OsBackend>() -> (String, usize) {
-    let mut sel = Selector::<B, u64, 64>::new().unwrap();
+    // The waker and 24 pairs: 25 keys, within a reservation of 25 (32).
+    let mut sel = Selector::<B, u64>::with_capacity(25).unwrap();
     let pairs: Vec<_> = (0..24).map(|_| pair()).collect();
     let waker = Waker::new().unwrap();
     let mut small: Ready<u64, 4> = Ready::new();
@@ -122,4 +125,60 @@ fn no_allocation_after_construction_on_any_backend() {
         println!("{backend}: {n} allocations");
     }
     assert!(results.iter().all(|(_, n)| *n == 0), "{results:?}");
+}
+
+/// Registers `pairs` into `sel`, counting the allocations of each call.
+fn allocations_per_register<B: OsBackend>(
+    sel: &mut Selector<B, u64>,
+    pairs: &[(selectors2_tests::Stream, selectors2_tests::Stream)],
+) -> Vec<usize> {
+    pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (a, _))| allocations(|| drop(sel.register(a, EVENT_READ, i as u64))))
+        .collect()
+}
+
+fn growth<B: OsBackend>() {
+    let pairs: Vec<_> = (0..9).map(|_| pair()).collect();
+    let mut sel = Selector::<B, u64>::with_capacity(4).unwrap();
+    let counts = allocations_per_register(&mut sel, &pairs);
+    let kind = sel.backend_kind();
+    // Only the registers that found the table full allocated: the 5th
+    // (4 -> 8) and the 9th (8 -> 16).
+    for (i, n) in counts.iter().enumerate() {
+        assert_eq!(
+            *n > 0,
+            i == 4 || i == 8,
+            "{kind}: register {i} made {n} allocations"
+        );
+    }
+    assert_eq!((sel.len(), sel.capacity()), (9, 16), "{kind}");
+    // After growing, the usual calls allocate nothing again.
+    let mut ready: Ready<u64, 16> = Ready::new();
+    for (_, b) in &pairs {
+        poke(b);
+    }
+    let n = allocations(|| {
+        assert_eq!(sel.select(&mut ready, Some(Duration::ZERO)).unwrap(), 9);
+        for (a, _) in &pairs {
+            sel.unregister(a).unwrap();
+        }
+    });
+    assert_eq!(n, 0, "{kind}");
+
+    // A fixed capacity never allocates: the register past it is refused.
+    let mut fixed = Selector::<B, u64>::with_fixed_capacity(4).unwrap();
+    let counts = allocations_per_register(&mut fixed, &pairs);
+    assert_eq!(counts, [0; 9], "{kind}");
+    assert_eq!((fixed.len(), fixed.capacity()), (4, 4), "{kind}");
+}
+
+#[test]
+fn a_register_past_capacity_grows_and_a_fixed_capacity_never_allocates() {
+    growth::<selectors2::sys::Poll>();
+    growth::<selectors2::sys::Select>();
+    growth::<selectors2::sys::Auto>();
+    #[cfg(has_epoll)]
+    growth::<selectors2::sys::Epoll>();
 }

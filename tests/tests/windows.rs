@@ -7,8 +7,7 @@ use std::os::windows::io::AsRawSocket;
 use std::time::Duration;
 
 use selectors2::{
-    AnyCapacity, BackendKind, DefaultSelector, EVENT_READ, EVENT_WRITE, PollSelector, Ready,
-    SelectSelector,
+    BackendKind, DefaultSelector, EVENT_READ, EVENT_WRITE, PollSelector, Ready, SelectSelector,
 };
 use selectors2_tests::{AsRawFd, pair, ready_set, timed};
 use socket2::{Domain, Socket, Type};
@@ -81,7 +80,7 @@ fn wsapoll_refuses_pollpri() {
         other => panic!("{other:?}"),
     }
     assert_eq!(wsapoll(&a, POLLWRNORM, 0), Ok(POLLWRNORM));
-    let mut sel = PollSelector::<usize, 8>::new().unwrap();
+    let mut sel = PollSelector::<usize>::with_fixed_capacity(8).unwrap();
     sel.register(&a, EVENT_READ | EVENT_WRITE, 0).unwrap();
     let got = ready_set(&mut sel, Some(Duration::ZERO));
     assert_eq!(got.get(&a.as_raw_fd()), Some(&EVENT_WRITE));
@@ -104,13 +103,13 @@ fn empty_select_is_einval_but_empty_selectors_sleep() {
     let t = Duration::from_millis(30);
     let mut ready: Ready<usize, 4> = Ready::new();
     let (_, took) = timed(|| {
-        SelectSelector::<usize, 8>::new()
+        SelectSelector::<usize>::with_fixed_capacity(8)
             .unwrap()
             .select(&mut ready, Some(t))
     });
     assert!(took >= t, "{took:?}");
     let (_, took) = timed(|| {
-        PollSelector::<usize, 8>::new()
+        PollSelector::<usize>::with_fixed_capacity(8)
             .unwrap()
             .select(&mut ready, Some(t))
     });
@@ -118,8 +117,7 @@ fn empty_select_is_einval_but_empty_selectors_sleep() {
 }
 
 /// A refused non-blocking connect: WSAPoll says POLLERR (Windows 10 2004
-/// and later); select puts it in the except set, not the write set, and the
-/// select backend reports it as WRITE, as CPython does.
+/// and later); select puts it in the except set, not the write set.
 #[test]
 fn refused_connect_is_pollerr_and_except() {
     let _serial = serial();
@@ -145,12 +143,85 @@ fn refused_connect_is_pollerr_and_except() {
     let n = unsafe { select(0, std::ptr::null_mut(), &mut w, &mut x, &tv) };
     assert_eq!(n, 1, "error {}", last_error());
     assert_eq!((w.fd_count, x.fd_count), (0, 1), "only in the except set");
+}
 
-    let s = refused_connect();
-    let mut sel = SelectSelector::<usize, 8>::new().unwrap();
-    sel.register(&s, EVENT_WRITE, 0).unwrap();
-    let got = ready_set(&mut sel, Some(Duration::from_secs(10)));
-    assert_eq!(got.get(&s.as_raw_fd()), Some(&EVENT_WRITE));
+/// Both backends report a refused connect as an error, `READ | WRITE`
+/// masked by the key's interest, as every unix backend does: a key that
+/// waits to READ hears of it too (with CPython's select, which passes only
+/// the write set as the except set, it would wait for ever).
+#[test]
+fn refused_connect_is_read_and_write_on_both_backends() {
+    let _serial = serial();
+    fn check<B: selectors2::sys::OsBackend>(mut sel: selectors2::Selector<B, usize>) {
+        let kind = sel.backend_kind();
+        for interest in [EVENT_READ, EVENT_WRITE, EVENT_READ | EVENT_WRITE] {
+            let s = refused_connect();
+            sel.register(&s, interest, 0).unwrap();
+            let (got, took) = timed(|| ready_set(&mut sel, Some(Duration::from_secs(10))));
+            assert_eq!(
+                got.get(&s.as_raw_fd()),
+                Some(&interest),
+                "{kind}, {interest:?}: {got:?} after {took:?}"
+            );
+            sel.unregister(&s).unwrap();
+            assert!(s.take_error().unwrap().is_some(), "{kind}: the error waits");
+        }
+    }
+    check(PollSelector::<usize>::with_fixed_capacity(8).unwrap());
+    check(SelectSelector::<usize>::with_fixed_capacity(8).unwrap());
+}
+
+/// `register` refuses a handle that is not a socket (a file, a thread, a
+/// number that names no handle) with Winsock's `WSAENOTSOCK`, on both
+/// backends, and registers nothing: WSAPoll and select watch sockets only.
+#[test]
+fn register_refuses_what_is_not_a_socket() {
+    use selectors2::Error;
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Networking::WinSock::WSAENOTSOCK;
+    let _serial = serial();
+    let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+    let thread = std::thread::spawn(|| std::thread::sleep(Duration::from_millis(200)));
+    let handles = [
+        ("a file", file.as_raw_handle() as usize as i32),
+        ("a thread", thread.as_raw_handle() as usize as i32),
+        ("nothing", 0x7fff_fff0),
+    ];
+    fn check<B: selectors2::sys::OsBackend>(
+        mut sel: selectors2::Selector<B, usize>,
+        handles: &[(&str, i32)],
+    ) {
+        let kind = sel.backend_kind();
+        let (a, _b) = pair();
+        sel.register(&a, EVENT_READ, 0).unwrap();
+        for &(what, fd) in handles {
+            match sel.register(fd, EVENT_READ, 1) {
+                Err(Error::Io(e)) if e.raw_os_error() == Some(WSAENOTSOCK) => {
+                    let said = e.to_string();
+                    assert!(said.contains("10038"), "{kind}, {what}: {said}");
+                }
+                other => panic!("{kind}, {what} ({fd:#x}): {other:?}"),
+            }
+            assert!(sel.get_key(fd).is_none(), "{kind}, {what}");
+        }
+        assert_eq!(sel.len(), 1, "{kind}");
+        // The socket registered before is still served.
+        let got = ready_set(&mut sel, Some(Duration::ZERO));
+        assert!(got.is_empty(), "{kind}: {got:?}");
+    }
+    check(
+        PollSelector::<usize>::with_fixed_capacity(8).unwrap(),
+        &handles,
+    );
+    check(
+        SelectSelector::<usize>::with_fixed_capacity(8).unwrap(),
+        &handles,
+    );
+    check(
+        DefaultSelector::<usize>::with_fixed_capacity(8).unwrap(),
+        &handles,
+    );
+    thread.join().unwrap();
 }
 
 /// A socket closed while registered is reported (as ready, so that the
@@ -163,8 +234,8 @@ fn closed_registered_socket_is_reported_not_fatal() {
     let _serial = serial();
     let (a, _b) = pair();
     let (c, d) = pair();
-    let mut poll = PollSelector::<usize, 8>::new().unwrap();
-    let mut sel = SelectSelector::<usize, 8>::new().unwrap();
+    let mut poll = PollSelector::<usize>::with_fixed_capacity(8).unwrap();
+    let mut sel = SelectSelector::<usize>::with_fixed_capacity(8).unwrap();
     for s in [&mut poll as &mut dyn Sel, &mut sel] {
         s.reg(a.as_raw_fd());
         s.reg(c.as_raw_fd());
@@ -187,7 +258,7 @@ trait Sel {
     fn ready(&mut self) -> std::collections::BTreeMap<i32, selectors2::Events>;
 }
 
-impl<B: selectors2::sys::OsBackend> Sel for selectors2::Selector<B, usize, 8> {
+impl<B: selectors2::sys::OsBackend> Sel for selectors2::Selector<B, usize> {
     fn reg(&mut self, fd: i32) {
         self.register(fd, EVENT_READ, 0).unwrap();
     }
@@ -201,33 +272,43 @@ impl<B: selectors2::sys::OsBackend> Sel for selectors2::Selector<B, usize, 8> {
 
 /// Winsock select holds `FD_SETSIZE` (512) sockets: the next register is
 /// `Full { capacity: 512 }` and changes nothing, through `SelectSelector`
-/// and through a `DefaultSelector` that chose select. (Numbers, not
-/// sockets: registering makes no system call.)
+/// and through a `DefaultSelector` that chose select.
 #[test]
 fn select_holds_fd_setsize_sockets() {
     let _serial = serial();
     use selectors2::{Error, sys::FD_SETSIZE};
-    fn fill<B: selectors2::sys::OsBackend>(mut sel: selectors2::Selector<B, usize, 1024>) {
-        for i in 0..FD_SETSIZE {
-            sel.register(4 * (i + 1), EVENT_READ, 0).unwrap();
+    fn fill<B: selectors2::sys::OsBackend>(mut sel: selectors2::Selector<B, usize>, fds: &[i32]) {
+        let (first, next) = (fds[0], fds[FD_SETSIZE as usize]);
+        for &fd in &fds[..FD_SETSIZE as usize] {
+            sel.register(fd, EVENT_READ, 0).unwrap();
         }
-        let next = 4 * (FD_SETSIZE + 1);
         assert!(matches!(
             sel.register(next, EVENT_READ, 0),
             Err(Error::Full { capacity: 512 })
         ));
         assert!(sel.get_key(next).is_none());
         assert_eq!(sel.len(), 512);
-        sel.unregister(4).unwrap();
+        sel.unregister(first).unwrap();
         sel.register(next, EVENT_WRITE, 0).unwrap();
     }
     assert_eq!(FD_SETSIZE, 512);
-    fill(SelectSelector::<usize, 1024>::new().unwrap());
-    fill(DefaultSelector::<usize, 1024>::with_backends(&[BackendKind::Select]).unwrap());
+    // Sockets: `register` refuses any other handle.
+    let sockets: Vec<_> = (0..=FD_SETSIZE)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let fds: Vec<i32> = sockets.iter().map(|s| s.as_raw_fd()).collect();
+    fill(
+        SelectSelector::<usize>::with_fixed_capacity(1024).unwrap(),
+        &fds,
+    );
+    fill(
+        DefaultSelector::<usize>::with_backends(&[BackendKind::Select]).unwrap(),
+        &fds,
+    );
     // WSAPoll has no such limit.
-    let mut poll = PollSelector::<usize, 1024>::new().unwrap();
-    for i in 0..=FD_SETSIZE {
-        poll.register(4 * (i + 1), EVENT_READ, 0).unwrap();
+    let mut poll = PollSelector::<usize>::with_fixed_capacity(1024).unwrap();
+    for &fd in &fds {
+        poll.register(fd, EVENT_READ, 0).unwrap();
     }
 }
 
@@ -239,7 +320,7 @@ fn default_is_wsapoll_then_select() {
         BackendKind::available(),
         [BackendKind::Poll, BackendKind::Select]
     );
-    let sel = DefaultSelector::<usize, 8>::new().unwrap();
+    let sel = DefaultSelector::<usize>::with_fixed_capacity(8).unwrap();
     assert_eq!(sel.backend_kind(), BackendKind::Poll);
     assert_eq!(sel.fileno(), None);
 }

@@ -6,20 +6,28 @@
 
 use std::time::Duration;
 
-use selectors2::{AnyCapacity, EVENT_READ, PollSelector, Ready, SelectSelector};
+use selectors2::{EVENT_READ, Error, PollSelector, Ready, SelectSelector};
 
 #[test]
 fn selectors_work_before_any_socket() {
-    // A number that is no socket: Winsock answers for it only once
-    // initialised (WSANOTINITIALISED otherwise).
+    // A number that is no socket: `register` asks Winsock, which answers
+    // WSAENOTSOCK once initialised (WSANOTINITIALISED before).
+    const WSAENOTSOCK: i32 = 10038;
     let not_a_socket = 0x7ff0;
     let mut ready: Ready<usize, 4> = Ready::new();
-    let mut poll = PollSelector::<usize, 4>::new().unwrap();
-    poll.register(not_a_socket, EVENT_READ, 0).unwrap();
+    let mut poll = PollSelector::<usize>::with_fixed_capacity(4).unwrap();
+    let err = poll.register(not_a_socket, EVENT_READ, 0).unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.raw_os_error() == Some(WSAENOTSOCK)),
+        "{err:?}"
+    );
     poll.select(&mut ready, Some(Duration::ZERO)).unwrap();
-    let mut sel = SelectSelector::<usize, 4>::new().unwrap();
-    sel.register(not_a_socket, EVENT_READ, 0).unwrap();
+    let mut sel = SelectSelector::<usize>::with_fixed_capacity(4).unwrap();
+    let err = sel.register(not_a_socket, EVENT_READ, 0).unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.raw_os_error() == Some(WSAENOTSOCK)),
+        "{err:?}"
+    );
     sel.select(&mut ready, Some(Duration::ZERO)).unwrap();
-    // Both report it as invalid (READ), rather than failing.
-    assert_eq!(ready.len(), 1);
+    assert!(ready.is_empty());
 }

@@ -21,7 +21,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 
 use selectors2::sys::OsBackend;
-use selectors2::{AnyCapacity, EVENT_READ, EVENT_WRITE, Ready, Selector, Waker};
+use selectors2::{EVENT_READ, EVENT_WRITE, Ready, Selector, Waker};
 
 const LISTENER: usize = usize::MAX;
 const WAKER: usize = usize::MAX - 1;
@@ -57,10 +57,11 @@ pub struct Stats {
     pub lost_slots: usize,
 }
 
-/// A non-blocking echo server on one selector. `CAP` is the key-table
-/// capacity: the listener, the waker and up to `CAP - 2` clients.
+/// A non-blocking echo server on one selector. `CAP` bounds its memory: a
+/// selector of that fixed capacity holds the listener, the waker and up
+/// to `CAP - 2` clients, and the next client is turned away (`Full`).
 pub struct EchoServer<B: OsBackend, const CAP: usize> {
-    sel: Selector<B, usize, CAP>,
+    sel: Selector<B, usize>,
     listener: TcpListener,
     waker: Arc<Waker>,
     conns: Vec<Option<Conn>>,
@@ -81,7 +82,7 @@ impl<B: OsBackend, const CAP: usize> EchoServer<B, CAP> {
         let listener = listen(addr)?;
         listener.set_nonblocking(true)?;
         let waker = Arc::new(Waker::new()?);
-        let mut sel = Selector::<B, usize, CAP>::new()?;
+        let mut sel = Selector::<B, usize>::with_fixed_capacity(CAP)?;
         sel.register(&listener, EVENT_READ, LISTENER)?;
         sel.register(&*waker, EVENT_READ, WAKER)?;
         Ok(EchoServer {

@@ -179,12 +179,12 @@ impl Backend for Auto {
         each!(&self.0, b => b.key_limit())
     }
 
-    #[inline]
+    #[inline(always)]
     fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
         each!(&mut self.0, b => b.register(fd, interest, tag))
     }
 
-    #[inline]
+    #[inline(always)]
     fn modify(
         &mut self,
         fd: RawFd,
@@ -196,7 +196,7 @@ impl Backend for Auto {
         each!(&mut self.0, b => b.modify(fd, slot, old, new, tag))
     }
 
-    #[inline]
+    #[inline(always)]
     fn unregister(&mut self, fd: RawFd, slot: BackendSlot, interest: Events) -> io::Result<()> {
         each!(&mut self.0, b => b.unregister(fd, slot, interest))
     }
@@ -206,7 +206,7 @@ impl Backend for Auto {
         each!(&self.0, b => b.is_gone(e))
     }
 
-    #[inline]
+    #[inline(always)]
     fn wait<F: FnMut(RawFd, Tag, Readiness)>(
         &mut self,
         max: usize,

@@ -196,7 +196,7 @@ impl Backend for Epoll {
         false
     }
 
-    #[inline]
+    #[inline(always)]
     fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
         match with_fd(fd, |src| {
             epoll::add(&self.epfd, src, data(fd, tag), flags(interest))
@@ -207,7 +207,7 @@ impl Backend for Epoll {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn modify(
         &mut self,
         fd: RawFd,
@@ -221,7 +221,7 @@ impl Backend for Epoll {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn unregister(&mut self, fd: RawFd, _: BackendSlot, _: Events) -> io::Result<()> {
         with_fd(fd, |src| epoll::delete(&self.epfd, src))
     }
@@ -245,7 +245,7 @@ impl Backend for Epoll {
         )
     }
 
-    #[inline]
+    #[inline(always)]
     fn wait<F: FnMut(RawFd, Tag, Readiness)>(
         &mut self,
         max: usize,
@@ -361,12 +361,12 @@ mod tests {
     /// checks ~10,000 at once).
     #[test]
     fn one_select_returns_every_ready_key() {
-        use crate::{AnyCapacity, EVENT_WRITE, EpollSelector, Ready};
+        use crate::{EVENT_WRITE, EpollSelector, Ready};
         use std::collections::BTreeSet;
         use std::os::unix::net::UnixStream;
 
         let pairs: Vec<_> = (0..300).map(|_| UnixStream::pair().unwrap()).collect();
-        let mut sel = EpollSelector::<usize, 1024>::new().unwrap();
+        let mut sel = EpollSelector::<usize>::with_capacity(1024).unwrap();
         let mut all = BTreeSet::new();
         for (a, b) in &pairs {
             for s in [a, b] {
@@ -393,11 +393,11 @@ mod tests {
     /// reported, before or after the rebuild.
     #[test]
     fn a_rebuild_moves_files_not_numbers() {
-        use crate::{AnyCapacity, EVENT_READ, EpollSelector, Ready};
+        use crate::{EVENT_READ, EpollSelector, Ready};
         use std::io::Write;
         use std::os::unix::net::UnixStream;
 
-        let mut sel = EpollSelector::<usize, 16>::new().unwrap();
+        let mut sel = EpollSelector::<usize>::with_capacity(16).unwrap();
         let mut ready: Ready<usize, 4> = Ready::new();
         let (a, mut a_peer) = UnixStream::pair().unwrap();
         let keep_a = a.try_clone().unwrap(); // file A stays open

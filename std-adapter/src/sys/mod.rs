@@ -41,6 +41,7 @@ mod poll;
 mod select;
 #[cfg(any(unix, windows))]
 mod slots;
+mod table;
 #[cfg(windows)]
 mod winsock;
 #[cfg(windows)]
@@ -57,6 +58,7 @@ pub use kqueue::Kqueue;
 pub use poll::Poll;
 #[cfg(unix)]
 pub use select::{FD_SETSIZE, Select};
+pub(crate) use table::{slots_for, zeroed_table};
 #[cfg(windows)]
 pub(crate) use winsock::set_no_inherit;
 #[cfg(windows)]
@@ -85,8 +87,8 @@ mod sealed {
         }
 
         /// Makes room for a key table of `capacity` keys, more than the
-        /// backend was opened for, keeping every registration: what
-        /// [`Selector::grow`](crate::Selector::grow) needs of a backend
+        /// backend was opened for, keeping every registration: what a
+        /// [`Selector`](crate::Selector) that grows its table needs of a backend
         /// whose buffers are sized from the capacity (epoll's and kqueue's
         /// event buffers, poll's arrays). Allocates.
         #[inline]
@@ -117,21 +119,6 @@ pub trait OsBackend: Backend<Error = io::Error> + Sealed + Sized {
     }
 }
 
-/// An empty key table of `N` slots on the heap, built without passing
-/// through the stack: a 4096-key table is over 100 KiB, and debug builds
-/// would copy an array that size through several stack frames on its way
-/// into a `Box`. Safe code only: the slots are collected into a boxed slice
-/// of length `N`.
-pub(crate) fn boxed_slots<D, const N: usize>() -> Box<[selectors2_core::Slot<D>; N]> {
-    let slots: Box<[selectors2_core::Slot<D>]> =
-        (0..N).map(|_| selectors2_core::Slot::EMPTY).collect();
-    match slots.try_into() {
-        Ok(array) => array,
-        // `N` items were collected: the conversion cannot fail.
-        Err(_) => unreachable!("a boxed slice of N slots is a boxed [_; N]"),
-    }
-}
-
 /// `BorrowedFd` for a caller's raw fd, for the duration of one system call.
 ///
 /// The fd number comes from the user and may even be closed: that is part
@@ -142,7 +129,7 @@ pub(crate) fn boxed_slots<D, const N: usize>() -> Box<[selectors2_core::Slot<D>;
 /// `EBADF` here, as the kernel would, without making the call: the backends
 /// are public, and one called directly must not panic.
 #[cfg(unix)]
-#[inline]
+#[inline(always)]
 #[allow(unsafe_code)]
 pub(crate) fn with_fd<R>(
     fd: RawFd,

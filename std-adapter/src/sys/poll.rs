@@ -185,7 +185,7 @@ impl Backend for Poll {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     fn wait<F: FnMut(RawFd, Tag, Readiness)>(
         &mut self,
         _max: usize,

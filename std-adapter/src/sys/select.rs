@@ -224,7 +224,7 @@ impl Backend for Select {
 
     /// One `select` call. A signal ends it with `Interrupted` (the
     /// adapter's `Selector::select` retries with the time left).
-    #[inline]
+    #[inline(always)]
     fn wait<F: FnMut(RawFd, Tag, Readiness)>(
         &mut self,
         _max: usize,

@@ -1,6 +1,6 @@
 //! What the two Windows backends share: Winsock's initialisation, the
-//! sleep that stands in for a wait with nothing to watch, and the checked
-//! conversion from a socket handle to the core's fd type.
+//! sleep that stands in for a wait with nothing to watch, the check that a
+//! handle is a socket, and the socket an fd names.
 #![allow(unsafe_code)] // system calls; each block has its SAFETY proof
 
 use std::io;
@@ -65,30 +65,106 @@ pub(crate) fn set_no_inherit(socket: &impl std::os::windows::io::AsRawSocket) ->
     }
 }
 
-/// Whether `socket` still names a socket.
-pub(crate) fn is_socket(socket: SOCKET) -> bool {
+/// `SO_TYPE` of `socket`: a question every socket answers, and nothing
+/// else does (Winsock fails it with `WSAENOTSOCK` for a file, an event or
+/// a number that names no handle).
+fn socket_type(socket: SOCKET) -> io::Result<i32> {
     let mut ty = 0i32;
     let mut len = size_of::<i32>() as i32;
     // SAFETY: `ty` and `len` are valid out-pointers of the sizes given;
-    // Winsock validates the handle and fails with WSAENOTSOCK for one that
-    // is not (or no longer) a socket.
+    // Winsock validates the handle.
     let r = unsafe { getsockopt(socket, SOL_SOCKET, SO_TYPE, (&raw mut ty).cast(), &mut len) };
-    // SAFETY: no preconditions; reads this thread's last error.
-    r != SOCKET_ERROR || unsafe { WSAGetLastError() } != WSAENOTSOCK
+    if r == SOCKET_ERROR {
+        // SAFETY: no preconditions; reads this thread's last error.
+        Err(io::Error::from_raw_os_error(unsafe { WSAGetLastError() }))
+    } else {
+        Ok(ty)
+    }
 }
 
-/// The socket an fd (non-negative: the selector checked) names.
+/// For `register`: the socket `fd` names, or why it cannot be watched.
+/// WSAPoll and select watch sockets only; a handle that is not one would
+/// otherwise be accepted, then reported on every select with nothing to
+/// read or write. The error is Winsock's own,
+/// `WSAENOTSOCK` ("an operation was attempted on something that is not a
+/// socket"), as Python's `selectors` raises on Windows.
+pub(crate) fn check_socket(fd: RawFd) -> io::Result<SOCKET> {
+    let socket = socket_of_fd(fd);
+    socket_type(socket).map(|_| socket)
+}
+
+/// Whether `socket` still names a socket.
+pub(crate) fn is_socket(socket: SOCKET) -> bool {
+    match socket_type(socket) {
+        Ok(_) => true,
+        Err(e) => e.raw_os_error() != Some(WSAENOTSOCK),
+    }
+}
+
+/// The socket an fd (non-negative: the selector checked) names: the
+/// inverse of the core's `Selectable` conversion of a socket handle,
+/// which keeps the handles that fit in an `i32` (Windows keeps them 32-bit
+/// significant) and turns the others into -1, refused before this.
 #[inline]
-pub(crate) fn socket_of_fd(fd: RawFd) -> usize {
+pub(crate) fn socket_of_fd(fd: RawFd) -> SOCKET {
     fd as u32 as usize
+}
+
+/// Open sockets, for the backends' unit tests: `register` refuses any
+/// other handle.
+#[cfg(test)]
+pub(crate) fn test_sockets(n: usize) -> (Vec<std::net::UdpSocket>, Vec<RawFd>) {
+    use crate::Selectable;
+    let sockets: Vec<_> = (0..n)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let fds = sockets.iter().map(|s| s.raw_fd()).collect();
+    (sockets, fds)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::os::windows::io::{AsRawSocket, RawSocket};
 
+    use super::*;
+    use crate::Selectable;
+
+    /// Every fd the selector can hold names the socket it came from, and
+    /// back: the handles of real sockets, and the extremes of the range.
     #[test]
     fn handles_convert_checked() {
-        assert_eq!(socket_of_fd(0x1234), 0x1234);
+        let (sockets, fds) = test_sockets(3);
+        for (s, &fd) in sockets.iter().zip(&fds) {
+            assert!(fd >= 0);
+            assert_eq!(socket_of_fd(fd) as RawSocket, s.as_raw_socket());
+            assert_eq!(check_socket(fd).unwrap() as RawSocket, s.as_raw_socket());
+        }
+        for fd in [0, 1, 0x1234, 0x7fff_0000, RawFd::MAX] {
+            let socket = socket_of_fd(fd);
+            assert_eq!((socket as RawSocket).raw_fd(), fd, "{fd:#x}");
+        }
+        // A handle beyond an i32 has no fd: -1, which `register` refuses
+        // before it gets here.
+        for handle in [RawFd::MAX as RawSocket + 1, u64::MAX] {
+            assert_eq!(handle.raw_fd(), -1, "{handle:#x}");
+        }
+    }
+
+    /// What `register` refuses: a number that names nothing, a file.
+    #[test]
+    fn only_sockets_pass_the_check() {
+        startup().unwrap();
+        let (_sockets, fds) = test_sockets(1);
+        assert!(check_socket(fds[0]).is_ok() && is_socket(socket_of_fd(fds[0])));
+        let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+        let file_fd = {
+            use std::os::windows::io::AsRawHandle;
+            file.as_raw_handle() as usize as RawFd
+        };
+        for fd in [file_fd, 0x7fff_fff0] {
+            let err = check_socket(fd).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(WSAENOTSOCK), "{fd:#x}: {err}");
+            assert!(!is_socket(socket_of_fd(fd)));
+        }
     }
 }

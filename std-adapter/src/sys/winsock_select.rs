@@ -12,9 +12,12 @@
 //! sockets in their original order; a walk over both finds each ready
 //! socket's registration.
 //!
-//! As in CPython, the write set is also passed as the except set: a
-//! non-blocking `connect` that fails is reported there (not as writable),
-//! and counts as `EVENT_WRITE`. `select` with three empty sets fails with
+//! A non-blocking `connect` that fails is reported in the except set only
+//! (not as writable), so every registered socket is passed there, and a
+//! socket in it is reported as an error: `READ | WRITE`, masked by what
+//! its key asked for, as WSAPoll's `POLLERR` and every unix backend report
+//! it. (CPython passes only the write set there, so a READ-only key never
+//! hears of the failure.) `select` with three empty sets fails with
 //! `WSAEINVAL`, so a selector with nothing registered sleeps its timeout.
 #![allow(unsafe_code)] // system calls; each block has its SAFETY proof
 
@@ -27,14 +30,14 @@ use windows_sys::Win32::Networking::WinSock::{
 };
 
 use super::slots::SlotPool;
-use super::winsock::{is_socket, sleep, socket_of_fd, startup};
+use super::winsock::{check_socket, is_socket, sleep, socket_of_fd, startup};
 use super::{OsBackend, Sealed, Token};
 use crate::timeout::to_timeval;
 use crate::{BackendKind, RawFd};
 
 /// How many sockets the select backend watches at once on Windows (the
 /// size of its `fd_set` arrays): 512, as CPython builds with. A selector
-/// on it holds at most this many keys, whatever its capacity `N`.
+/// on it holds at most this many keys, whatever its capacity.
 pub const FD_SETSIZE: RawFd = SETSIZE as RawFd;
 
 const SETSIZE: usize = 512;
@@ -162,8 +165,9 @@ struct Reg {
 pub struct Select {
     read: Side,
     write: Side,
-    /// The except set's output (its input is the write set).
-    except: Box<FdSet>,
+    /// Every registered socket once, rebuilt for each `select` from the
+    /// other two: a failed connect is reported only here.
+    except: Side,
     regs: Box<[Reg; SETSIZE]>,
     slots: SlotPool,
 }
@@ -185,7 +189,7 @@ impl OsBackend for Select {
         Ok(Select {
             read: Side::new(),
             write: Side::new(),
-            except: FdSet::new(),
+            except: Side::new(),
             regs: Box::new(
                 [Reg {
                     tag: Tag::NONE,
@@ -248,10 +252,11 @@ impl Select {
     /// still are sockets if `skip_closed`): the number of sockets ready,
     /// or the Winsock error. The output sets hold the ready ones.
     fn select(&mut self, timeout: Option<Duration>, skip_closed: bool) -> Result<i32, i32> {
+        self.fill_except(skip_closed);
         let (read, write, except) = (&mut self.read, &mut self.write, &mut self.except);
         read.out.copy_from(&read.set, skip_closed);
         write.out.copy_from(&write.set, skip_closed);
-        except.copy_from(&write.set, skip_closed);
+        except.out.copy_from(&except.set, false);
         if read.out.count == 0 && write.out.count == 0 {
             return Ok(0);
         }
@@ -269,7 +274,7 @@ impl Select {
                 0,
                 read.out.as_arg(),
                 write.out.as_arg(),
-                except.as_arg(),
+                except.out.as_arg(),
                 tv_ptr,
             )
         };
@@ -278,6 +283,25 @@ impl Select {
             Err(unsafe { WSAGetLastError() })
         } else {
             Ok(n)
+        }
+    }
+
+    /// Puts every registered socket (only those that still are sockets if
+    /// `skip_closed`) in the except set once: the write set's, then the
+    /// read set's that are not in the write set.
+    fn fill_except(&mut self, skip_closed: bool) {
+        let except = &mut self.except;
+        except.set.count = 0;
+        let regs = &self.regs;
+        for (side, in_write_too) in [(&self.write, false), (&self.read, true)] {
+            for (&socket, &slot) in side.set.live().iter().zip(side.owner.iter()) {
+                if in_write_too && regs[slot as usize].write != NONE {
+                    continue;
+                }
+                if !skip_closed || is_socket(socket) {
+                    except.insert(socket, slot);
+                }
+            }
         }
     }
 
@@ -316,13 +340,14 @@ impl Backend for Select {
             // selector refuses it first) can ask.
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
         }
+        let socket = check_socket(fd)?;
         let slot = self.slots.take()?;
         self.regs[slot as usize] = Reg {
             tag,
             read: NONE,
             write: NONE,
         };
-        self.set(socket_of_fd(fd), slot, interest);
+        self.set(socket, slot, interest);
         Ok(BackendSlot::new(slot))
     }
 
@@ -395,9 +420,9 @@ impl Backend for Select {
         self.write.each_ready(&self.write.out, |s, slot| {
             report(s as RawFd, regs[slot as usize].tag, Readiness::WRITABLE);
         });
-        // A failed connect: CPython counts it as writable.
-        self.write.each_ready(&self.except, |s, slot| {
-            report(s as RawFd, regs[slot as usize].tag, Readiness::WRITABLE);
+        // A failed connect: an error, which wakes readers and writers.
+        self.except.each_ready(&self.except.out, |s, slot| {
+            report(s as RawFd, regs[slot as usize].tag, Readiness::ERROR);
         });
         Ok(())
     }
@@ -439,23 +464,34 @@ mod tests {
     #[test]
     fn sets_stay_dense_and_slots_stable() {
         let mut s = Select::open(8, Token).unwrap();
-        let a = s.register(100, Events::READ, Tag::from_bits(1)).unwrap();
-        let b = s.register(104, Events::all(), Tag::from_bits(2)).unwrap();
-        let c = s.register(108, Events::WRITE, Tag::from_bits(3)).unwrap();
-        assert_eq!(s.read.set.live(), [100, 104]);
-        assert_eq!(s.write.set.live(), [104, 108]);
-        s.modify(104, b, Events::all(), Events::READ, Tag::from_bits(2))
+        let (_sockets, fds) = super::super::winsock::test_sockets(4);
+        let [f0, f1, f2, f3] = fds[..] else {
+            unreachable!()
+        };
+        let [s0, s1, s2] = [f0, f1, f2].map(socket_of_fd);
+        let a = s.register(f0, Events::READ, Tag::from_bits(1)).unwrap();
+        let b = s.register(f1, Events::all(), Tag::from_bits(2)).unwrap();
+        let c = s.register(f2, Events::WRITE, Tag::from_bits(3)).unwrap();
+        assert_eq!(s.read.set.live(), [s0, s1]);
+        assert_eq!(s.write.set.live(), [s1, s2]);
+        s.fill_except(false);
+        assert_eq!(s.except.set.live(), [s1, s2, s0], "each socket once");
+        s.modify(f1, b, Events::all(), Events::READ, Tag::from_bits(2))
             .unwrap();
-        assert_eq!(s.write.set.live(), [108]);
-        s.unregister(100, a, Events::READ).unwrap();
-        assert_eq!(s.read.set.live(), [104], "the last moved into the gap");
+        assert_eq!(s.write.set.live(), [s2]);
+        s.unregister(f0, a, Events::READ).unwrap();
+        assert_eq!(s.read.set.live(), [s1], "the last moved into the gap");
         assert!(
-            s.modify(104, a, Events::READ, Events::WRITE, Tag::from_bits(2))
+            s.modify(f1, a, Events::READ, Events::WRITE, Tag::from_bits(2))
                 .is_err()
         );
-        let d = s.register(112, Events::READ, Tag::from_bits(4)).unwrap();
+        let d = s.register(f3, Events::READ, Tag::from_bits(4)).unwrap();
         assert_eq!(d, a, "the slot is reused");
-        for (fd, slot) in [(104, b), (108, c), (112, d)] {
+        let err = s
+            .register(0x7fff_fff0, Events::READ, Tag::NONE)
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(WSAENOTSOCK), "not a socket: {err}");
+        for (fd, slot) in [(f1, b), (f2, c), (f3, d)] {
             s.unregister(fd, slot, Events::READ).unwrap();
         }
         assert_eq!((s.read.set.count, s.write.set.count), (0, 0));

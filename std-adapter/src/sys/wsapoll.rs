@@ -1,5 +1,5 @@
-//! WSAPoll (Windows Vista and later; see the README for the versions we
-//! support): the `WSAPOLLFD` array is kept between calls and updated in
+//! WSAPoll (Windows Vista and later; docs/backends.md says which versions
+//! we support): the `WSAPOLLFD` array is kept between calls and updated in
 //! place, O(1) per change.
 //!
 //! Unlike `poll.rs`, the array has no holes: Windows documents that an
@@ -9,8 +9,8 @@
 //! dense: a removed entry is replaced by the last one, and each
 //! registration's `slot` (which the selector hands back) finds its entry
 //! through `pos`, while `owner` says which slot each entry belongs to.
-//! Both are sized once, from the key table's capacity. An empty array
-//! sleeps the timeout instead of calling WSAPoll.
+//! Both are sized from the key table's capacity, and grow with it. An
+//! empty array sleeps the timeout instead of calling WSAPoll.
 //!
 //! WSAPoll refuses `POLLPRI` with `WSAEINVAL`; we ask for `POLLRDNORM` and
 //! `POLLWRNORM` only. A non-blocking `connect` that the peer refuses is
@@ -28,7 +28,7 @@ use windows_sys::Win32::Networking::WinSock::{
 };
 
 use super::slots::SlotPool;
-use super::winsock::{is_socket, sleep, socket_of_fd, startup};
+use super::winsock::{check_socket, is_socket, sleep, socket_of_fd, startup};
 use super::{OsBackend, Sealed, Token};
 use crate::timeout::to_millis;
 use crate::{BackendKind, RawFd};
@@ -153,10 +153,11 @@ impl Backend for Poll {
 
     #[inline]
     fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
+        let socket = check_socket(fd)?;
         let slot = self.slots.take()?;
         self.pos[slot as usize] = self.fds.len() as u32;
         self.fds.push(WSAPOLLFD {
-            fd: socket_of_fd(fd),
+            fd: socket,
             events: poll_events(interest),
             revents: 0,
         });
@@ -273,7 +274,7 @@ impl Poll {
 #[inline]
 pub(crate) fn wsapoll(fds: &mut [WSAPOLLFD], timeout_ms: i32) -> io::Result<usize> {
     // The array never holds more entries than the key table's capacity,
-    // at most 65,536.
+    // far below `u32::MAX`; the check stands in for a truncating cast.
     let len = u32::try_from(fds.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: the pointer and length describe `fds`, a live, exclusively
     // borrowed array of `WSAPOLLFD`s that WSAPoll only writes `revents` of.
@@ -307,27 +308,46 @@ mod tests {
     #[test]
     fn slots_are_stable_and_the_array_dense() {
         let mut p = Poll::open(4, Token).unwrap();
-        let a = p.register(10, Events::READ, Tag::from_bits(1)).unwrap();
-        let b = p.register(11, Events::READ, Tag::from_bits(2)).unwrap();
-        let c = p.register(12, Events::WRITE, Tag::from_bits(3)).unwrap();
+        let (_sockets, fds) = super::super::winsock::test_sockets(4);
+        let [f0, f1, f2, f3] = fds[..] else {
+            unreachable!()
+        };
+        let a = p.register(f0, Events::READ, Tag::from_bits(1)).unwrap();
+        let b = p.register(f1, Events::READ, Tag::from_bits(2)).unwrap();
+        let c = p.register(f2, Events::WRITE, Tag::from_bits(3)).unwrap();
         assert_eq!((a.get(), b.get(), c.get()), (0, 1, 2));
-        p.unregister(11, b, Events::READ).unwrap();
+        p.unregister(f1, b, Events::READ).unwrap();
         assert_eq!(p.fds.len(), 2, "no hole");
-        assert_eq!(p.fds[1].fd, 12, "the last entry moved into the gap");
-        let d = p.register(13, Events::READ, Tag::from_bits(4)).unwrap();
+        assert_eq!(
+            p.fds[1].fd,
+            socket_of_fd(f2),
+            "the last entry moved into the gap"
+        );
+        let d = p.register(f3, Events::READ, Tag::from_bits(4)).unwrap();
         assert_eq!(d.get(), 1, "the slot is reused");
         assert!(
-            p.modify(12, b, Events::WRITE, Events::READ, Tag::from_bits(3))
+            p.modify(f2, b, Events::WRITE, Events::READ, Tag::from_bits(3))
                 .is_err(),
             "wrong slot is refused"
         );
-        p.modify(12, c, Events::WRITE, Events::READ, Tag::from_bits(3))
+        p.modify(f2, c, Events::WRITE, Events::READ, Tag::from_bits(3))
             .unwrap();
         assert_eq!(p.fds[p.pos[c.get() as usize] as usize].events, POLLRDNORM);
-        for (fd, slot) in [(10, a), (12, c), (13, d)] {
+        for (fd, slot) in [(f0, a), (f2, c), (f3, d)] {
             p.unregister(fd, slot, Events::READ).unwrap();
         }
         assert!(p.fds.is_empty() && p.slots.is_empty() && p.slots.high_water() == 0);
         assert!(p.fds.capacity() >= 4);
+    }
+
+    /// A handle that is not a socket is refused, and nothing changes.
+    #[test]
+    fn register_refuses_what_is_not_a_socket() {
+        let mut p = Poll::open(4, Token).unwrap();
+        let err = p
+            .register(0x7fff_fff0, Events::READ, Tag::from_bits(1))
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(WSAENOTSOCK), "{err}");
+        assert!(p.fds.is_empty() && p.slots.high_water() == 0);
     }
 }
