@@ -449,12 +449,43 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
     /// [`Backend::rebuild`]) returns 0 early, whatever the timeout, after
     /// the backend has rebuilt. A caller that needs the whole wait waits
     /// again for the time left (the std adapter's `select` does).
+    ///
+    /// # Errors
+    ///
+    /// Only the backend's: `Err(e)` is what its [`wait`](Backend::wait)
+    /// returned, and `ready` is left empty. So with a backend that cannot
+    /// fail (`type Error = Infallible`, as a board's usually is) the result
+    /// is used without `unwrap`, and no panic path is linked:
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use selectors2_core::{Events, Fixed, Readiness, Ready, Selector, Sources};
+    ///
+    /// struct Button(bool);
+    /// impl Sources for Button {
+    ///     type Error = core::convert::Infallible;
+    ///     fn readiness(&mut self, _: usize, _: Events) -> Readiness {
+    ///         if self.0 { Readiness::READABLE } else { Readiness::empty() }
+    ///     }
+    ///     fn now(&mut self) -> Duration { Duration::ZERO }
+    ///     fn sleep(&mut self, _: Option<Duration>) -> Result<(), Self::Error> { Ok(()) }
+    /// }
+    ///
+    /// let mut sel: Selector<Fixed<Button, 1>, (), 1> = Selector::new(Fixed::new(Button(true)));
+    /// sel.register(0, Events::READ, ()).unwrap();
+    /// let mut ready: Ready<(), 1> = Ready::new();
+    /// let Ok(n) = sel.select(&mut ready, None);
+    /// assert_eq!(n, 1);
+    /// ```
+    ///
+    /// Where the other calls' [`Error`] is wanted, `?` turns the backend's
+    /// error into [`Error::Backend`].
     #[inline(always)]
     pub fn select<const M: usize>(
         &mut self,
         ready: &mut Ready<D, M>,
         timeout: Option<Duration>,
-    ) -> Result<usize, Error<B::Error>>
+    ) -> Result<usize, B::Error>
     where
         D: Clone,
     {
@@ -529,7 +560,7 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
         );
         if let Err(e) = result {
             ready.clear();
-            return Err(Error::Backend(e));
+            return Err(e);
         }
         if cold != 0 {
             self.after_cold_wait(cold, ready);
@@ -1245,10 +1276,7 @@ mod tests {
         let mut ready: Ready<u32, 4> = Ready::new();
         assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
         sel.backend_mut().fail_next();
-        assert_eq!(
-            sel.select(&mut ready, ZERO),
-            Err(Error::Backend(SimError::Injected))
-        );
+        assert_eq!(sel.select(&mut ready, ZERO), Err(SimError::Injected));
         assert!(ready.is_empty());
         assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
         sel.backend_mut().clear_readiness(1);
