@@ -61,7 +61,11 @@ use crate::{Events, RawFd, Readiness};
 /// reaches every fd. Otherwise it reports every ready fd and the selector
 /// picks `max` of them fairly. Mixing the two (a rotating kernel asked for
 /// more than `max`) starves fds: the kernel and the selector's choice then
-/// cycle over the same few.
+/// cycle over the same few. Only when every registration fits in `max`
+/// can nothing overflow, and a wait may then ask for more (kqueue asks for
+/// every filter, two per key, so that one wait returns every ready key).
+/// Reports a backend makes by itself count towards `max` like the
+/// kernel's.
 ///
 /// **Blocking.** A `wait` that blocks must wake only for readiness a key
 /// can use: readiness that [`Readiness::to_events`] turns into a non-empty

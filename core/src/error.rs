@@ -23,8 +23,9 @@ use crate::RawFd;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Error<E> {
-    /// The fd is negative, or beyond what the backend can watch (`FD_SETSIZE`
-    /// for select).
+    /// The fd is negative, or at or above what the backend can watch
+    /// ([`Backend::fd_limit`](crate::Backend::fd_limit): `FD_SETSIZE` for
+    /// select, the number of sources for a board's [`Fixed`](crate::Fixed)).
     InvalidFd(RawFd),
     /// The interest mask is empty or holds bits other than `READ | WRITE`
     /// (the raw bits are given).
@@ -40,7 +41,8 @@ pub enum Error<E> {
         /// ([`Backend::key_limit`](crate::Backend::key_limit)).
         capacity: usize,
     },
-    /// The backend (the operating system) refused.
+    /// The backend refused: the operating system's error, or a board
+    /// backend's own.
     Backend(E),
 }
 
@@ -64,7 +66,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
         match self {
             Error::InvalidFd(fd) => write!(
                 f,
-                "invalid file descriptor: {fd} (negative, or beyond what the backend watches: FD_SETSIZE for select)"
+                "invalid fd or source number {fd}: negative, or at or above the backend's limit (FD_SETSIZE for select, the number of sources on a board)"
             ),
             Error::InvalidEvents(bits) => {
                 write!(

@@ -8,8 +8,12 @@
 extern crate std;
 
 mod backend;
+#[cfg(feature = "embedded-io")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-io")))]
+pub mod embedded_io;
 mod error;
 mod events;
+mod fixed;
 mod key_map;
 mod ready;
 mod selectable;
@@ -19,6 +23,7 @@ pub mod sim;
 pub use backend::{Backend, BackendSlot, Registration, Tag};
 pub use error::Error;
 pub use events::{EVENT_READ, EVENT_WRITE, Events, Readiness};
+pub use fixed::{Fixed, Sources};
 pub use key_map::{Iter as KeyIter, KeyMap, SelectorKey, Slot};
 pub use ready::{Iter as ReadyIter, Ready};
 pub use selectable::Selectable;

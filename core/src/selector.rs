@@ -516,7 +516,7 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
                 // Full (it stays full from here on): the fair pick, cold.
                 if *flags & OVERFLOW == 0 {
                     *flags |= OVERFLOW;
-                    sort_by_distance(out, *cursor);
+                    farthest_last(&mut out.entries, *cursor);
                 }
                 admit_fairly(out, &entry.key, events, *cursor);
             },
@@ -608,21 +608,36 @@ fn distance(cursor: RawFd, fd: RawFd) -> u32 {
     (fd as u32).wrapping_sub(cursor as u32)
 }
 
-/// `ready` just filled up: order it so that the farthest entry is last.
+/// `ready` just filled up, or its last entry was just replaced: move the
+/// entry farthest from the cursor last, where [`admit_fairly`] compares
+/// with it and the cursor update after the wait finds it. A linear scan
+/// and one swap: `ready` need not be sorted, only its maximum known.
 #[cold]
-fn sort_by_distance<D, const M: usize>(ready: &mut Ready<D, M>, cursor: RawFd) {
-    ready
-        .entries
-        .sort_unstable_by_key(|(k, _)| distance(cursor, k.fd));
+fn farthest_last<D>(entries: &mut [(SelectorKey<D>, Events)], cursor: RawFd) {
+    let Some((last, rest)) = entries.split_last_mut() else {
+        return;
+    };
+    let mut far_d = distance(cursor, last.0.fd);
+    let mut far = None;
+    for e in rest {
+        let d = distance(cursor, e.0.fd);
+        if d > far_d {
+            (far_d, far) = (d, Some(e));
+        }
+    }
+    if let Some(e) = far {
+        core::mem::swap(e, last);
+    }
 }
 
-/// More fds are ready than `ready` holds (and `ready` is sorted): keep the
-/// `M` closest to the cursor.
+/// More fds are ready than `ready` holds (and its farthest entry is last):
+/// keep the `M` closest to the cursor.
 ///
-/// A report of an fd already in `ready` merges into its entry (entries have
-/// moved since they were pushed: found by a search). One this call turned
-/// away or pushed out before is turned away again: the farthest distance
-/// kept only shrinks while `ready` overflows, and distances are distinct.
+/// A report of an fd already in `ready` merges into its entry (entries may
+/// have moved since they were pushed: found by a search). One this call
+/// turned away or pushed out before is turned away again: the farthest
+/// distance kept only shrinks while `ready` overflows, and distances are
+/// distinct.
 #[cold]
 fn admit_fairly<D: Clone, const M: usize>(
     ready: &mut Ready<D, M>,
@@ -637,16 +652,15 @@ fn admit_fairly<D: Clone, const M: usize>(
         slot.1 |= events;
         return;
     }
-    let entries = &mut ready.entries;
-    let d = distance(cursor, key.fd);
-    match entries.last() {
-        Some((last, _)) if distance(cursor, last.fd) > d => {}
-        _ => return,
+    let Some(last) = ready.entries.last_mut() else {
+        return;
+    };
+    if distance(cursor, last.0.fd) <= distance(cursor, key.fd) {
+        return;
     }
-    entries.pop();
-    let at = entries.partition_point(|(k, _)| distance(cursor, k.fd) < d);
-    // Cannot fail: one slot was just freed.
-    let _ = entries.insert(at, (key.clone(), events));
+    // The farthest makes way, in place: no entry moves but by the swap.
+    *last = (key.clone(), events);
+    farthest_last(&mut ready.entries, cursor);
 }
 
 #[cold]

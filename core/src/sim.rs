@@ -109,6 +109,11 @@ pub struct SimBackend {
     /// Per fd: when it last joined the back of the simulated kernel's ready
     /// list (became ready, or was returned by a batch).
     stamp: [u64; LIMIT],
+    /// Per fd: the events whose filter reports once more and then is gone
+    /// ([`set_one_shot`](Self::set_one_shot)).
+    one_shot: [Events; LIMIT],
+    /// Per fd: the events whose filter is gone (reported its last).
+    vanished: [Events; LIMIT],
     clock: u64,
     calls: SimCalls,
     last_timeout: Option<Option<Duration>>,
@@ -127,6 +132,8 @@ impl SimBackend {
             order: ReportOrder::Ascending,
             batch: None,
             stamp: [0; LIMIT],
+            one_shot: [Events::empty(); LIMIT],
+            vanished: [Events::empty(); LIMIT],
             clock: 0,
             calls: SimCalls {
                 register: 0,
@@ -180,7 +187,69 @@ impl SimBackend {
 
     fn forget(&mut self, i: usize) {
         self.interest[i] = Events::empty();
+        self.one_shot[i] = Events::empty();
+        self.vanished[i] = Events::empty();
         self.registered[i / 64] &= !(1 << (i % 64));
+    }
+
+    /// Makes the filters of `fd` for `events` report once more and then
+    /// vanish, as FreeBSD drops a pipe's write filter when the reader
+    /// closes (the kernel marks it `EV_ONESHOT`): the next wait that reports
+    /// them (ready, and asked for) is their last, until a `register`, or a
+    /// `modify` that adds them, installs them again. The registration
+    /// itself stays: `modify` and `unregister` succeed, as kqueue's delete
+    /// of a vanished filter is tolerated (`ENOENT`).
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use selectors2_core::{Backend, Events, Readiness, SimBackend, Tag};
+    ///
+    /// let mut sim = SimBackend::new();
+    /// sim.register(4, Events::WRITE, Tag::from_bits(1)).unwrap();
+    /// sim.set_readiness(4, Readiness::WRITABLE);
+    /// sim.set_one_shot(4, Events::WRITE);
+    /// let mut reports = 0;
+    /// for _ in 0..3 {
+    ///     sim.wait(8, Some(Duration::ZERO), |_, _, _| reports += 1).unwrap();
+    /// }
+    /// assert_eq!(reports, 1); // once, then gone
+    /// assert_eq!(sim.vanished(4), Events::WRITE);
+    /// ```
+    pub fn set_one_shot(&mut self, fd: RawFd, events: Events) {
+        if let Some(i) = index(fd) {
+            self.one_shot[i] |= events;
+        }
+    }
+
+    /// The events of `fd` whose filter reported its last report and is gone
+    /// (see [`set_one_shot`](Self::set_one_shot)).
+    pub fn vanished(&self, fd: RawFd) -> Events {
+        index(fd).map_or(Events::empty(), |i| self.vanished[i])
+    }
+
+    /// The interest the simulated kernel still has filters for.
+    fn live_interest(&self, i: usize) -> Events {
+        self.interest[i].difference(self.vanished[i])
+    }
+
+    /// `r` without what only a vanished filter would report.
+    fn visible(&self, i: usize, r: Readiness) -> Readiness {
+        let mut r = r;
+        if self.vanished[i].contains(Events::READ) {
+            r.remove(Readiness::READABLE);
+        }
+        if self.vanished[i].contains(Events::WRITE) {
+            r.remove(Readiness::WRITABLE);
+        }
+        r
+    }
+
+    /// A report of `r` for fd `i` was made: a one-shot filter it came
+    /// through is gone.
+    fn reported(&mut self, i: usize, r: Readiness) {
+        let last = r.to_events(self.live_interest(i)) & self.one_shot[i];
+        self.one_shot[i].remove(last);
+        self.vanished[i] |= last;
     }
 
     /// Whether `wait` reports each readiness bit of an fd separately, as
@@ -259,7 +328,8 @@ impl SimBackend {
                 while bits != 0 {
                     let i = w * 64 + bits.trailing_zeros() as usize;
                     bits &= bits - 1;
-                    let queued = !self.readiness[i].to_events(self.interest[i]).is_empty();
+                    let r = self.visible(i, self.readiness[i]);
+                    let queued = !r.to_events(self.live_interest(i)).is_empty();
                     if queued
                         && self.stamp[i] < base
                         && next.is_none_or(|n| self.stamp[i] < self.stamp[n])
@@ -269,18 +339,21 @@ impl SimBackend {
                 }
             }
             let Some(i) = next else { break };
-            let (fd, tag, r) = (i as RawFd, self.tags[i], self.readiness[i]);
+            let (fd, tag) = (i as RawFd, self.tags[i]);
+            let r = self.visible(i, self.readiness[i]);
             if self.split {
                 // One report per event the interest asked for, as kqueue
                 // returns one per filter.
-                let interest = self.interest[i];
+                let interest = self.live_interest(i);
                 let wanted = r.iter().filter(|bit| !bit.to_events(interest).is_empty());
                 for bit in wanted.take(budget) {
                     report(fd, tag, bit);
+                    self.reported(i, bit);
                     budget -= 1;
                 }
             } else {
                 report(fd, tag, r);
+                self.reported(i, r);
                 budget -= 1;
             }
             // Returned: to the back of the list, in the order returned.
@@ -336,6 +409,8 @@ impl Backend for SimBackend {
         let i = index(fd).ok_or(SimError::Closed(fd))?;
         self.interest[i] = interest;
         self.tags[i] = tag;
+        self.one_shot[i] = Events::empty();
+        self.vanished[i] = Events::empty();
         self.registered[i / 64] |= 1 << (i % 64);
         Ok(BackendSlot::NONE)
     }
@@ -353,6 +428,10 @@ impl Backend for SimBackend {
         let i = index(fd)
             .filter(|&i| !self.interest[i].is_empty())
             .ok_or(SimError::Closed(fd))?;
+        // Added events get fresh filters; removed ones have none.
+        let added = new.difference(self.interest[i]);
+        self.vanished[i] = self.vanished[i].difference(added) & new;
+        self.one_shot[i] = self.one_shot[i].difference(added) & new;
         self.interest[i] = new;
         self.tags[i] = tag;
         Ok(())
@@ -370,6 +449,8 @@ impl Backend for SimBackend {
             .filter(|&i| !self.interest[i].is_empty())
             .ok_or(SimError::Closed(fd))?;
         self.interest[i] = Events::empty();
+        self.one_shot[i] = Events::empty();
+        self.vanished[i] = Events::empty();
         Ok(())
     }
 
@@ -398,26 +479,34 @@ impl Backend for SimBackend {
             self.wait_batch(limit(max), &mut report);
             return Ok(());
         }
+        let words = self.registered;
+        let order = self.order;
         let mut visit = |i: usize| {
-            let r = self.readiness[i];
+            let r = self.visible(i, self.readiness[i]);
             if self.interest[i].is_empty() || r.is_empty() {
+                return;
+            }
+            // A vanished filter reports nothing, and an fd left without
+            // one for what is ready is not visited.
+            if !self.vanished[i].is_empty() && r.to_events(self.live_interest(i)).is_empty() {
                 return;
             }
             let fd = i as RawFd;
             if self.split {
                 for bit in r.iter() {
                     report(fd, self.tags[i], bit);
+                    self.reported(i, bit);
                 }
             } else {
                 report(fd, self.tags[i], r);
+                self.reported(i, r);
             }
         };
         // Visit the registered fds only, in the chosen order.
-        let words = self.registered;
         let mut visit_word = |w: usize| {
             let mut bits = words[w];
             while bits != 0 {
-                let b = match self.order {
+                let b = match order {
                     ReportOrder::Ascending => bits.trailing_zeros(),
                     ReportOrder::Descending => 63 - bits.leading_zeros(),
                 } as usize;
@@ -425,10 +514,66 @@ impl Backend for SimBackend {
                 visit(w * 64 + b);
             }
         };
-        match self.order {
+        match order {
             ReportOrder::Ascending => (0..words.len()).for_each(&mut visit_word),
             ReportOrder::Descending => (0..words.len()).rev().for_each(&mut visit_word),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const R: Events = Events::READ;
+    const W: Events = Events::WRITE;
+
+    fn reports(sim: &mut SimBackend) -> [u32; 8] {
+        let mut seen = [0u32; 8];
+        sim.wait(8, Some(Duration::ZERO), |fd, _, r| {
+            if let Some(n) = usize::try_from(fd).ok().and_then(|i| seen.get_mut(i)) {
+                *n += r.bits().count_ones();
+            }
+        })
+        .unwrap();
+        seen
+    }
+
+    /// A one-shot filter reports once and is gone, batches or not, split
+    /// or not; the fd's other filter, modify and unregister carry on.
+    #[test]
+    fn a_one_shot_filter_reports_once_then_vanishes() {
+        for (batches, split) in [(false, false), (false, true), (true, false), (true, true)] {
+            let mut sim = SimBackend::new();
+            if batches {
+                sim.set_kernel_batches(Some(|max| max));
+            }
+            sim.set_split_reports(split);
+            let tag = Tag::from_bits(1);
+            sim.register(3, W, tag).unwrap();
+            sim.register(4, R | W, tag).unwrap();
+            sim.set_readiness(3, Readiness::WRITABLE);
+            sim.set_readiness(4, Readiness::READABLE | Readiness::WRITABLE);
+            sim.set_one_shot(3, W);
+            sim.set_one_shot(4, W);
+            let first = reports(&mut sim);
+            assert_eq!((first[3], first[4]), (1, 2), "{batches} {split}");
+            assert_eq!((sim.vanished(3), sim.vanished(4)), (W, W));
+            for _ in 0..3 {
+                let later = reports(&mut sim);
+                // fd 3 is silent; fd 4 reports its read filter only.
+                assert_eq!((later[3], later[4]), (0, 1), "{batches} {split}");
+            }
+            // The registration stays: modify and unregister succeed, and a
+            // modify that adds WRITE again installs a fresh filter.
+            sim.modify(3, BackendSlot::NONE, W, R, tag).unwrap();
+            assert_eq!(sim.vanished(3), Events::empty());
+            sim.modify(3, BackendSlot::NONE, R, W, tag).unwrap();
+            assert_eq!(reports(&mut sim)[3], 1);
+            assert_eq!(reports(&mut sim)[3], 1, "level-triggered again");
+            sim.unregister(4, BackendSlot::NONE, R | W).unwrap();
+            assert_eq!(sim.vanished(4), Events::empty());
+        }
     }
 }

@@ -125,10 +125,11 @@ pub(crate) fn first_wait(timeout: Option<Duration>) -> Option<Duration> {
 }
 
 /// The longest timeout handed to `kevent`, and to `select` on Apple
-/// platforms: XNU refuses a `timespec` (or `timeval`) of more than 10^8
-/// seconds with `EINVAL` (`itimerfix`); the BSDs accept more, but 10^8 s
-/// (over three years) is the longest wait anyone needs, and it fits a
-/// 32-bit `time_t`. Longer timeouts wait this long, then report nothing.
+/// platforms: XNU's `select` refuses a `timeval` of more than 10^8 seconds
+/// with `EINVAL` (`itimerfix`); its `kevent` takes up to `INT32_MAX`
+/// seconds and the BSDs more, but 10^8 s (over three years) is the longest
+/// wait anyone needs, and it fits a 32-bit `time_t`. Longer timeouts wait
+/// this long, then report nothing.
 #[cfg(unix)]
 #[cfg_attr(not(has_kqueue), allow(dead_code))] // unit-tested on every unix
 pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(100_000_000);

@@ -103,7 +103,19 @@ impl<T: std::os::windows::io::AsSocket + ?Sized> AsFd for T {
 pub fn pipe() -> (OwnedFd, OwnedFd) {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two fds pipe2 writes.
+    #[cfg(not(target_vendor = "apple"))]
     let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
+    // macOS has no pipe2: the flags follow (no other thread execs here).
+    // SAFETY: as above, for pipe; fcntl on the fresh fds only.
+    #[cfg(target_vendor = "apple")]
+    let r = unsafe {
+        let r = libc::pipe(fds.as_mut_ptr());
+        for fd in fds {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
+        }
+        r
+    };
     assert_eq!(r, 0, "pipe2");
     // SAFETY: pipe2 just returned these two fresh fds, owned by nobody else.
     unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }

@@ -3,22 +3,26 @@
 //! `EV_RECEIPT`, one `kevent` per select, each registration's generation
 //! tag in `udata`.
 //!
-//! The decisions (filters, change lists, receipts, undo, readiness) are
-//! pure functions in `kqueue_plan.rs`, unit-tested on every unix; this
-//! file only makes the system calls.
+//! The decisions (filters, change lists, receipts, undo, readiness, how a
+//! wait is shared between the kernel and the fds reported without it, the
+//! fork guard) live in `kqueue_plan.rs`, unit-tested on every unix and
+//! run against a kernel model on Linux; this file only makes the system
+//! calls.
 #![allow(unsafe_code)] // system calls; each block has its SAFETY proof
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::ptr;
 use std::time::Duration;
 
-use rustix::event::Timespec;
 use rustix::event::kqueue::{self, Event, EventFilter, EventFlags};
 use rustix::io::{FdFlags, fcntl_setfd};
-use selectors2_core::{Backend, BackendSlot, Events, Readiness, Tag};
+use selectors2_core::{Backend, BackendSlot, Events, Readiness, Registration, Tag};
 
-use super::kqueue_plan::{self as kf, Action, Change, Changes, Filter, Mark, Receipt};
+use super::kqueue_plan::{
+    self as kf, Action, Change, Changes, Filter, Ledger, ProcessFd, Receipt, Returned,
+};
 use super::{OsBackend, Sealed, Token};
 use crate::timeout::to_nanos_timespec;
 use crate::{BackendKind, RawFd};
@@ -30,36 +34,68 @@ use crate::{BackendKind, RawFd};
 /// and merged into one entry by the selector. `register` and `modify` are
 /// atomic: if the kernel refuses one filter, the other change is undone.
 ///
+/// EOF is per direction: a read report with `EV_EOF` (the peer shut its
+/// side or closed) is READ, a write report with `EV_EOF` (our own
+/// `shutdown(SHUT_WR)`, or a pipe whose reader is gone) is WRITE, as epoll
+/// and CPython's `KqueueSelector` report them; a socket error that comes
+/// with it counts as both.
+///
 /// The write end of a pipe whose read end is closed cannot get a write
-/// filter on FreeBSD, DragonFly or older macOS (`EPIPE`). It is registered
-/// anyway and reported writable and hung up by every `select` until it is
-/// unregistered (as current macOS, poll and epoll report it): a write to it
-/// fails at once.
+/// filter on FreeBSD, DragonFly or older macOS (`EPIPE`), and on FreeBSD
+/// a write filter installed before the reader closed is reported once and
+/// then dropped by the kernel. Such an fd is registered anyway and reported
+/// writable by every `select` until WRITE is unregistered, as current
+/// macOS, poll and epoll report it: a write to it fails at once.
+///
+/// # After `fork`
+///
+/// A child does not inherit a kqueue (FreeBSD skips it when copying the fd
+/// table; macOS marks it close-on-fork), so in a child the selector's fd
+/// number is free and may soon name another file, even the child's own new
+/// selector. A `Kqueue` therefore remembers the process that opened it, and
+/// in any other process it acts closed, as CPython's kqueue objects do:
+/// `register`, `modify` and `select` fail with `EBADF`, `unregister` only
+/// forgets the key (`EBADF` is what a closed fd's answer looks like),
+/// [`fileno`](OsBackend::fileno) is `None`, and drop closes nothing.
+/// Open a new selector in the child (re-registering what it needs);
+/// through [`AsFd`] the number is still given out, but it does not name
+/// this kqueue there.
 pub struct Kqueue {
-    kq: OwnedFd,
-    /// The `kevent` output buffer, allocated once: one event per key.
+    kq: ProcessFd,
+    /// The `kevent` output buffer, allocated once: two events per key.
     events: EventBuffer,
-    /// Registered fds whose write filter was refused as a broken pipe,
-    /// with their tags: reported by every wait without the kernel.
-    /// Allocated once (one entry per key at most); almost always empty.
-    broken: Vec<(RawFd, Tag)>,
+    /// The key count and the fds reported without the kernel (broken
+    /// pipes, filters the kernel dropped). Allocated once (one entry per
+    /// key at most); almost always empty.
+    ledger: Ledger,
 }
 
 impl std::fmt::Debug for Kqueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Kqueue")
-            .field("kq", &self.kq.as_raw_fd())
-            .field("broken", &self.broken)
+            .field("kq", &self.kq.borrow_any().as_raw_fd())
+            .field("ledger", &self.ledger)
             .finish_non_exhaustive()
     }
 }
 
-/// The `kevent` output buffer: `Send` and `Sync` by the proof below, which
-/// is about this buffer only, so that a field added to [`Kqueue`] later is
-/// checked by the compiler.
-struct EventBuffer(Box<[Event]>);
+/// The `kevent` output buffer, left uninitialised: the kernel writes what a
+/// wait returns, and a page no wait reached costs no memory. `Send` and
+/// `Sync` by the proof below, which is about this buffer only, so that a
+/// field added to [`Kqueue`] later is checked by the compiler.
+struct EventBuffer(Box<[MaybeUninit<libc::kevent>]>);
 
-// SAFETY: `Event` is `!Send`/`!Sync` only because `udata` is a pointer
+impl EventBuffer {
+    fn new(len: usize) -> EventBuffer {
+        EventBuffer(Box::new_uninit_slice(len))
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+// SAFETY: `kevent` is `!Send`/`!Sync` only because `udata` is a pointer
 // field. This backend only ever stores integers (generation tags) in it,
 // never dereferenced by anyone, and the buffer is plain memory the kernel
 // writes into during a `&mut self` call, so moving or sharing the buffer
@@ -67,21 +103,6 @@ struct EventBuffer(Box<[Event]>);
 unsafe impl Send for EventBuffer {}
 // SAFETY: as above; `&EventBuffer` exposes no interior mutability.
 unsafe impl Sync for EventBuffer {}
-
-impl std::ops::Deref for EventBuffer {
-    type Target = [Event];
-    #[inline]
-    fn deref(&self) -> &[Event] {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for EventBuffer {
-    #[inline]
-    fn deref_mut(&mut self) -> &mut [Event] {
-        &mut self.0
-    }
-}
 
 /// The kevent for one change of `fd`'s filters, tagged with `tag`.
 #[inline]
@@ -140,18 +161,75 @@ fn kevent_changes(
 }
 
 /// `kevent` with no change list: waits up to `timeout` (`None`: forever)
-/// for events, written to `events`.
+/// for events, written to `events`; returns those it wrote.
+///
+/// Through libc, not rustix: rustix's `Event` does not give out `fflags`,
+/// where a socket's error comes with `EV_EOF`.
 #[inline]
-fn kevent_wait(
+fn kevent_wait<'a>(
     kq: BorrowedFd<'_>,
-    events: &mut [Event],
-    timeout: Option<&Timespec>,
-) -> io::Result<usize> {
+    events: &'a mut [MaybeUninit<libc::kevent>],
+    timeout: Option<&libc::timespec>,
+) -> io::Result<&'a [libc::kevent]> {
+    let capacity = events.len().min(i32::MAX as usize);
+    let ts = timeout.map_or(ptr::null(), ptr::from_ref);
     // SAFETY: the change list is empty, so no fd is handed to the kernel;
-    // rustix passes `events` as a live, exclusively borrowed buffer with
-    // its true length, and the kernel writes at most that many.
-    let n = unsafe { kqueue::kevent_timespec(kq, &[], &mut *events, timeout) }?;
-    Ok(n)
+    // `events` is a live, exclusively borrowed buffer of at least
+    // `capacity` entries (`MaybeUninit<kevent>` has `kevent`'s layout), and
+    // the kernel writes at most that many; `ts` is null or points to a
+    // timespec that outlives the call.
+    let got = unsafe {
+        libc::kevent(
+            kq.as_raw_fd(),
+            ptr::null(),
+            0,
+            events.as_mut_ptr().cast::<libc::kevent>(),
+            capacity as _,
+            ts,
+        )
+    };
+    let Ok(got) = usize::try_from(got) else {
+        return Err(io::Error::last_os_error());
+    };
+    let got = got.min(capacity);
+    // SAFETY: the kernel initialised the first `got` entries, and they
+    // stay borrowed from `events`.
+    Ok(unsafe { std::slice::from_raw_parts(events.as_ptr().cast::<libc::kevent>(), got) })
+}
+
+/// What a kevent returned by a wait says, as `kqueue_plan` reads it
+/// (`None` for filters this backend never installs).
+#[inline]
+fn returned(ev: &libc::kevent) -> Option<Returned> {
+    let filter = if ev.filter == libc::EVFILT_READ {
+        Filter::Read
+    } else if ev.filter == libc::EVFILT_WRITE {
+        Filter::Write
+    } else {
+        return None;
+    };
+    let fd = RawFd::try_from(ev.ident).ok()?;
+    let has = |flag| ev.flags & flag != 0;
+    Some(Returned {
+        fd,
+        filter,
+        tag: kf::tag(ev.udata.addr()),
+        eof: has(libc::EV_EOF),
+        error: has(libc::EV_ERROR),
+        oneshot: has(libc::EV_ONESHOT),
+        fflags: ev.fflags,
+    })
+}
+
+/// The wait's timeout as libc takes it: clamped to what every kqueue
+/// kernel accepts (see `timeout.rs`), so it fits any `time_t`.
+#[inline]
+fn timespec(t: Duration) -> libc::timespec {
+    let ts = to_nanos_timespec(crate::timeout::clamp_timeout(t));
+    libc::timespec {
+        tv_sec: ts.tv_sec as _,
+        tv_nsec: ts.tv_nsec as _,
+    }
 }
 
 /// Whether an `EV_DELETE` error means the fd's filters are already gone.
@@ -172,7 +250,7 @@ impl Kqueue {
             *slot = event(fd, change, tag);
         }
         let n = changes.len();
-        let got = kevent_changes(self.kq.as_fd(), &list[..n], &mut out[..n])?;
+        let got = kevent_changes(self.kq.get()?, &list[..n], &mut out[..n])?;
         // Receipts are the `EV_ERROR` events. Every change gets one, but a
         // kernel that ignored `EV_RECEIPT` would answer only the refused
         // changes that way (and fill the rest with pending events): either
@@ -193,16 +271,15 @@ impl Kqueue {
     }
 
     /// Applies `changes` atomically: if the kernel refuses one, the others
-    /// are undone and its error returned.
+    /// are undone and its error returned. On success, the receipts.
     #[inline]
-    fn change(&mut self, fd: RawFd, tag: Tag, changes: &Changes) -> io::Result<()> {
+    fn change(&mut self, fd: RawFd, tag: Tag, changes: &Changes) -> io::Result<[Receipt; 2]> {
         let receipts = self.apply(fd, tag, changes)?;
-        let receipts = &receipts[..changes.len()];
-        if let Some(errno) = kf::first_failure(receipts) {
-            return Err(self.undo(fd, tag, changes, receipts, errno));
+        let done = &receipts[..changes.len()];
+        if let Some(errno) = kf::first_failure(done) {
+            return Err(self.undo(fd, tag, changes, done, errno));
         }
-        self.mark(fd, tag, kf::mark(changes.as_slice(), receipts));
-        Ok(())
+        Ok(receipts)
     }
 
     /// Reverses what went through of a refused change list, and returns
@@ -222,74 +299,57 @@ impl Kqueue {
             && let Ok(receipts) = self.apply(fd, tag, &undo)
         {
             // Restoring a write filter may now meet a broken pipe.
-            let mark = kf::mark(undo.as_slice(), &receipts[..undo.len()]);
-            self.mark(fd, tag, mark);
+            self.ledger
+                .changed(fd, tag, undo.as_slice(), &receipts[..undo.len()]);
         }
         io::Error::from_raw_os_error(errno)
-    }
-
-    /// Lists or unlists `fd` as a broken pipe.
-    #[inline]
-    fn mark(&mut self, fd: RawFd, tag: Tag, mark: Mark) {
-        match mark {
-            Mark::Keep => {}
-            Mark::Set => self.set_broken(fd, tag),
-            Mark::Clear => self.clear_broken(fd),
-        }
-    }
-
-    #[cold]
-    fn set_broken(&mut self, fd: RawFd, tag: Tag) {
-        match self.broken.iter_mut().find(|(f, _)| *f == fd) {
-            Some(entry) => entry.1 = tag,
-            // Within the capacity reserved in `open`: one entry per key.
-            None => self.broken.push((fd, tag)),
-        }
-    }
-
-    /// O(number of broken pipes registered), which is almost always 0.
-    #[inline]
-    fn clear_broken(&mut self, fd: RawFd) {
-        if let Some(i) = self.broken.iter().position(|&(f, _)| f == fd) {
-            self.broken.swap_remove(i);
-        }
     }
 }
 
 impl AsFd for Kqueue {
-    /// The kqueue's fd.
+    /// The kqueue's fd (in a child after `fork`, a number that no longer
+    /// names it: see [`Kqueue`]).
     #[inline]
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.kq.as_fd()
+        self.kq.borrow_any()
     }
 }
 
 impl Sealed for Kqueue {
+    /// After `rebuild` dropped an entry of the ledger: the wait that
+    /// reported it did not sleep for it.
+    #[inline]
+    fn take_spurious_wakeup(&mut self) -> bool {
+        self.ledger.take_dropped()
+    }
+
     /// The event buffer holds a wait's reports (see `buffer_len`) and
-    /// `broken` one entry per key: both grow to the new capacity.
+    /// the ledger one entry per key: both grow to the new capacity.
     fn reserve_keys(&mut self, capacity: usize) {
         let len = kf::buffer_len(capacity);
-        if len > self.events.0.len() {
-            self.events = EventBuffer(vec![blank(); len].into_boxed_slice());
+        if len > self.events.len() {
+            self.events = EventBuffer::new(len);
         }
-        self.broken
-            .reserve(capacity.saturating_sub(self.broken.len()));
+        self.ledger.reserve(capacity);
     }
 }
 
 impl OsBackend for Kqueue {
     fn open(capacity: usize, _: Token) -> io::Result<Self> {
-        let kq = kqueue::kqueue()?;
-        // `kqueue()` has no close-on-exec flag (FreeBSD's `kqueuex` and
-        // NetBSD's `kqueue1` are not everywhere). A kqueue is not inherited
-        // across `fork` anyway, so the window before this call leaks
-        // nothing into a child; the flag keeps the rule "every fd we open
-        // is close-on-exec" true all the same.
+        let kq = kqueue::kqueue().map_err(refused)?;
+        // `kqueue()` has no close-on-exec flag everywhere (FreeBSD's
+        // `kqueuex` is 14.0 and later, NetBSD's `kqueue1` NetBSD only). A
+        // kqueue is never inherited across `fork`, so a fork+exec in
+        // another thread leaks nothing; a plain `execve` by another thread
+        // before this call would keep it, on FreeBSD, NetBSD and OpenBSD
+        // (macOS makes every kqueue close-on-exec and close-on-fork
+        // itself). The flag keeps the rule "every fd we open is
+        // close-on-exec" true from here on.
         fcntl_setfd(&kq, FdFlags::CLOEXEC)?;
         Ok(Kqueue {
-            kq,
-            events: EventBuffer(vec![blank(); kf::buffer_len(capacity)].into_boxed_slice()),
-            broken: Vec::with_capacity(capacity.max(1)),
+            kq: ProcessFd::new(kq),
+            events: EventBuffer::new(kf::buffer_len(capacity)),
+            ledger: Ledger::with_capacity(capacity),
         })
     }
 
@@ -297,9 +357,28 @@ impl OsBackend for Kqueue {
         BackendKind::Kqueue
     }
 
+    /// `None` in a child after `fork`, where the number is not this
+    /// kqueue's (see [`Kqueue`]).
     fn fileno(&self) -> Option<RawFd> {
-        Some(self.kq.as_raw_fd())
+        self.kq.get().ok().map(|fd| fd.as_raw_fd())
     }
+}
+
+/// What a refused `kqueue()` becomes. FreeBSD answers `ENOMEM` for one
+/// reason only, the per-user kqueue limit (`RLIMIT_KQUEUES`: `ulimit -k`,
+/// login.conf, rctl), which is a rule of the system, not a passing
+/// shortage: say so, without the errno, so that `DefaultSelector` falls
+/// back to poll, as CPython's does.
+#[cold]
+fn refused(e: rustix::io::Errno) -> io::Error {
+    #[cfg(target_os = "freebsd")]
+    if e == rustix::io::Errno::NOMEM {
+        return io::Error::new(
+            io::ErrorKind::QuotaExceeded,
+            "kqueue(): the per-user kqueue limit (RLIMIT_KQUEUES) is reached",
+        );
+    }
+    e.into()
 }
 
 impl Backend for Kqueue {
@@ -307,7 +386,10 @@ impl Backend for Kqueue {
 
     #[inline]
     fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
-        self.change(fd, tag, &kf::change_list(interest, Events::empty()))?;
+        let changes = kf::change_list(interest, Events::empty());
+        let receipts = self.change(fd, tag, &changes)?;
+        self.ledger
+            .registered(fd, tag, changes.as_slice(), &receipts[..changes.len()]);
         Ok(BackendSlot::NONE)
     }
 
@@ -321,7 +403,11 @@ impl Backend for Kqueue {
         tag: Tag,
     ) -> io::Result<()> {
         let (adds, deletes) = kf::changes(old, new);
-        self.change(fd, tag, &kf::change_list(adds, deletes))
+        let changes = kf::change_list(adds, deletes);
+        let receipts = self.change(fd, tag, &changes)?;
+        self.ledger
+            .changed(fd, tag, changes.as_slice(), &receipts[..changes.len()]);
+        Ok(())
     }
 
     #[inline]
@@ -342,7 +428,7 @@ impl Backend for Kqueue {
             Err(e) => is_gone(e),
         };
         if forget {
-            self.clear_broken(fd);
+            self.ledger.unregistered(fd);
         }
         result
     }
@@ -361,37 +447,43 @@ impl Backend for Kqueue {
         &mut self,
         max: usize,
         timeout: Option<Duration>,
-        mut report: F,
+        report: F,
     ) -> io::Result<()> {
-        // A broken pipe is always ready: do not sleep while there is one.
-        let timeout = if self.broken.is_empty() {
-            timeout
-        } else {
+        let kq = self.kq.get()?;
+        // An fd the backend reports itself is always ready: do not sleep
+        // while there is one.
+        let timeout = if self.ledger.reports_own() {
             Some(Duration::ZERO)
+        } else {
+            timeout
         };
-        let kq = self.kq.as_fd();
-        // Level-triggered knotes still active go back to the end of the
-        // kernel's queue once returned, so asking for at most `max` events
-        // reaches every ready fd in turn (no starvation; see `kf::batch`).
-        // Broken pipes are reported beside the kernel's events: leave room.
-        let n = kf::batch(max.saturating_sub(self.broken.len()), self.events.len());
-        let buf = &mut self.events[..n];
-        let ts = timeout.map(|t| to_nanos_timespec(crate::timeout::clamp_timeout(t)));
-        let got = kevent_wait(kq, buf, ts.as_ref())?;
-        for &(fd, tag) in &self.broken {
-            report(fd, tag, kf::BROKEN);
-        }
-        for ev in &self.events[..got.min(n)] {
-            let Some((fd, filter)) = filter_of(ev) else {
-                continue;
-            };
-            let flags = ev.flags();
-            let readiness = kf::readiness(
-                filter,
-                flags.contains(EventFlags::EOF),
-                flags.contains(EventFlags::ERROR),
-            );
-            report(fd, kf::tag(ev.udata().addr()), readiness);
+        let ts = timeout.map(timespec);
+        let events = &mut self.events.0;
+        let len = events.len();
+        // The ledger decides how many events to ask for (every filter when
+        // every fd fits in the caller's `Ready`, else at most `max` reports
+        // in all, so that the kernel's rotation reaches every fd: see
+        // `kf::plan`) and adds the fds it reports itself.
+        self.ledger.wait(
+            max,
+            len,
+            |n| {
+                let buf = events.get_mut(..n.min(len)).unwrap_or_default();
+                let got = kevent_wait(kq, buf, ts.as_ref())?;
+                Ok(got.iter().filter_map(returned))
+            },
+            report,
+        )
+    }
+
+    /// Drops what the ledger reports for registrations the selector no
+    /// longer holds (there should be none: deleting or closing an fd
+    /// removes its filters, and `unregister` its entry), so that such an
+    /// entry cannot turn every wait into a poll. The kernel holds nothing
+    /// the selector cannot remove.
+    fn rebuild(&mut self, live: impl Iterator<Item = Registration> + Clone) -> io::Result<()> {
+        if self.ledger.reports_own() {
+            self.ledger.retain_live(live.map(|r| (r.fd, r.tag)));
         }
         Ok(())
     }
@@ -437,12 +529,13 @@ mod tests {
         check::<Kqueue>();
         let kq = Kqueue::open(4, Token).unwrap();
         assert!(
-            rustix::io::fcntl_getfd(&kq.kq)
+            rustix::io::fcntl_getfd(kq.kq.get().unwrap())
                 .unwrap()
                 .contains(FdFlags::CLOEXEC)
         );
-        assert_eq!(kq.fileno(), Some(kq.kq.as_raw_fd()));
-        assert_eq!(kq.events.len(), 4);
+        assert_eq!(kq.fileno(), Some(kq.as_fd().as_raw_fd()));
+        // Two filters per key.
+        assert_eq!(kq.events.len(), 8);
         assert_eq!(Kqueue::open(0, Token).unwrap().events.len(), 1);
     }
 
@@ -466,14 +559,46 @@ mod tests {
     }
 
     #[test]
-    fn hang_up_is_reported() {
+    fn a_peer_close_is_reported_readable() {
         let (a, b) = UnixStream::pair().unwrap();
         let fd = b.as_raw_fd();
         let mut kq = Kqueue::open(4, Token).unwrap();
         kq.register(fd, R, t(1)).unwrap();
         drop(a);
         let got = reports(&mut kq, Duration::from_secs(5));
-        assert_eq!(got, [(fd, 1, Readiness::READABLE | Readiness::HANGUP)]);
+        assert_eq!(got, [(fd, 1, Readiness::READABLE)]);
+    }
+
+    /// Fills `s`'s send buffer (the peer reads nothing).
+    fn fill(mut s: &UnixStream) {
+        s.set_nonblocking(true).unwrap();
+        let chunk = [0u8; 4096];
+        while s.write(&chunk).is_ok() {}
+    }
+
+    /// `EV_EOF` is per direction: the peer's half-close is READ only (with
+    /// our send buffer full, a write would block), our own
+    /// `shutdown(SHUT_WR)` WRITE only (nothing to read).
+    #[test]
+    fn eof_is_reported_for_its_direction_only() {
+        use std::net::Shutdown;
+        let (a, b) = UnixStream::pair().unwrap();
+        let fd = b.as_raw_fd();
+        let mut kq = Kqueue::open(4, Token).unwrap();
+        kq.register(fd, R | W, t(1)).unwrap();
+        fill(&b);
+        assert!(reports(&mut kq, ZERO).is_empty());
+        a.shutdown(Shutdown::Write).unwrap();
+        let got = reports(&mut kq, Duration::from_secs(5));
+        assert_eq!(got, [(fd, 1, Readiness::READABLE)], "peer's half-close");
+
+        let (_a, b) = UnixStream::pair().unwrap();
+        let fd = b.as_raw_fd();
+        let mut kq = Kqueue::open(4, Token).unwrap();
+        kq.register(fd, R | W, t(2)).unwrap();
+        b.shutdown(Shutdown::Write).unwrap();
+        let got = reports(&mut kq, Duration::from_secs(5));
+        assert_eq!(got, [(fd, 2, Readiness::WRITABLE)], "our own shutdown");
     }
 
     #[test]
@@ -501,7 +626,7 @@ mod tests {
     }
 
     #[test]
-    fn a_pipe_whose_reader_is_gone_is_writable_and_hung_up() {
+    fn a_pipe_whose_reader_is_gone_is_writable() {
         let (r, w) = rustix::pipe::pipe().unwrap();
         drop(r);
         let fd = w.as_raw_fd();
@@ -515,8 +640,101 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(1));
         assert_eq!(reports(&mut kq, ZERO), [(fd, 3, kf::BROKEN)]);
         kq.unregister(fd, S, W).unwrap();
-        assert!(kq.broken.is_empty());
+        assert_eq!(kq.ledger.own_len(), 0);
         assert!(reports(&mut kq, ZERO).is_empty());
+    }
+
+    /// A pipe's writer registered before its reader closes is reported
+    /// writable by every wait after the close: FreeBSD drops the write
+    /// filter after one `EV_EOF | EV_ONESHOT` report, and the backend keeps
+    /// reporting it; macOS reports it level-triggered by itself. A WRITE
+    /// deleted by `modify` (the kernel's delete finds nothing on FreeBSD)
+    /// ends it.
+    #[test]
+    fn a_pipe_writer_stays_writable_after_the_reader_closes() {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        let fd = w.as_raw_fd();
+        let mut kq = Kqueue::open(4, Token).unwrap();
+        kq.register(fd, W, t(5)).unwrap();
+        assert_eq!(reports(&mut kq, ZERO), [(fd, 5, Readiness::WRITABLE)]);
+        drop(r);
+        for _ in 0..3 {
+            let got = reports(&mut kq, Duration::from_secs(5));
+            assert_eq!(got, [(fd, 5, Readiness::WRITABLE)]);
+        }
+        kq.modify(fd, S, W, R, t(5)).unwrap();
+        assert_eq!(kq.ledger.own_len(), 0);
+        kq.unregister(fd, S, R).unwrap();
+        assert!(reports(&mut kq, ZERO).is_empty());
+    }
+
+    /// One wait returns both filters of every key when the caller's
+    /// `Ready` holds every key.
+    #[test]
+    fn one_wait_returns_every_filter_of_every_key() {
+        let pairs: Vec<_> = (0..40).map(|_| UnixStream::pair().unwrap()).collect();
+        let mut kq = Kqueue::open(64, Token).unwrap();
+        for (i, (a, b)) in pairs.iter().enumerate() {
+            (&*a).write_all(b"x").unwrap();
+            kq.register(b.as_raw_fd(), R | W, t(i as u32 + 1)).unwrap();
+        }
+        let mut n = 0;
+        kq.wait(64, Some(ZERO), |_, _, _| n += 1).unwrap();
+        assert_eq!(n, 80);
+    }
+
+    /// In a child after `fork`, the inherited kqueue acts closed: calls
+    /// fail with EBADF, `fileno` is `None`, and drop leaves alone the file
+    /// the child put under its number. The child makes only
+    /// async-signal-safe calls (no allocation) and leaves with `_exit`.
+    #[test]
+    fn a_child_after_fork_neither_uses_nor_closes_the_number() {
+        let (_a, b) = UnixStream::pair().unwrap();
+        let mut kq = Kqueue::open(4, Token).unwrap();
+        let number = kq.as_fd().as_raw_fd();
+        let other = b.as_raw_fd();
+        // SAFETY: see the doc comment: the child only makes
+        // async-signal-safe calls and `_exit`s.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            let mut code = 0;
+            let ebadf =
+                |r: io::Result<()>| r.err().and_then(|e| e.raw_os_error()) == Some(libc::EBADF);
+            if !ebadf(kq.register(other, R, t(1)).map(|_| ())) {
+                code |= 1;
+            }
+            if !ebadf(kq.wait(4, Some(ZERO), |_, _, _| {})) {
+                code |= 2;
+            }
+            if kq.fileno().is_some() {
+                code |= 4;
+            }
+            // The child's next file takes the number (FreeBSD: it is free;
+            // macOS: closed on fork); make it so, then drop the selector.
+            // SAFETY: dup2 and fcntl on numbers, no memory involved.
+            if unsafe { libc::dup2(other, number) } != number {
+                code |= 8;
+            }
+            let Kqueue { kq, events, ledger } = kq;
+            drop(kq);
+            // Freeing memory is not async-signal-safe: leave it.
+            std::mem::forget((events, ledger));
+            // SAFETY: as above.
+            if unsafe { libc::fcntl(number, libc::F_GETFD) } == -1 {
+                code |= 16;
+            }
+            // SAFETY: leaves the child at once.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked, into a local.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status));
+        assert_eq!(libc::WEXITSTATUS(status), 0, "bits: see the child");
+        // The parent's is untouched.
+        assert_eq!(kq.fileno(), Some(number));
+        kq.register(other, R, t(1)).unwrap();
     }
 
     #[test]

@@ -83,6 +83,9 @@ fn set_nofile(n: u64) -> io::Result<()> {
     // in-pointer for setrlimit.
     let r = unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        // `rlim_t` is signed on FreeBSD.
+        #[allow(clippy::unnecessary_cast)]
+        let n = n as libc::rlim_t;
         lim.rlim_cur = n.min(lim.rlim_max);
         libc::setrlimit(libc::RLIMIT_NOFILE, &lim)
     };
