@@ -209,9 +209,18 @@ fn register_refuses_what_is_not_a_socket() {
         let got = ready_set(&mut sel, Some(Duration::ZERO));
         assert!(got.is_empty(), "{kind}: {got:?}");
     }
-    check(PollSelector::<usize>::with_fixed_capacity(8).unwrap(), &handles);
-    check(SelectSelector::<usize>::with_fixed_capacity(8).unwrap(), &handles);
-    check(DefaultSelector::<usize>::with_fixed_capacity(8).unwrap(), &handles);
+    check(
+        PollSelector::<usize>::with_fixed_capacity(8).unwrap(),
+        &handles,
+    );
+    check(
+        SelectSelector::<usize>::with_fixed_capacity(8).unwrap(),
+        &handles,
+    );
+    check(
+        DefaultSelector::<usize>::with_fixed_capacity(8).unwrap(),
+        &handles,
+    );
     thread.join().unwrap();
 }
 
@@ -268,10 +277,7 @@ impl<B: selectors2::sys::OsBackend> Sel for selectors2::Selector<B, usize> {
 fn select_holds_fd_setsize_sockets() {
     let _serial = serial();
     use selectors2::{Error, sys::FD_SETSIZE};
-    fn fill<B: selectors2::sys::OsBackend>(
-        mut sel: selectors2::Selector<B, usize>,
-        fds: &[i32],
-    ) {
+    fn fill<B: selectors2::sys::OsBackend>(mut sel: selectors2::Selector<B, usize>, fds: &[i32]) {
         let (first, next) = (fds[0], fds[FD_SETSIZE as usize]);
         for &fd in &fds[..FD_SETSIZE as usize] {
             sel.register(fd, EVENT_READ, 0).unwrap();
@@ -291,7 +297,10 @@ fn select_holds_fd_setsize_sockets() {
         .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
         .collect();
     let fds: Vec<i32> = sockets.iter().map(|s| s.as_raw_fd()).collect();
-    fill(SelectSelector::<usize>::with_fixed_capacity(1024).unwrap(), &fds);
+    fill(
+        SelectSelector::<usize>::with_fixed_capacity(1024).unwrap(),
+        &fds,
+    );
     fill(
         DefaultSelector::<usize>::with_backends(&[BackendKind::Select]).unwrap(),
         &fds,
