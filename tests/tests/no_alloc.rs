@@ -15,16 +15,6 @@ use selectors2_tests::{AsRawFd, drain, pair, poke};
 
 struct Counting;
 
-<<<<<<< HEAD
-// Both per thread: the tests run in parallel, and one's deliberate
-// allocations (a table that grows) must not count against another's.
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count() {
-=======
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
     /// Per thread: the tests of this file run in parallel, each counting
@@ -33,7 +23,6 @@ thread_local! {
 }
 
 fn count_one() {
->>>>>>> main
     if COUNTING.with(Cell::get) {
         ALLOCS.with(|n| n.set(n.get() + 1));
     }
@@ -42,11 +31,7 @@ fn count_one() {
 // SAFETY: forwards to the system allocator; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-<<<<<<< HEAD
-        count();
-=======
         count_one();
->>>>>>> main
         // SAFETY: same contract as ours.
         unsafe { System.alloc(layout) }
     }
@@ -55,11 +40,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-<<<<<<< HEAD
-        count();
-=======
         count_one();
->>>>>>> main
         // SAFETY: same contract as ours.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
