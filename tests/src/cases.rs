@@ -956,6 +956,8 @@ pub fn fileno_and_cloexec<B: OsBackend>() {
 }
 
 /// CPython `test_leaking_fds`: creating and dropping selectors leaks nothing.
+/// Runs alone: it counts on its freed fd numbers coming back, which cases
+/// opening sockets beside it would take (seen on Windows handles).
 pub fn no_fd_leak_over_many_selectors<B: OsBackend>() {
     // Other tests open and close fds concurrently, so compare a kind-specific
     // signal: each selector's own fd (if any) must be closed after drop.
