@@ -35,7 +35,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Debug;
 
 use arbitrary::Arbitrary;
-use selectors2_core::sim::ReportOrder;
+use selectors2_core::ReportOrder;
 use selectors2_core::{Events, RawFd, Ready, Selector, SimBackend};
 
 use crate::input::{FdIn, Interest, ReadinessIn, TimeoutIn};
