@@ -15,7 +15,7 @@ use crate::{BackendKind, RawFd};
 
 /// The run-time choice behind [`DefaultSelector`](crate::DefaultSelector).
 ///
-/// [`OsBackend::open`] tries the mechanisms in CPython's order (kqueue,
+/// Opening it (what `DefaultSelector::new` does) tries the mechanisms in CPython's order (kqueue,
 /// epoll, poll, select; see [`BackendKind::available`]): it creates each and
 /// waits on it once with a zero timeout, and falls back to the next when
 /// that fails because the mechanism is missing or forbidden here (`ENOSYS`
