@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks that the hot paths issue their system calls in the caller's frame.
 
-DESIGN.md "Cost": on some machines the first `ret` from a frame entered
+The design's cost rule: on some machines the first `ret` from a frame entered
 before a system call is far dearer than anything else on the path, so
 register, unregister, modify and select's wait are shells inlined into the
 caller, with the system call in the caller's own frame. This builds the

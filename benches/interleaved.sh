@@ -8,7 +8,9 @@
 #   cargo bench -p selectors2-bench --bench profile --no-run
 #   benches/interleaved.sh target/release/deps/profile-HASH [BEFORE_PROFILE_BINARY]
 #
-# Environment: ROUNDS (default 9), ITERS (default 400000), CPU (default 1).
+# Environment: ROUNDS (default 9), ITERS (default 400000), CPU (default 1),
+# ROWS (default every row: "ping_pong 1,ping_pong 100,modify 1,reg_unreg 1,
+# scaling 100,level_scan 100").
 set -euo pipefail
 now="${1:?usage: $0 PROFILE_BINARY [BEFORE_PROFILE_BINARY]}"
 before="${2:-}"
@@ -19,7 +21,8 @@ run() { # scenario contender binary -> ns per iteration
 }
 
 echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r), $(date -u '+%F %H:%M') UTC"
-for s in "ping_pong 1" "ping_pong 100" "modify 1" "reg_unreg 1" "scaling 100" "level_scan 100"; do
+IFS=, read -r -a rows <<<"${ROWS:-ping_pong 1,ping_pong 100,modify 1,reg_unreg 1,scaling 100,level_scan 100}"
+for s in "${rows[@]}"; do
   raw=""; cur=""; bef=""; mio=""; pol=""
   for _ in $(seq "$ROUNDS"); do
     raw="$raw $(run "$s" rustix_epoll "$now")"

@@ -61,6 +61,16 @@ impl<E> Error<E> {
     }
 }
 
+/// A backend's error as the core's: what lets `?` carry
+/// [`Selector::select`](crate::Selector::select)'s error, which is the
+/// backend's alone, into a function that returns [`Error`].
+impl<E> From<E> for Error<E> {
+    #[inline]
+    fn from(e: E) -> Self {
+        Error::Backend(e)
+    }
+}
+
 impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -360,16 +360,16 @@ impl<D, S: ?Sized + AsRef<[Slot<D>]>> KeyMap<D, S> {
         self.wrap(i + 1)
     }
 
-    /// `i` reduced to a slot index: `i % n` (a mask for a power of two;
-    /// otherwise `i` itself when below `n`, where `%` costs more). For an
-    /// inline table `n` is a constant and the test is made when building.
+    /// `i` reduced to a slot index, `i % n`: `i` itself when below `n`
+    /// (an fd below the slot count, the common case: one compare), else a
+    /// mask for a power of two, else a division.
     #[inline(always)]
     fn wrap(&self, i: usize) -> usize {
         let n = self.slots().len();
-        if n.is_power_of_two() {
-            i & (n - 1)
-        } else if i < n {
+        if i < n {
             i
+        } else if n.is_power_of_two() {
+            i & (n - 1)
         } else {
             i % n.max(1)
         }
@@ -423,8 +423,9 @@ impl<D, S: ?Sized + AsRef<[Slot<D>]>> KeyMap<D, S> {
         }
     }
 
-    /// Where `fd` is, or would go. An fd below the slot count is found in
-    /// one probe.
+    /// Where `fd` is, or would go (a vacant slot may exist in a table
+    /// limited below its slots that holds its limit: the caller checks the
+    /// room). An fd below the slot count is found in one probe.
     #[inline]
     pub(crate) fn probe(&self, fd: RawFd) -> Probe {
         let slots = self.slots();
@@ -434,8 +435,7 @@ impl<D, S: ?Sized + AsRef<[Slot<D>]>> KeyMap<D, S> {
         // rather than counting keeps a counter off the one-probe path.)
         loop {
             match slots.get(i).and_then(Slot::entry) {
-                None if self.len() < self.capacity() => return Probe::Vacant(i),
-                None => return Probe::Full,
+                None => return Probe::Vacant(i),
                 Some(e) if e.key.fd == fd => return Probe::Found(i),
                 Some(_) => i = self.next(i),
             }

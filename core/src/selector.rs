@@ -135,14 +135,15 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
     /// lower). Then the backend registers it; if it refuses
     /// ([`Error::Backend`]), nothing changes.
     //
-    // The hot paths (register, unregister, modify, select) are shells made
-    // inline into the caller, so that the backend's system call is issued
-    // in the caller's own frame: the work before it (validation, the
-    // table's probe) and after it (the bookkeeping) are calls of their own.
-    // On some machines the first return from a frame entered before a
-    // system call is far dearer than anything else on the path (the kernel
-    // empties the return-stack buffer), while calls made after it cost
-    // what calls cost (see the benches' docs).
+    // The hot paths (register, unregister, modify, select) are made inline
+    // into the caller, so that the backend's system call is issued in the
+    // caller's own frame: on some machines the first return from a frame
+    // entered before a system call is far dearer than anything else on
+    // the path (the kernel empties the return-stack buffer). Their common
+    // case (the fd in its home slot) is inline too; the rare work (a walk
+    // along a cluster, closing a gap, building an error) is out of line.
+    // Making the common case's validation and bookkeeping calls of their
+    // own instead cost more than it saved (the benches' docs).
     #[inline(always)]
     pub fn register(
         &mut self,
@@ -166,7 +167,7 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
     }
 
     /// The bookkeeping of `register`, after the backend accepted the key.
-    #[inline(never)]
+    #[inline(always)]
     fn insert(
         &mut self,
         at: usize,
@@ -202,13 +203,18 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
     }
 
     /// Validation and the probe of `register`: the free slot for `fd`.
-    #[inline(never)]
+    #[inline(always)]
     fn place(&self, fd: RawFd, events: Events) -> Result<usize, Error<B::Error>> {
         self.check(fd, events)?;
         let map = self.map();
         let at = match map.probe(fd) {
             Probe::Found(_) => return Err(already_registered(fd)),
             Probe::Full => return Err(full(map.capacity())),
+            // A table limited below its slots may have a vacant slot and
+            // no room.
+            Probe::Vacant(_) if map.len() >= map.capacity() => {
+                return Err(full(map.capacity()));
+            }
             Probe::Vacant(at) => at,
         };
         // A backend that watches fewer keys than the table holds (Windows
@@ -242,7 +248,7 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
     }
 
     /// Where `fd`'s key is, with what the backend needs to drop it.
-    #[inline(never)]
+    #[inline(always)]
     fn locate(&self, fd: RawFd) -> Result<(usize, crate::BackendSlot, Events), Error<B::Error>> {
         if fd < 0 {
             return Err(invalid_fd(fd));
@@ -258,7 +264,7 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
     }
 
     /// The bookkeeping of `unregister`, after the backend let go.
-    #[inline(never)]
+    #[inline(always)]
     fn remove(&mut self, at: usize, fd: RawFd) -> Result<SelectorKey<D>, Error<B::Error>> {
         match self.map_mut().remove_at(at) {
             Some(key) => Ok(key),
@@ -296,7 +302,7 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
 
     /// Validation and the lookup of `modify`: where `fd`'s key is, with its
     /// interest and what the backend needs to re-arm it.
-    #[inline(never)]
+    #[inline(always)]
     fn locate_for_modify(
         &self,
         fd: RawFd,
@@ -313,7 +319,7 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
 
     /// The bookkeeping of `modify`, after the backend re-armed (or was not
     /// asked to: same events).
-    #[inline(never)]
+    #[inline(always)]
     fn update(&mut self, at: usize, events: Events, data: D) -> Option<&SelectorKey<D>> {
         let entry = self.map_mut().entry_mut(at)?;
         entry.key.events = events;
@@ -443,12 +449,43 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
     /// [`Backend::rebuild`]) returns 0 early, whatever the timeout, after
     /// the backend has rebuilt. A caller that needs the whole wait waits
     /// again for the time left (the std adapter's `select` does).
+    ///
+    /// # Errors
+    ///
+    /// Only the backend's: `Err(e)` is what its [`wait`](Backend::wait)
+    /// returned, and `ready` is left empty. So with a backend that cannot
+    /// fail (`type Error = Infallible`, as a board's usually is) the result
+    /// is used without `unwrap`, and no panic path is linked:
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use selectors2_core::{Events, Fixed, Readiness, Ready, Selector, Sources};
+    ///
+    /// struct Button(bool);
+    /// impl Sources for Button {
+    ///     type Error = core::convert::Infallible;
+    ///     fn readiness(&mut self, _: usize, _: Events) -> Readiness {
+    ///         if self.0 { Readiness::READABLE } else { Readiness::empty() }
+    ///     }
+    ///     fn now(&mut self) -> Duration { Duration::ZERO }
+    ///     fn sleep(&mut self, _: Option<Duration>) -> Result<(), Self::Error> { Ok(()) }
+    /// }
+    ///
+    /// let mut sel: Selector<Fixed<Button, 1>, (), 1> = Selector::new(Fixed::new(Button(true)));
+    /// sel.register(0, Events::READ, ()).unwrap();
+    /// let mut ready: Ready<(), 1> = Ready::new();
+    /// let Ok(n) = sel.select(&mut ready, None);
+    /// assert_eq!(n, 1);
+    /// ```
+    ///
+    /// Where the other calls' [`Error`] is wanted, `?` turns the backend's
+    /// error into [`Error::Backend`].
     #[inline(always)]
     pub fn select<const M: usize>(
         &mut self,
         ready: &mut Ready<D, M>,
         timeout: Option<Duration>,
-    ) -> Result<usize, Error<B::Error>>
+    ) -> Result<usize, B::Error>
     where
         D: Clone,
     {
@@ -523,7 +560,7 @@ impl<B: Backend, D, T: BorrowMut<KeyMap<D>>> SelectorInner<B, D, T> {
         );
         if let Err(e) = result {
             ready.clear();
-            return Err(Error::Backend(e));
+            return Err(e);
         }
         if cold != 0 {
             self.after_cold_wait(cold, ready);
@@ -1239,10 +1276,7 @@ mod tests {
         let mut ready: Ready<u32, 4> = Ready::new();
         assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
         sel.backend_mut().fail_next();
-        assert_eq!(
-            sel.select(&mut ready, ZERO),
-            Err(Error::Backend(SimError::Injected))
-        );
+        assert_eq!(sel.select(&mut ready, ZERO), Err(SimError::Injected));
         assert!(ready.is_empty());
         assert_eq!(sel.select(&mut ready, ZERO), Ok(1));
         sel.backend_mut().clear_readiness(1);
@@ -1374,7 +1408,7 @@ mod tests {
         sel
     }
 
-    /// issue 9, item 3: a rotating kernel asked for no more than `max`
+    /// A rotating kernel asked for no more than `max`
     /// reports reaches every fd (epoll's way, and kqueue's once it asks for
     /// `max` events), split reports or not...
     #[test]
@@ -1399,7 +1433,7 @@ mod tests {
         assert_eq!(rounds_to_see_all::<_, 1>(&mut sel, &fds, 100), None);
     }
 
-    /// issue 14: a backend that really blocks, written by the contract's
+    /// A backend that really blocks, written by the contract's
     /// rule: it wakes only for readiness that meets a registration's
     /// interest (`Readiness::to_events`). A READ-only channel that is
     /// writable does not end the wait; becoming readable does, from another
@@ -1516,7 +1550,7 @@ mod tests {
         ready.iter().map(|(k, e)| (k.fd, e)).collect()
     }
 
-    /// issue 9, item 2: a report no key owns makes the selector hand the
+    /// A report no key owns makes the selector hand the
     /// backend every live registration, once per select that saw one.
     #[test]
     fn select_asks_the_backend_to_rebuild_after_foreign_reports() {

@@ -16,7 +16,7 @@
 #![no_std]
 
 use core::ptr::{read_volatile, write_volatile};
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use core::time::Duration;
 
 use cortex_m::interrupt::InterruptNumber;
@@ -196,16 +196,38 @@ impl Uart {
 #[unsafe(no_mangle)]
 extern "C" fn UART0() {
     Uart::ALL[0].disarm();
+    WOKEN.store(true, Ordering::Relaxed);
 }
 
 #[unsafe(no_mangle)]
 extern "C" fn UART1() {
     Uart::ALL[1].disarm();
+    WOKEN.store(true, Ordering::Relaxed);
 }
 
 #[unsafe(no_mangle)]
 extern "C" fn UART2() {
     Uart::ALL[2].disarm();
+    WOKEN.store(true, Ordering::Relaxed);
+}
+
+/// Set by every interrupt handler: something may have changed.
+static WOKEN: AtomicBool = AtomicBool::new(false);
+
+/// Sleeps until an interrupt, unless one came since the last call: for a
+/// backend that checks its sources *before* it sleeps (as
+/// `selectors2_core::Fixed` does), the interrupt that came between the
+/// check and the sleep has set the flag, so the sleep returns at once
+/// instead of waiting for the next one. The flag is tested and cleared
+/// with interrupts masked, and `WFI` runs still masked (a pending
+/// interrupt ends it); the handler runs once they are unmasked.
+pub fn sleep_until_interrupt() {
+    cortex_m::interrupt::disable();
+    if !WOKEN.swap(false, Ordering::Relaxed) {
+        cortex_m::asm::wfi();
+    }
+    // SAFETY: called with interrupts enabled (from a main loop).
+    unsafe { cortex_m::interrupt::enable() };
 }
 
 static TICKS: AtomicU32 = AtomicU32::new(0);
@@ -217,6 +239,7 @@ fn SysTick() {
         TICKS.load(Ordering::Relaxed).wrapping_add(1),
         Ordering::Relaxed,
     );
+    WOKEN.store(true, Ordering::Relaxed);
 }
 
 /// Starts the 1 ms SysTick (its interrupt also ends every `WFI`).
@@ -265,6 +288,7 @@ extern "C" fn GPIOA() {
         PRESSES.load(Ordering::Relaxed).wrapping_add(1),
         Ordering::Relaxed,
     );
+    WOKEN.store(true, Ordering::Relaxed);
 }
 
 /// Clocks GPIO ports A and F and unmasks port A's interrupt.

@@ -3,7 +3,7 @@
 //! fd's readiness, a pending injected failure, and how often each backend
 //! method was called).
 //!
-//! It is written from the contract (DESIGN.md "Semantics", the `Selector`
+//! It is written from the contract (the design's semantics, the `Selector`
 //! and `SimBackend` docs), not from the implementation: validation in
 //! Python's order, failed calls change nothing, `unregister` forgives a
 //! closed fd, `modify` with only new data makes no backend call.

@@ -287,7 +287,7 @@ impl<D: Copy + Eq + Debug, const N: usize> Run<D, N> {
         } = self;
         let timeout = timeout.timeout();
         let want = model.select(timeout);
-        let got = sel.select(ready, timeout);
+        let got = sel.select(ready, timeout).map_err(selectors2_core::Error::Backend);
         let expected = match want {
             Err(e) => {
                 assert_eq!(got, Err(e), "result of select at {step:?}");

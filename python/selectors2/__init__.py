@@ -390,7 +390,7 @@ def _default():
 DefaultSelector = _default()
 
 #: What ``from selectors2 import *`` takes: the selectors2 backport's list
-#: (CPython's selectors has none) and the classes this platform has.
+#: (CPython's selectors has none), with the classes this platform has.
 __all__ = ["EVENT_READ", "EVENT_WRITE", "SelectorKey", "BaseSelector",
            "DefaultSelector", "SelectSelector", "PollSelector"]
 __all__ += [name for name in ("EpollSelector", "KqueueSelector") if name in globals()]

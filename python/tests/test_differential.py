@@ -30,7 +30,7 @@ line, then goes on:
 * epoll, a registered fd closed while a duplicate keeps its file open: the
   stdlib's epoll goes on watching that file under the number, and reports
   it for whatever key later holds the number (CPython's bug that ours fixes
-  by rebuilding, README's epoll section), and, asking the kernel for as
+  by rebuilding, docs/backends.md, "epoll"), and, asking the kernel for as
   many events as it has keys, lets such leftovers crowd live keys out.
   While any exists, ours must report, for every key whose number still
   names the file registered, what poll(2) says of that file. The rebuild's fresh

@@ -32,9 +32,9 @@ pub use selectors2_core::{EVENT_READ, EVENT_WRITE, KeyIter, RawFd, ReadyIter};
 
 /// What a backend observed on an fd (the core's type). A std program never
 /// needs it: [`Selector::select`] turns it into [`Events`]. Kept under this
-/// name because DESIGN.md's adapter API re-exports it (code written
+/// name because the design's adapter API re-exports it (code written
 /// against that contract keeps compiling), and hidden from these docs
-/// because it is for backend writers (issue 14); they find it in
+/// because it is for backend writers; they find it in
 /// `selectors2_core`.
 #[doc(hidden)]
 pub use selectors2_core::Readiness;

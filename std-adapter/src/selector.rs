@@ -373,7 +373,7 @@ impl<B: OsBackend, D> Selector<B, D> {
     /// 0. With nothing registered it sleeps for the timeout. It may return
     /// 0 early in one case: epoll woke only for a registration it kept
     /// after the fd was closed, and could not drop it (out of fds to
-    /// rebuild with; see the README's epoll notes), as CPython's returns an
+    /// rebuild with; see docs/backends.md, "epoll"), as CPython's returns an
     /// empty list then.
     ///
     /// `events` is never empty and never more than the key asked for; an
@@ -557,7 +557,9 @@ impl<B: OsBackend, D> Selector<B, D> {
     }
 
     /// The mechanism's own fd: `Some` for epoll and kqueue, `None` for poll
-    /// and select (as Python has `fileno()` only on the former).
+    /// and select (as Python has `fileno()` only on the former). `None` too
+    /// for a kqueue in a child after `fork`, which does not inherit it (see
+    /// the kqueue backend's docs, "After `fork`").
     #[inline]
     pub fn fileno(&self) -> Option<RawFd> {
         self.inner.backend().fileno()
@@ -583,16 +585,11 @@ fn bad_capacity(keys: usize) -> io::Error {
 /// A failed wait: `Ok` after `EINTR` when `on_eintr` says to resume
 /// (`ready` is empty then), else the error to return.
 #[cold]
-fn interrupted(
-    e: core_::Error<io::Error>,
-    on_eintr: &mut impl FnMut() -> io::Result<()>,
-) -> io::Result<()> {
-    match e {
-        core_::Error::Backend(e) if e.kind() == io::ErrorKind::Interrupted => on_eintr(),
-        core_::Error::Backend(e) => Err(e),
-        // The core's `select` fails only with its backend's error; any
-        // other variant still reaches the caller, as `Error`'s own words.
-        e => Err(io::Error::from(Error::from(e))),
+fn interrupted(e: io::Error, on_eintr: &mut impl FnMut() -> io::Result<()>) -> io::Result<()> {
+    if e.kind() == io::ErrorKind::Interrupted {
+        on_eintr()
+    } else {
+        Err(e)
     }
 }
 
@@ -683,10 +680,8 @@ impl<B: OsBackend, D: fmt::Debug> fmt::Debug for Selector<B, D> {
 mod tests {
     use super::*;
 
-    /// What a failed wait becomes: EINTR goes to the hook (its answer is
-    /// the select's), any other OS error passes through unchanged, and a
-    /// core error that is not the backend's (the core's `select` makes
-    /// none) still arrives, with `Error`'s words and kind.
+    /// A failed wait: `EINTR` goes to the hook (whose error becomes the
+    /// select's), any other OS error passes through unchanged.
     #[test]
     fn a_failed_wait_maps_to_the_os_error_or_the_hook() {
         let mut calls = 0;
@@ -694,18 +689,14 @@ mod tests {
             calls += 1;
             Err(io::Error::other("stop"))
         };
-        let eintr = core_::Error::Backend(io::Error::from(io::ErrorKind::Interrupted));
+        let eintr = io::Error::from(io::ErrorKind::Interrupted);
         let e = interrupted(eintr, &mut hook).unwrap_err();
         assert_eq!(e.to_string(), "stop");
-        let ebadf = core_::Error::Backend(io::Error::from_raw_os_error(9));
-        let e = interrupted(ebadf, &mut hook).unwrap_err();
+        let e = interrupted(io::Error::from_raw_os_error(9), &mut hook).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(9), "the OS error, unchanged");
-        let e = interrupted(core_::Error::InvalidFd(-1), &mut hook).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
-        assert_eq!(e.to_string(), Error::InvalidFd(-1).to_string());
         assert_eq!(calls, 1, "the hook runs for EINTR only");
         // A hook that resumes: the wait is retried (`Ok`).
-        let eintr = core_::Error::Backend(io::Error::from(io::ErrorKind::Interrupted));
+        let eintr = io::Error::from(io::ErrorKind::Interrupted);
         assert!(interrupted(eintr, &mut || Ok(())).is_ok());
     }
 

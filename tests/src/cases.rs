@@ -2,7 +2,7 @@
 //!
 //! Re-expressed from CPython's `Lib/test/test_selectors.py` and selectors2's
 //! `tests/test_selectors2.py` (named in each doc comment), plus the rules
-//! `shared/DESIGN.md` adds. Cases of those suites that cannot apply here:
+//! the design contract adds. Cases of those suites that cannot apply here:
 //!
 //! * `fileobj` identity, `get_map()[fileobj]`, `del map[x]`/assignment
 //!   (TypeError), and "Invalid file object" (ValueError): Rust keys are fds,
@@ -1125,7 +1125,7 @@ fn closed_key_report(kind: BackendKind, interest: Events) -> Option<Events> {
     }
 }
 
-/// issue 9, item 1: a registered fd closed without `unregister` never hides
+/// A registered fd closed without `unregister` never hides
 /// the other keys' readiness (select's `EBADF` used to report only it), nor
 /// delays or starves them.
 /// Runs alone: it frees an fd number while registered, which another test
@@ -1168,7 +1168,7 @@ pub fn closed_fd_does_not_hide_the_others<B: OsBackend>() {
     );
 }
 
-/// issue 9, item 2: a registration the kernel keeps after its fd was
+/// A registration the kernel keeps after its fd was
 /// closed (a duplicate keeps the file open) and unregistered. When that
 /// file becomes readable: a timed select still waits its timeout, a
 /// blocking select still blocks, a live fd is reported by every select even
@@ -1348,7 +1348,7 @@ pub fn a_rebuild_out_of_fds_loses_no_report<B: OsBackend>() {
     drop(dup);
 }
 
-/// issue 9, item 2, related: the same open file back under the same fd
+/// related: the same open file back under the same fd
 /// number (`dup2` onto it) after its registration outlived the fd. epoll
 /// said `EEXIST` and nothing could recover; now `register` succeeds and the
 /// key behaves like any other.
@@ -1381,7 +1381,7 @@ pub fn same_file_back_under_the_same_number<B: OsBackend>() {
     expect_ready(&mut sel, &[(fd, RW)]);
 }
 
-/// issue 10: `select_with_eintr` calls its hook on each signal; `Ok`
+/// `select_with_eintr` calls its hook on each signal; `Ok`
 /// resumes with the time left, an error ends the select with it at once.
 #[cfg(unix)]
 pub fn eintr_hook_resumes_or_stops<B: OsBackend>() {
@@ -1429,7 +1429,7 @@ pub fn eintr_hook_resumes_or_stops<B: OsBackend>() {
     assert!(took < PROMPT, "stopped at once: {took:?}");
 }
 
-/// issue 14: `select_until` waits until the instant (never past it by the
+/// `select_until` waits until the instant (never past it by the
 /// clock, at once if it has passed) and reports what is ready; a `&mut`
 /// borrow of a connection is `Selectable` too.
 #[cfg(unix)]

@@ -273,7 +273,7 @@ pub enum Op {
     /// Close a socket's peer: hang-up.
     ClosePeer { src: u8 },
     /// Close the watched fd itself, registered or not, without
-    /// unregistering it (issue 9): the other keys must be reported as
+    /// unregistering it: the other keys must be reported as
     /// before. Later `register` and `modify` of it are skipped (epoll
     /// refuses a closed fd at once, poll and select only at the next wait:
     /// both are right); `unregister` must succeed on every backend.

@@ -3,7 +3,7 @@
 //! `selectors`. It checks every byte of 200 concurrent connections with
 //! messages up to 256 KiB (partial writes) that half-close, 50 resets, a
 //! burst of 500 short connections, and, with the server's fd limit
-//! lowered, an accept storm that meets `EMFILE` (issue 9, item 5).
+//! lowered, an accept storm that meets `EMFILE`.
 //!
 //! Needs `python3` (3.9 or newer) on `PATH`; `SELECTORS2_PYTHON` names
 //! another interpreter.

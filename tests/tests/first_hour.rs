@@ -1,4 +1,4 @@
-//! A newcomer's first hour (issue 14): programs written from the README
+//! A newcomer's first hour: programs written from the README
 //! and the generated docs alone, as someone who knows Python's `selectors`
 //! writes them, kept here bounded and self-checking so that what the docs
 //! teach keeps compiling and working. The fourth, a `#![no_std]` program

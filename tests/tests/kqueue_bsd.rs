@@ -15,7 +15,7 @@ use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::time::Duration;
 
-use selectors2::{AnyCapacity, Events, KqueueSelector, RawFd, Ready};
+use selectors2::{Events, KqueueSelector, RawFd, Ready};
 use selectors2_tests::{dup2_raw, is_open, low_fds, pipe};
 
 const R: Events = Events::READ;
@@ -24,10 +24,10 @@ const RW: Events = Events::READ.union(Events::WRITE);
 const ZERO: Option<Duration> = Some(Duration::ZERO);
 
 /// The selector these tests use: room for 64 keys.
-type Kq = KqueueSelector<i32, 64>;
+type Kq = KqueueSelector<i32>;
 
 fn kq() -> Kq {
-    Kq::new().unwrap()
+    Kq::with_capacity(64).unwrap()
 }
 
 /// One select: `fd -> events`, sorted.
@@ -287,7 +287,7 @@ fn the_kqueue_limit_falls_back_to_poll() {
     };
     // SAFETY: sets a limit of this process (alone: see above) from a local.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_KQUEUES, &zero) }, 0);
-    let err = Kq::new().unwrap_err();
+    let err = Kq::with_capacity(64).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::QuotaExceeded, "{err}");
     let sel = selectors2::DefaultSelector::<i32>::new().unwrap();
     assert_eq!(sel.backend_kind(), selectors2::BackendKind::Poll);

@@ -189,9 +189,9 @@ fn main() -> ! {
             cortex_m::asm::wfi();
         }
         let start = board::now();
-        let n = sel.select(&mut ready, Some(Duration::from_micros(u64::from(micros))));
+        let Ok(n) = sel.select(&mut ready, Some(Duration::from_micros(u64::from(micros))));
         let waited = board::now().wrapping_sub(start);
-        let good = matches!(n, Ok(0)) && waited >= least && waited <= least + 1;
+        let good = n == 0 && waited >= least && waited <= least + 1;
         ok &= good;
         out.print(b"timeout ");
         out.print_u32(micros);
@@ -208,9 +208,7 @@ fn main() -> ! {
     let (mut blinks, mut presses) = (0u32, 0u32);
     while blinks < BLINKS {
         // No timeout: the blink timer ends every wait.
-        if sel.select(&mut ready, None).is_err() {
-            board::exit(false);
-        }
+        let Ok(_) = sel.select(&mut ready, None);
         for (key, _) in &ready {
             match key.data {
                 Source::Timer => {

@@ -35,7 +35,7 @@ use crate::{BackendKind, RawFd};
 /// `test_above_fd_setsize` expects all of them from one call). Allocated
 /// once and never initialised: the kernel writes what it returns, so only
 /// the pages a wait has written become resident (a selector whose waits
-/// return a few keys keeps one page of it, not 48 KiB at 4096 keys).
+/// return a few keys keeps one page of it, not the whole buffer).
 struct EventBuffer(Box<[MaybeUninit<epoll::Event>]>);
 
 // SAFETY: `epoll::Event` is `!Send`/`!Sync` only because `epoll_data` may
@@ -85,8 +85,8 @@ fn unpack(data: u64) -> (RawFd, Tag) {
 }
 
 /// What a registration with `interest` asks epoll for: `IN` for `READ`,
-/// `OUT` for `WRITE`, by one load from [`FLAGS`] (two instructions fewer
-/// per modify than a test per flag, cachegrind).
+/// `OUT` for `WRITE`, by one load from [`FLAGS`] (cheaper than a test per
+/// flag).
 #[inline]
 fn flags(interest: Events) -> epoll::EventFlags {
     epoll::EventFlags::from_bits_retain(FLAGS[usize::from(interest.bits() & 3)])
@@ -259,15 +259,13 @@ impl Backend for Epoll {
         // `max` is at least 1 from a selector (a `Ready` holds at least
         // one entry) and the buffer at least 1 long (`open`); a direct call
         // with 0 gets the kernel's EINVAL. (`clamp` would add a panic
-        // check for a buffer shorter than 1: 2 instructions per select.)
+        // check for a buffer shorter than 1.)
         let max = max.min(buf.len());
         let ts = millis_timespec(to_millis(timeout));
         let (got, _) = epoll::wait(self.epfd.as_fd(), &mut buf[..max], ts.as_ref())?;
         // The first report apart from the loop over the rest: a select
         // with one ready fd (the common case of a busy server's loop) runs
-        // straight through, 6 instructions fewer than the loop's set-up and
-        // exit (cachegrind); `for_each` rather than `for` for the rest, one
-        // fewer again.
+        // straight through, without the loop's set-up and exit.
         let mut each = |ev: &epoll::Event| {
             let (fd, tag) = unpack(ev.data.u64());
             report(fd, tag, readiness(ev.flags));

@@ -140,7 +140,7 @@ fn filter_of(ev: &Event) -> Option<(RawFd, Filter)> {
 /// `kevent` with a change list and no wait: every change carries
 /// `EV_RECEIPT`, so each is answered in `receipts` (which must be as long
 /// as `changes`) and no pending event is taken.
-#[inline]
+#[inline(always)]
 fn kevent_changes(
     kq: BorrowedFd<'_>,
     changes: &[Event],
@@ -165,7 +165,7 @@ fn kevent_changes(
 ///
 /// Through libc, not rustix: rustix's `Event` does not give out `fflags`,
 /// where a socket's error comes with `EV_EOF`.
-#[inline]
+#[inline(always)]
 fn kevent_wait<'a>(
     kq: BorrowedFd<'_>,
     events: &'a mut [MaybeUninit<libc::kevent>],
@@ -241,7 +241,7 @@ fn is_gone(e: &io::Error) -> bool {
 impl Kqueue {
     /// Applies `changes` to `fd`'s filters in one `kevent` call and reads
     /// each one's receipt (`receipts[i]` answers `changes[i]`).
-    #[inline]
+    #[inline(always)]
     fn apply(&self, fd: RawFd, tag: Tag, changes: &Changes) -> io::Result<[Receipt; 2]> {
         let changes = changes.as_slice();
         let mut list = [blank(); 2];
@@ -272,7 +272,7 @@ impl Kqueue {
 
     /// Applies `changes` atomically: if the kernel refuses one, the others
     /// are undone and its error returned. On success, the receipts.
-    #[inline]
+    #[inline(always)]
     fn change(&mut self, fd: RawFd, tag: Tag, changes: &Changes) -> io::Result<[Receipt; 2]> {
         let receipts = self.apply(fd, tag, changes)?;
         let done = &receipts[..changes.len()];
@@ -283,8 +283,9 @@ impl Kqueue {
     }
 
     /// Reverses what went through of a refused change list, and returns
-    /// the refusal. Best effort: putting a filter back can itself fail
-    /// only for want of kernel memory, and then nothing better can be done.
+    /// the refusal; or, when the undo could not put everything back (XNU
+    /// may lack the memory to re-add a filter a `modify` deleted), an error
+    /// that says the registration no longer matches its key.
     #[cold]
     fn undo(
         &mut self,
@@ -295,15 +296,35 @@ impl Kqueue {
         errno: i32,
     ) -> io::Error {
         let undo = kf::undo(changes.as_slice(), receipts);
-        if undo.len() > 0
-            && let Ok(receipts) = self.apply(fd, tag, &undo)
-        {
+        if undo.len() == 0 {
+            return io::Error::from_raw_os_error(errno);
+        }
+        let result = self.apply(fd, tag, &undo);
+        if let Ok(receipts) = &result {
             // Restoring a write filter may now meet a broken pipe.
             self.ledger
                 .changed(fd, tag, undo.as_slice(), &receipts[..undo.len()]);
         }
-        io::Error::from_raw_os_error(errno)
+        let result = match &result {
+            Ok(receipts) => Ok(&receipts[..undo.len()]),
+            Err(e) => Err(e.raw_os_error().unwrap_or(libc::EIO)),
+        };
+        match kf::not_undone(result) {
+            None => io::Error::from_raw_os_error(errno),
+            Some(undo_errno) => not_undone(errno, undo_errno),
+        }
     }
+}
+
+/// The error of a change list that was refused and could not be undone.
+#[cold]
+fn not_undone(errno: i32, undo_errno: i32) -> io::Error {
+    io::Error::other(format!(
+        "kevent refused a change ({}), and putting the fd's filters back failed too ({}): \
+         its registration no longer matches its key; unregister it and register it again",
+        io::Error::from_raw_os_error(errno),
+        io::Error::from_raw_os_error(undo_errno),
+    ))
 }
 
 impl AsFd for Kqueue {
@@ -384,7 +405,7 @@ fn refused(e: rustix::io::Errno) -> io::Error {
 impl Backend for Kqueue {
     type Error = io::Error;
 
-    #[inline]
+    #[inline(always)]
     fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
         let changes = kf::change_list(interest, Events::empty());
         let receipts = self.change(fd, tag, &changes)?;
@@ -393,7 +414,7 @@ impl Backend for Kqueue {
         Ok(BackendSlot::NONE)
     }
 
-    #[inline]
+    #[inline(always)]
     fn modify(
         &mut self,
         fd: RawFd,
@@ -410,7 +431,7 @@ impl Backend for Kqueue {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     fn unregister(&mut self, fd: RawFd, _: BackendSlot, interest: Events) -> io::Result<()> {
         let changes = kf::change_list(Events::empty(), interest);
         let result = self.apply(fd, Tag::NONE, &changes).and_then(|r| {
@@ -442,7 +463,7 @@ impl Backend for Kqueue {
         is_gone(e)
     }
 
-    #[inline]
+    #[inline(always)]
     fn wait<F: FnMut(RawFd, Tag, Readiness)>(
         &mut self,
         max: usize,

@@ -1,11 +1,14 @@
-//! The pure half of the kqueue backend: which filters an interest needs,
-//! which changes `register`, `modify` and `unregister` submit and how a
-//! half-applied list is undone, what each change's receipt means, and what
-//! a returned kevent reports.
+//! The kqueue backend's decisions: which filters an interest needs, which
+//! changes `register`, `modify` and `unregister` submit and how a
+//! half-applied list is undone, what each change's receipt means, what a
+//! returned kevent reports, how a wait is shared between the kernel and
+//! the fds the backend reports itself ([`Ledger`]), and which process owns
+//! the kqueue ([`ProcessFd`], for `fork`).
 //!
-//! Plain enums and integers only, no kqueue types: this module builds, and
-//! its tests run, on every unix (Linux included), while `kqueue.rs`, which
-//! exists only where kqueue does, turns these decisions into `kevent` calls.
+//! No kqueue types: this module builds, and its tests run, on every unix
+//! (Linux included), where a model of the kernel over `SimBackend` checks
+//! the wait logic end to end, while `kqueue.rs`, which exists only where
+//! kqueue does, turns these decisions into `kevent` calls.
 
 // Everything here serves `kqueue.rs`; elsewhere only the tests use it.
 #![cfg_attr(not(has_kqueue), allow(dead_code))]
@@ -195,6 +198,20 @@ pub(crate) fn undo(changes: &[Change], receipts: &[Receipt]) -> Changes {
         }
     }
     list
+}
+
+/// Whether an undo left the filters other than they were: the errno that
+/// kept it from putting everything back, from its receipts (`Ok`) or from
+/// the whole call (`Err`). `None` when it restored everything, or when the
+/// fd was closed meanwhile (`EBADF`), which removed its filters: then
+/// nothing is left behind either way.
+#[cold]
+pub(crate) fn not_undone(undo: Result<&[Receipt], i32>) -> Option<i32> {
+    let errno = match undo {
+        Ok(receipts) => first_failure(receipts)?,
+        Err(errno) => errno,
+    };
+    (errno != libc::EBADF).then_some(errno)
 }
 
 /// What a kevent returned by a wait says, in plain values (`kqueue.rs`
@@ -546,7 +563,7 @@ impl Ledger {
     /// a caller that takes `max` fds. A returned event that carries
     /// `EV_ONESHOT` is reported and becomes the backend's own to report
     /// from then on (see [`Ledger`]).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn wait<I, E, F>(
         &mut self,
         max: usize,
@@ -854,6 +871,19 @@ mod tests {
         assert!(undone.as_slice().is_empty());
         let undone = undo(&[ADD_R, DEL_W], &[Failed(libc::EINVAL), Absent]);
         assert!(undone.as_slice().is_empty());
+    }
+
+    #[test]
+    fn kqueue_an_undo_that_failed_is_told() {
+        use Receipt::*;
+        assert_eq!(not_undone(Ok(&[Applied])), None);
+        assert_eq!(not_undone(Ok(&[Applied, Absent, Broken])), None);
+        // XNU short of memory to re-add the filter a modify deleted.
+        assert_eq!(not_undone(Ok(&[Failed(libc::ENOMEM)])), Some(libc::ENOMEM));
+        assert_eq!(not_undone(Err(libc::ENOMEM)), Some(libc::ENOMEM));
+        // Closed meanwhile: its filters are gone, nothing is left behind.
+        assert_eq!(not_undone(Ok(&[Failed(libc::EBADF)])), None);
+        assert_eq!(not_undone(Err(libc::EBADF)), None);
     }
 
     const TAG: Tag = Tag::from_bits(9);
@@ -1224,7 +1254,7 @@ mod tests {
         got
     }
 
-    /// issue 9, item 3: kqueue's batches reach every ready fd when they
+    /// Kqueue's batches reach every ready fd when they
     /// cannot all fit in one `Ready`: with read-only interests, `2 * max`
     /// events were `2 * max` fds and two of four fds starved at `M = 1`.
     #[test]

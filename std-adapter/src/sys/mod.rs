@@ -3,7 +3,7 @@
 //! `// SAFETY:` proof.
 //!
 //! You rarely name these types: the selector aliases do
-//! (`PollSelector` is [`Selector<sys::Poll, D, N>`](crate::Selector)).
+//! (`PollSelector` is [`Selector<sys::Poll, D>`](crate::Selector)).
 //! On Windows `Poll` is WSAPoll (`wsapoll.rs`) and `Select` is Winsock
 //! `select` (`winsock_select.rs`), sharing `winsock.rs`.
 //!
@@ -159,7 +159,7 @@ mod tests {
 
     use super::*;
 
-    /// issue 9, item 4: a backend handed an fd the selector would have
+    /// A backend handed an fd the selector would have
     /// refused (negative, beyond `FD_SETSIZE`) or a wrong slot answers with
     /// an error, never a panic. Outside this crate only a `Selector` can
     /// open one (`OsBackend::open` takes a crate-private `Token`).

@@ -137,7 +137,7 @@ impl Select {
     /// `select` failed with `EBADF`: a registered fd was closed without
     /// being unregistered. Report each closed one as invalid, as `poll`
     /// reports `POLLNVAL`, and what the others have ready right now: a
-    /// closed fd must never hide the other keys' readiness (issue 9). The
+    /// closed fd must never hide the other keys' readiness. The
     /// closed fds are ready, so this does not block, as `poll` does not.
     #[cold]
     #[inline(never)]

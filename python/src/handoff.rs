@@ -1,0 +1,344 @@
+//! Taking turns across threads: a call that finds the selector held by a
+//! `select` waiting in another thread wakes it and waits for its turn
+//! (the [`Handoff`]); and what `fork()` leaves behind (a holder in a
+//! thread the child does not have).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use selectors2::{BackendKind, Waker};
+
+use crate::errors::busy;
+use crate::gil;
+use crate::green::wake_green;
+use crate::selector::NativeSelector;
+
+/// `m` locked, whether or not a thread panicked holding it (nothing here
+/// leaves the state half-changed).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How many times this process is a child of `os.fork()` (counted by an
+/// `os.register_at_fork` hook, [`forked`]): which process a `select`
+/// holding a selector runs in, without a `getpid` system call per
+/// `select`. (A fork that bypasses Python's hooks is not counted.)
+pub(crate) static FORKS: AtomicU64 = AtomicU64::new(0);
+
+/// `os.register_at_fork(after_in_child=...)`: see [`FORKS`].
+#[pyfunction]
+pub(crate) fn forked() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Every open selector's [`Handoff`], by the address of its Python
+/// object: what a caller that finds the selector held (so cannot read its
+/// fields) looks up. Touched at `_open`, at deallocation, and on the
+/// rare call that meets a waiting `select`.
+pub(crate) static HANDOFFS: Mutex<BTreeMap<usize, Arc<Handoff>>> = Mutex::new(BTreeMap::new());
+
+/// How a `select` that waits with the selector held lets other threads
+/// in. A caller that finds the selector held by such a `select` asks for
+/// a turn ([`Handoff::wait_turn`]): it counts itself in `requests`, wakes
+/// the wait through the selector's wake-up fd, and waits (GIL released)
+/// until the `select` lets go. That `select` ([`Handoff::let_go`]) gives
+/// the selector up, waits until every caller counted has taken its turn,
+/// then takes the selector again and waits on for the time left: the
+/// call from the other thread happens during the `select`, and a file it
+/// registers is watched by the rest of that wait, as with the standard
+/// library's `EpollSelector`.
+pub(crate) struct Handoff {
+    pub(crate) state: Mutex<HandoffState>,
+    /// Notified when a `select` lets go (`released`) and when `requests`
+    /// falls to zero.
+    pub(crate) turn: Condvar,
+    /// The mechanism, read by `select` before it can hold the selector.
+    pub(crate) kind: BackendKind,
+}
+
+pub(crate) struct HandoffState {
+    /// The `select` holding the selector while it waits, if any.
+    pub(crate) waiting: Option<Holder>,
+    /// Callers counted in by [`Handoff::wait_turn`] that have not had
+    /// their turn yet.
+    pub(crate) requests: usize,
+    /// How many times a `select` let go: a caller waits for this to move.
+    pub(crate) released: u64,
+    /// Threads waiting on `turn` (no notification, a system call, without).
+    pub(crate) sleepers: usize,
+    /// The selector's wake-up fd (the one in its table).
+    pub(crate) waker: Option<Arc<Waker>>,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct Holder {
+    /// The process it runs in, as [`FORKS`] counts them: after `fork()`
+    /// the child has the state but not the thread.
+    pub(crate) process: u64,
+    /// The thread it runs in ([`this_thread`]): a call from that same
+    /// thread (a finalizer run by the garbage collector, say) cannot wait
+    /// for it.
+    pub(crate) thread: usize,
+    /// Whether a caller can end its wait: it polls (ends by itself), or
+    /// watches the wake-up fd.
+    pub(crate) wakeable: bool,
+}
+
+/// How a caller waits for its turn.
+#[derive(Clone, Copy)]
+pub(crate) enum Ask {
+    /// A short call (register, get_key...): wake the `select`.
+    Wake,
+    /// Another `select`: wait without waking it (two waits that woke each
+    /// other would never wait), until it lets go or `until` passes.
+    Quietly(Option<Instant>),
+}
+
+/// One caller counted in `requests`, until it is dropped (once it holds
+/// the selector, or gives up).
+pub(crate) struct Request(Arc<Handoff>);
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        let mut s = lock(&self.0.state);
+        s.requests -= 1;
+        if s.requests == 0 && s.sleepers > 0 {
+            self.0.turn.notify_all();
+        }
+    }
+}
+
+impl Handoff {
+    pub(crate) fn new(kind: BackendKind) -> Arc<Handoff> {
+        Arc::new(Handoff {
+            state: Mutex::new(HandoffState {
+                waiting: None,
+                requests: 0,
+                released: 0,
+                sleepers: 0,
+                waker: None,
+            }),
+            turn: Condvar::new(),
+            kind,
+        })
+    }
+
+    /// `select` is about to wait holding the selector.
+    pub(crate) fn hold(&self, wakeable: bool) {
+        lock(&self.state).waiting = Some(Holder {
+            process: FORKS.load(Ordering::Relaxed),
+            thread: this_thread(),
+            wakeable,
+        });
+    }
+
+    /// `select` has given the selector up (its borrow is dropped): lets
+    /// the callers waiting for a turn in. With `wait`, when the `select`
+    /// will take the selector back, it also waits (GIL released) until the
+    /// ones counted have had their turn, for one [`SLICE`] at most (more
+    /// keep coming when threads hammer the selector; each wakes the wait
+    /// again). A `select` about to return does not wait: its callers run
+    /// as soon as it gives the GIL up, as with the standard library's.
+    pub(crate) fn let_go(&self, py: Python<'_>, wait: bool) {
+        let mut s = lock(&self.state);
+        s.waiting = None;
+        s.released = s.released.wrapping_add(1);
+        if s.sleepers > 0 {
+            self.turn.notify_all();
+        }
+        if !wait || s.requests == 0 {
+            return;
+        }
+        drop(s);
+        gil::detach(py, || {
+            let end = Instant::now() + SLICE;
+            self.wait_while(lock(&self.state), end, |s| s.requests > 0)
+        });
+    }
+
+    /// Waits on `turn` while `pending` holds, until `end` at the latest;
+    /// `true` when it stopped for `end`.
+    pub(crate) fn wait_while(
+        &self,
+        mut s: MutexGuard<'_, HandoffState>,
+        end: Instant,
+        pending: impl Fn(&HandoffState) -> bool,
+    ) -> bool {
+        s.sleepers += 1;
+        let mut timed_out = false;
+        while pending(&s) {
+            let now = Instant::now();
+            if now >= end {
+                timed_out = true;
+                break;
+            }
+            s = self
+                .turn
+                .wait_timeout(s, end - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        s.sleepers -= 1;
+        timed_out
+    }
+
+    /// The caller found the selector held: waits for a `select` holding
+    /// it to let go (see [`Ask`]), for one [`SLICE`] at most. `busy()`
+    /// when nothing would ever let go: no `select` waits in this process,
+    /// the one waiting is this thread's, or it cannot be woken.
+    pub(crate) fn wait_turn(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        ask: Ask,
+        request: &mut Option<Request>,
+    ) -> PyResult<Turn> {
+        let mut s = lock(&self.state);
+        let holder = match s.waiting {
+            Some(h) if h.process == FORKS.load(Ordering::Relaxed) && h.thread != this_thread() => h,
+            _ => return Err(busy()),
+        };
+        let until = match ask {
+            Ask::Wake if !holder.wakeable => return Err(busy()),
+            Ask::Wake => {
+                if request.is_none() {
+                    s.requests += 1;
+                    *request = Some(Request(Arc::clone(self)));
+                }
+                if let Some(waker) = &s.waker {
+                    // Cannot fail but for a closed fd: then the wait was
+                    // a poll, or has been woken already.
+                    let _ = waker.wake();
+                }
+                None
+            }
+            Ask::Quietly(until) => until,
+        };
+        let seen = s.released;
+        drop(s);
+        Ok(gil::detach(py, || {
+            let slice = Instant::now() + SLICE;
+            let end = until.map_or(slice, |u| u.min(slice));
+            if !self.wait_while(lock(&self.state), end, |s| s.released == seen) {
+                Turn::Released
+            } else if until.is_some_and(|u| Instant::now() >= u) {
+                Turn::TimedOut
+            } else {
+                Turn::Slice
+            }
+        }))
+    }
+}
+
+/// How long a caller waits for its turn, or a `select` for its callers,
+/// before it looks up again: for signals (Ctrl-C in a thread that waits
+/// for a turn is a `KeyboardInterrupt` within this), and for the
+/// interpreter's exit (where a `select` in a daemon thread never gets the
+/// GIL back to let go).
+pub(crate) const SLICE: Duration = Duration::from_millis(20);
+
+/// How a wait for a turn ended.
+pub(crate) enum Turn {
+    /// The `select` let go: try again.
+    Released,
+    /// A [`SLICE`] passed: handle signals, then wait again.
+    Slice,
+    /// The caller's own deadline passed.
+    TimedOut,
+}
+
+/// This thread, as a number (the address of a thread-local: no system
+/// call, unlike `gettid`).
+pub(crate) fn this_thread() -> usize {
+    thread_local! {
+        static MARK: u8 = const { 0 };
+    }
+    MARK.with(|m| m as *const u8 as usize)
+}
+
+/// Whether the interpreter is shutting down (`sys.is_finalizing()`; an
+/// interpreter too far gone to say counts as shutting down).
+#[cold]
+pub(crate) fn finalizing(py: Python<'_>) -> bool {
+    py.import(intern!(py, "sys"))
+        .and_then(|sys| sys.getattr(intern!(py, "is_finalizing"))?.call0())
+        .and_then(|v| v.is_truthy())
+        .unwrap_or(true)
+}
+
+/// The handoff of the selector `slf`, found without holding it.
+#[cold]
+pub(crate) fn handoff_of(slf: &Bound<'_, NativeSelector>) -> Option<Arc<Handoff>> {
+    lock(&HANDOFFS).get(&(slf.as_ptr() as usize)).cloned()
+}
+
+/// `take()`'s result once it succeeds, waiting for a turn while a
+/// `select` of another thread holds the selector (see [`Handoff`]);
+/// `None` when `ask`'s deadline passes first. Between slices of the wait
+/// it runs the signal handlers (an exception from one propagates), and it
+/// gives up with `busy()` once the interpreter is shutting down.
+pub(crate) fn acquire<T>(
+    slf: &Bound<'_, NativeSelector>,
+    ask: impl FnOnce() -> Ask,
+    mut take: impl FnMut() -> Option<T>,
+) -> PyResult<Option<T>> {
+    if let Some(held) = take() {
+        return Ok(Some(held));
+    }
+    let Some(handoff) = handoff_of(slf) else {
+        return Err(busy());
+    };
+    let py = slf.py();
+    let ask = ask();
+    let mut request = None;
+    loop {
+        match handoff.wait_turn(py, ask, &mut request)? {
+            Turn::TimedOut => return Ok(None),
+            Turn::Released => {}
+            Turn::Slice => {
+                py.check_signals()?;
+                if finalizing(py) {
+                    return Err(busy());
+                }
+            }
+        }
+        if let Some(held) = take() {
+            return Ok(Some(held));
+        }
+    }
+}
+
+#[inline]
+pub(crate) fn borrow_mut<'py>(
+    slf: &Bound<'py, NativeSelector>,
+) -> PyResult<PyRefMut<'py, NativeSelector>> {
+    let this = acquire(slf, || Ask::Wake, || slf.try_borrow_mut().ok())?.ok_or_else(busy)?;
+    if this.green_waits > 0 {
+        wake_green(&this);
+    }
+    Ok(this)
+}
+
+#[inline]
+pub(crate) fn borrow<'py>(
+    slf: &Bound<'py, NativeSelector>,
+) -> PyResult<PyRef<'py, NativeSelector>> {
+    acquire(slf, || Ask::Wake, || slf.try_borrow().ok())?.ok_or_else(busy)
+}
+
+/// The number the table knows the waker's readable end by: its fd, or
+/// on Windows its socket (if it fits, as `register` requires of any).
+#[cfg(unix)]
+pub(crate) fn waker_fd(waker: &Waker) -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    Some(waker.as_raw_fd())
+}
+
+#[cfg(windows)]
+pub(crate) fn waker_fd(waker: &Waker) -> Option<i32> {
+    use std::os::windows::io::AsRawSocket;
+    i32::try_from(waker.as_raw_socket()).ok()
+}
