@@ -253,9 +253,9 @@ impl<S: Sources, const K: usize> Backend for Fixed<S, K> {
         });
         loop {
             let left = match deadline {
-                Some(d) => match d.checked_sub(self.sources.now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => return Ok(()),
+                Some(d) => match time_left(d, self.sources.now()) {
+                    Some(left) => Some(left),
+                    None => return Ok(()),
                 },
                 None if timeout.is_some() => Some(Duration::MAX),
                 None => None,
@@ -266,6 +266,25 @@ impl<S: Sources, const K: usize> Backend for Fixed<S, K> {
             }
         }
     }
+}
+
+/// `deadline - now`, or `None` once `now` has reached `deadline`.
+///
+/// By parts rather than `Duration::checked_sub`, whose normalization keeps
+/// a panic path the optimizer cannot remove (`Duration::new`'s overflow
+/// check) in every firmware image that selects with a timeout.
+#[inline]
+fn time_left(deadline: Duration, now: Duration) -> Option<Duration> {
+    let mut secs = deadline.as_secs().checked_sub(now.as_secs())?;
+    let mut nanos = deadline.subsec_nanos();
+    let now_nanos = now.subsec_nanos();
+    if nanos < now_nanos {
+        secs = secs.checked_sub(1)?;
+        nanos += 1_000_000_000;
+    }
+    // Below a second already; `min` lets the compiler see it.
+    let left = Duration::new(secs, (nanos - now_nanos).min(999_999_999));
+    (!left.is_zero()).then_some(left)
 }
 
 #[cfg(test)]
@@ -368,6 +387,25 @@ mod tests {
             sim(&mut sel).us >= 5000,
             "woke for WRITABLE on a READ-only source"
         );
+    }
+
+    #[test]
+    fn time_left_is_checked_sub_by_parts() {
+        let d = |s, n| Duration::new(s, n);
+        for (deadline, now) in [
+            (d(5, 0), d(3, 0)),
+            (d(5, 100), d(3, 200)),
+            (d(5, 200), d(3, 100)),
+            (d(5, 0), d(5, 0)),
+            (d(5, 0), d(5, 1)),
+            (d(3, 0), d(5, 0)),
+            (d(0, 999_999_999), d(0, 0)),
+            (d(u64::MAX, 999_999_999), d(0, 0)),
+            (d(1, 0), d(0, 999_999_999)),
+        ] {
+            let want = deadline.checked_sub(now).filter(|l| !l.is_zero());
+            assert_eq!(time_left(deadline, now), want, "{deadline:?} - {now:?}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ mod key_map;
 mod ready;
 mod selectable;
 mod selector;
-pub mod sim;
+mod sim;
 
 pub use backend::{Backend, BackendSlot, Registration, Tag};
 pub use error::Error;
@@ -28,7 +28,7 @@ pub use key_map::{Iter as KeyIter, KeyMap, SelectorKey, Slot};
 pub use ready::{Iter as ReadyIter, Ready};
 pub use selectable::Selectable;
 pub use selector::{Selector, SelectorInner};
-pub use sim::SimBackend;
+pub use sim::{ReportOrder, SIM_FD_LIMIT, SimBackend, SimCalls, SimError};
 
 /// A file descriptor number, as the OS hands it out (`int` in C). The core
 /// uses a plain `i32` so that it builds where `libc` has nothing to offer.

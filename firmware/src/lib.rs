@@ -191,6 +191,34 @@ impl Uart {
     }
 }
 
+/// The UART as an `embedded-io` device, as a HAL's driver would offer it.
+/// Asking whether it is ready, and hearing "no", arms its interrupt for
+/// that direction, so that a sleep after the question ends when the byte
+/// (or the room) comes: the question is the registration.
+impl embedded_io::ErrorType for Uart {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io::ReadReady for Uart {
+    fn read_ready(&mut self) -> Result<bool, Self::Error> {
+        let ready = self.rx_ready();
+        if !ready {
+            set_reg(self.base + IM, reg(self.base + IM) | IM_RX);
+        }
+        Ok(ready)
+    }
+}
+
+impl embedded_io::WriteReady for Uart {
+    fn write_ready(&mut self) -> Result<bool, Self::Error> {
+        let ready = self.tx_ready();
+        if !ready {
+            set_reg(self.base + IM, reg(self.base + IM) | IM_TX);
+        }
+        Ok(ready)
+    }
+}
+
 /// A UART's interrupt only wakes the core: mask it (the line drops) and
 /// leave the byte to the main loop, which finds it by polling the flags.
 #[unsafe(no_mangle)]
@@ -231,14 +259,20 @@ pub fn sleep_until_interrupt() {
 }
 
 static TICKS: AtomicU32 = AtomicU32::new(0);
+/// How often `TICKS` wrapped (every 49.7 days).
+static WRAPS: AtomicU32 = AtomicU32::new(0);
 
 #[exception]
 fn SysTick() {
     // Only this handler writes: a load and a store cannot lose a tick.
-    TICKS.store(
-        TICKS.load(Ordering::Relaxed).wrapping_add(1),
-        Ordering::Relaxed,
-    );
+    let ticks = TICKS.load(Ordering::Relaxed).wrapping_add(1);
+    if ticks == 0 {
+        WRAPS.store(
+            WRAPS.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+    }
+    TICKS.store(ticks, Ordering::Relaxed);
     WOKEN.store(true, Ordering::Relaxed);
 }
 
@@ -256,6 +290,24 @@ pub fn start_clock(mut syst: cortex_m::peripheral::SYST) {
 #[inline]
 pub fn now() -> u32 {
     TICKS.load(Ordering::Relaxed)
+}
+
+/// The time since [`start_clock`], for a backend that keeps deadlines as
+/// `Duration`s (`selectors2_core::Fixed`): the tick count, extended past
+/// its wrap, converted without a 64-bit division (which a Cortex-M3 does
+/// in a library call of a kilobyte): 2^32 ms is 4,294,967 s and 296 ms.
+pub fn uptime() -> Duration {
+    let (wraps, ms) = loop {
+        let wraps = WRAPS.load(Ordering::Relaxed);
+        let ms = TICKS.load(Ordering::Relaxed);
+        // A wrap between the two loads: read again.
+        if WRAPS.load(Ordering::Relaxed) == wraps {
+            break (wraps, ms);
+        }
+    };
+    let extra_ms = wraps.wrapping_mul(296) + ms % 1000;
+    let secs = u64::from(wraps) * 4_294_967 + u64::from(ms / 1000) + u64::from(extra_ms / 1000);
+    Duration::new(secs, extra_ms % 1000 * 1_000_000)
 }
 
 /// How many tick edges a wait of `timeout` must see: a timeout that is not

@@ -5,7 +5,7 @@
 use arbitrary::Arbitrary;
 use core::time::Duration;
 
-use selectors2_core::sim::SIM_FD_LIMIT;
+use selectors2_core::SIM_FD_LIMIT;
 use selectors2_core::{RawFd, Readiness};
 
 /// Small fds, so that duplicates, re-registrations and a full table happen.

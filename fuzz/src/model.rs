@@ -13,8 +13,8 @@ use std::fmt::Debug;
 
 use core::time::Duration;
 
-use selectors2_core::sim::{SIM_FD_LIMIT, SimCalls, SimError};
 use selectors2_core::{Error, Events, RawFd, Readiness, Selector, SelectorKey, SimBackend};
+use selectors2_core::{SIM_FD_LIMIT, SimCalls, SimError};
 
 use crate::input::fd_universe;
 

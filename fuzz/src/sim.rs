@@ -35,7 +35,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Debug;
 
 use arbitrary::Arbitrary;
-use selectors2_core::sim::ReportOrder;
+use selectors2_core::ReportOrder;
 use selectors2_core::{Events, RawFd, Ready, Selector, SimBackend};
 
 use crate::input::{FdIn, Interest, ReadinessIn, TimeoutIn};
@@ -287,7 +287,9 @@ impl<D: Copy + Eq + Debug, const N: usize> Run<D, N> {
         } = self;
         let timeout = timeout.timeout();
         let want = model.select(timeout);
-        let got = sel.select(ready, timeout).map_err(selectors2_core::Error::Backend);
+        let got = sel
+            .select(ready, timeout)
+            .map_err(selectors2_core::Error::Backend);
         let expected = match want {
             Err(e) => {
                 assert_eq!(got, Err(e), "result of select at {step:?}");

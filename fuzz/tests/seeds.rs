@@ -21,8 +21,8 @@ use std::path::PathBuf;
 
 use arbitrary::{Arbitrary, Unstructured};
 use core::time::Duration;
-use selectors2_core::sim::{SIM_FD_LIMIT, SimError};
 use selectors2_core::{Error, RawFd, Readiness};
+use selectors2_core::{SIM_FD_LIMIT, SimError};
 use selectors2_fuzz::backends_agree::Op;
 use selectors2_fuzz::input::{EDGE_FDS, FdIn, Interest, ReadinessIn, TimeoutIn};
 use selectors2_fuzz::model::{KeyResult, Model};

@@ -132,7 +132,7 @@ impl<B: OsBackend, D> Selector<B, D> {
     /// ```
     pub fn with_capacity(keys: usize) -> io::Result<Self> {
         let slots = sys::slots_for(keys.max(1)).ok_or_else(|| bad_capacity(keys))?;
-        Self::open(B::open(slots, sys::Token)?, slots, false)
+        Self::open(B::open(slots)?, slots, false)
     }
 
     /// Opens the mechanism with room for exactly `keys` keys, and never
@@ -157,7 +157,7 @@ impl<B: OsBackend, D> Selector<B, D> {
         if keys == 0 || sys::slots_for(keys).is_none() {
             return Err(bad_capacity(keys));
         }
-        Self::open(B::open(keys, sys::Token)?, keys, true)
+        Self::open(B::open(keys)?, keys, true)
     }
 
     /// A selector over `backend` (opened for `keys` keys) with an empty

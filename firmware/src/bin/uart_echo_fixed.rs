@@ -37,19 +37,11 @@ const EOT: u8 = 0x04;
 struct Board {
     /// When the timer becomes readable (a [`board::now`] value).
     timer_due: u32,
-    /// The tick counter's last value and how often it wrapped: `now`
-    /// must not go backwards after 49 days.
-    last_ms: u32,
-    wraps: u32,
 }
 
 impl Board {
     const fn new() -> Board {
-        Board {
-            timer_due: 0,
-            last_ms: 0,
-            wraps: 0,
-        }
+        Board { timer_due: 0 }
     }
 }
 
@@ -81,12 +73,7 @@ impl Sources for Board {
     }
 
     fn now(&mut self) -> Duration {
-        let ms = board::now();
-        if ms < self.last_ms {
-            self.wraps = self.wraps.wrapping_add(1);
-        }
-        self.last_ms = ms;
-        Duration::from_millis(u64::from(self.wraps) << 32 | u64::from(ms))
+        board::uptime()
     }
 
     fn sleep(&mut self, _timeout: Option<Duration>) -> Result<(), Infallible> {

@@ -10,7 +10,7 @@ use selectors2_core::{Backend, BackendSlot, Events, Readiness, Registration, Tag
 use super::Epoll;
 #[cfg(has_kqueue)]
 use super::Kqueue;
-use super::{OsBackend, Poll, Sealed, Select, Token};
+use super::{OsBackend, Poll, Sealed, Select};
 use crate::{BackendKind, RawFd};
 
 /// The run-time choice behind [`DefaultSelector`](crate::DefaultSelector).
@@ -72,11 +72,11 @@ impl Auto {
 fn open_kind(kind: BackendKind, capacity: usize) -> io::Result<Auto> {
     let mut b = match kind {
         #[cfg(has_epoll)]
-        BackendKind::Epoll => Auto(Chosen::Epoll(Epoll::open(capacity, Token)?)),
+        BackendKind::Epoll => Auto(Chosen::Epoll(Epoll::open(capacity)?)),
         #[cfg(has_kqueue)]
-        BackendKind::Kqueue => Auto(Chosen::Kqueue(Kqueue::open(capacity, Token)?)),
-        BackendKind::Poll => Auto(Chosen::Poll(Poll::open(capacity, Token)?)),
-        BackendKind::Select => Auto(Chosen::Select(Select::open(capacity, Token)?)),
+        BackendKind::Kqueue => Auto(Chosen::Kqueue(Kqueue::open(capacity)?)),
+        BackendKind::Poll => Auto(Chosen::Poll(Poll::open(capacity)?)),
+        BackendKind::Select => Auto(Chosen::Select(Select::open(capacity)?)),
         #[allow(unreachable_patterns)]
         _ => return Err(lacking(kind)),
     };
@@ -137,6 +137,10 @@ fn out_of_resources(e: &io::Error) -> bool {
 }
 
 impl Sealed for Auto {
+    fn open(capacity: usize) -> io::Result<Self> {
+        Auto::open_first(BackendKind::available(), capacity)
+    }
+
     #[inline]
     fn take_spurious_wakeup(&mut self) -> bool {
         each!(&mut self.0, b => b.take_spurious_wakeup())
@@ -148,10 +152,6 @@ impl Sealed for Auto {
 }
 
 impl OsBackend for Auto {
-    fn open(capacity: usize, _: Token) -> io::Result<Self> {
-        Auto::open_first(BackendKind::available(), capacity)
-    }
-
     fn kind(&self) -> BackendKind {
         each!(&self.0, b => b.kind())
     }
@@ -325,7 +325,7 @@ mod tests {
 
     #[test]
     fn the_default_order_picks_the_best_here() {
-        let b = Auto::open(16, Token).unwrap();
+        let b = Auto::open(16).unwrap();
         assert_eq!(b.kind(), BackendKind::available()[0]);
         let b = Auto::open_first(&[BackendKind::Select, BackendKind::Poll], 16).unwrap();
         assert_eq!(b.kind(), BackendKind::Select);

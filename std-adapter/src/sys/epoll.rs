@@ -26,7 +26,7 @@ use std::time::Duration;
 use rustix::event::epoll;
 use selectors2_core::{Backend, BackendSlot, Events, Readiness, Registration, Tag};
 
-use super::{OsBackend, Sealed, Token, with_fd};
+use super::{OsBackend, Sealed, with_fd};
 use crate::timeout::{millis_timespec, to_millis};
 use crate::{BackendKind, RawFd};
 
@@ -138,6 +138,16 @@ impl AsFd for Epoll {
 }
 
 impl Sealed for Epoll {
+    fn open(capacity: usize) -> io::Result<Self> {
+        let epfd = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        Ok(Epoll {
+            epfd,
+            nest: None,
+            events: EventBuffer(Box::new_uninit_slice(capacity.max(1))),
+            spurious: false,
+        })
+    }
+
     #[inline]
     fn take_spurious_wakeup(&mut self) -> bool {
         std::mem::take(&mut self.spurious)
@@ -167,16 +177,6 @@ impl Epoll {
 }
 
 impl OsBackend for Epoll {
-    fn open(capacity: usize, _: Token) -> io::Result<Self> {
-        let epfd = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-        Ok(Epoll {
-            epfd,
-            nest: None,
-            events: EventBuffer(Box::new_uninit_slice(capacity.max(1))),
-            spurious: false,
-        })
-    }
-
     fn kind(&self) -> BackendKind {
         BackendKind::Epoll
     }

@@ -23,7 +23,7 @@ use selectors2_core::{Backend, BackendSlot, Events, Readiness, Registration, Tag
 use super::kqueue_plan::{
     self as kf, Action, Change, Changes, Filter, Ledger, ProcessFd, Receipt, Returned,
 };
-use super::{OsBackend, Sealed, Token};
+use super::{OsBackend, Sealed};
 use crate::timeout::to_nanos_timespec;
 use crate::{BackendKind, RawFd};
 
@@ -337,6 +337,24 @@ impl AsFd for Kqueue {
 }
 
 impl Sealed for Kqueue {
+    fn open(capacity: usize) -> io::Result<Self> {
+        let kq = kqueue::kqueue().map_err(refused)?;
+        // `kqueue()` has no close-on-exec flag everywhere (FreeBSD's
+        // `kqueuex` is 14.0 and later, NetBSD's `kqueue1` NetBSD only). A
+        // kqueue is never inherited across `fork`, so a fork+exec in
+        // another thread leaks nothing; a plain `execve` by another thread
+        // before this call would keep it, on FreeBSD, NetBSD and OpenBSD
+        // (macOS makes every kqueue close-on-exec and close-on-fork
+        // itself). The flag keeps the rule "every fd we open is
+        // close-on-exec" true from here on.
+        fcntl_setfd(&kq, FdFlags::CLOEXEC)?;
+        Ok(Kqueue {
+            kq: ProcessFd::new(kq),
+            events: EventBuffer::new(kf::buffer_len(capacity)),
+            ledger: Ledger::with_capacity(capacity),
+        })
+    }
+
     /// After `rebuild` dropped an entry of the ledger: the wait that
     /// reported it did not sleep for it.
     #[inline]
@@ -356,24 +374,6 @@ impl Sealed for Kqueue {
 }
 
 impl OsBackend for Kqueue {
-    fn open(capacity: usize, _: Token) -> io::Result<Self> {
-        let kq = kqueue::kqueue().map_err(refused)?;
-        // `kqueue()` has no close-on-exec flag everywhere (FreeBSD's
-        // `kqueuex` is 14.0 and later, NetBSD's `kqueue1` NetBSD only). A
-        // kqueue is never inherited across `fork`, so a fork+exec in
-        // another thread leaks nothing; a plain `execve` by another thread
-        // before this call would keep it, on FreeBSD, NetBSD and OpenBSD
-        // (macOS makes every kqueue close-on-exec and close-on-fork
-        // itself). The flag keeps the rule "every fd we open is
-        // close-on-exec" true from here on.
-        fcntl_setfd(&kq, FdFlags::CLOEXEC)?;
-        Ok(Kqueue {
-            kq: ProcessFd::new(kq),
-            events: EventBuffer::new(kf::buffer_len(capacity)),
-            ledger: Ledger::with_capacity(capacity),
-        })
-    }
-
     fn kind(&self) -> BackendKind {
         BackendKind::Kqueue
     }
@@ -548,7 +548,7 @@ mod tests {
     fn is_send_sync_cloexec_and_sized_by_keys() {
         fn check<T: Send + Sync>() {}
         check::<Kqueue>();
-        let kq = Kqueue::open(4, Token).unwrap();
+        let kq = Kqueue::open(4).unwrap();
         assert!(
             rustix::io::fcntl_getfd(kq.kq.get().unwrap())
                 .unwrap()
@@ -557,14 +557,14 @@ mod tests {
         assert_eq!(kq.fileno(), Some(kq.as_fd().as_raw_fd()));
         // Two filters per key.
         assert_eq!(kq.events.len(), 8);
-        assert_eq!(Kqueue::open(0, Token).unwrap().events.len(), 1);
+        assert_eq!(Kqueue::open(0).unwrap().events.len(), 1);
     }
 
     #[test]
     fn reports_each_filter_with_its_tag_level_triggered() {
         let (mut a, b) = UnixStream::pair().unwrap();
         let fd = b.as_raw_fd();
-        let mut kq = Kqueue::open(4, Token).unwrap();
+        let mut kq = Kqueue::open(4).unwrap();
         kq.register(fd, R | W, t(7)).unwrap();
         assert_eq!(reports(&mut kq, ZERO), [(fd, 7, Readiness::WRITABLE)]);
         a.write_all(b"x").unwrap();
@@ -583,7 +583,7 @@ mod tests {
     fn a_peer_close_is_reported_readable() {
         let (a, b) = UnixStream::pair().unwrap();
         let fd = b.as_raw_fd();
-        let mut kq = Kqueue::open(4, Token).unwrap();
+        let mut kq = Kqueue::open(4).unwrap();
         kq.register(fd, R, t(1)).unwrap();
         drop(a);
         let got = reports(&mut kq, Duration::from_secs(5));
@@ -605,7 +605,7 @@ mod tests {
         use std::net::Shutdown;
         let (a, b) = UnixStream::pair().unwrap();
         let fd = b.as_raw_fd();
-        let mut kq = Kqueue::open(4, Token).unwrap();
+        let mut kq = Kqueue::open(4).unwrap();
         kq.register(fd, R | W, t(1)).unwrap();
         fill(&b);
         assert!(reports(&mut kq, ZERO).is_empty());
@@ -615,7 +615,7 @@ mod tests {
 
         let (_a, b) = UnixStream::pair().unwrap();
         let fd = b.as_raw_fd();
-        let mut kq = Kqueue::open(4, Token).unwrap();
+        let mut kq = Kqueue::open(4).unwrap();
         kq.register(fd, R | W, t(2)).unwrap();
         b.shutdown(Shutdown::Write).unwrap();
         let got = reports(&mut kq, Duration::from_secs(5));
@@ -625,7 +625,7 @@ mod tests {
     #[test]
     fn an_empty_kqueue_sleeps_for_the_timeout() {
         for capacity in [0, 4] {
-            let mut kq = Kqueue::open(capacity, Token).unwrap();
+            let mut kq = Kqueue::open(capacity).unwrap();
             let start = Instant::now();
             assert!(reports(&mut kq, Duration::from_millis(50)).is_empty());
             assert!(start.elapsed() >= Duration::from_millis(50));
@@ -636,7 +636,7 @@ mod tests {
     fn unregister_after_close_succeeds_or_is_gone() {
         let (_a, b) = UnixStream::pair().unwrap();
         let fd = b.as_raw_fd();
-        let mut kq = Kqueue::open(4, Token).unwrap();
+        let mut kq = Kqueue::open(4).unwrap();
         kq.register(fd, R | W, t(1)).unwrap();
         drop(b);
         // EBADF, or nothing to delete (ENOENT, tolerated) if another test
@@ -651,7 +651,7 @@ mod tests {
         let (r, w) = rustix::pipe::pipe().unwrap();
         drop(r);
         let fd = w.as_raw_fd();
-        let mut kq = Kqueue::open(4, Token).unwrap();
+        let mut kq = Kqueue::open(4).unwrap();
         kq.register(fd, W, t(3)).unwrap();
         let start = Instant::now();
         assert_eq!(
@@ -675,7 +675,7 @@ mod tests {
     fn a_pipe_writer_stays_writable_after_the_reader_closes() {
         let (r, w) = rustix::pipe::pipe().unwrap();
         let fd = w.as_raw_fd();
-        let mut kq = Kqueue::open(4, Token).unwrap();
+        let mut kq = Kqueue::open(4).unwrap();
         kq.register(fd, W, t(5)).unwrap();
         assert_eq!(reports(&mut kq, ZERO), [(fd, 5, Readiness::WRITABLE)]);
         drop(r);
@@ -694,7 +694,7 @@ mod tests {
     #[test]
     fn one_wait_returns_every_filter_of_every_key() {
         let pairs: Vec<_> = (0..40).map(|_| UnixStream::pair().unwrap()).collect();
-        let mut kq = Kqueue::open(64, Token).unwrap();
+        let mut kq = Kqueue::open(64).unwrap();
         for (i, (a, b)) in pairs.iter().enumerate() {
             (&*a).write_all(b"x").unwrap();
             kq.register(b.as_raw_fd(), R | W, t(i as u32 + 1)).unwrap();
@@ -711,7 +711,7 @@ mod tests {
     #[test]
     fn a_child_after_fork_neither_uses_nor_closes_the_number() {
         let (_a, b) = UnixStream::pair().unwrap();
-        let mut kq = Kqueue::open(4, Token).unwrap();
+        let mut kq = Kqueue::open(4).unwrap();
         let number = kq.as_fd().as_raw_fd();
         let other = b.as_raw_fd();
         // SAFETY: see the doc comment: the child only makes
@@ -762,11 +762,11 @@ mod tests {
     fn refused_changes_are_rolled_back() {
         // A kqueue fd takes EVFILT_READ (readable while it holds events)
         // and refuses EVFILT_WRITE with EINVAL.
-        let mut inner = Kqueue::open(4, Token).unwrap();
+        let mut inner = Kqueue::open(4).unwrap();
         let ifd = inner.fileno().unwrap();
         let (_a, b) = UnixStream::pair().unwrap();
         inner.register(b.as_raw_fd(), W, t(1)).unwrap();
-        let mut kq = Kqueue::open(4, Token).unwrap();
+        let mut kq = Kqueue::open(4).unwrap();
 
         // register(READ|WRITE): the read filter went in, and was taken back.
         assert!(kq.register(ifd, R | W, t(1)).is_err());

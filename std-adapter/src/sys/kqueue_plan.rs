@@ -1145,7 +1145,7 @@ mod tests {
     }
 
     impl selectors2_core::Backend for Model {
-        type Error = selectors2_core::sim::SimError;
+        type Error = selectors2_core::SimError;
 
         fn register(
             &mut self,

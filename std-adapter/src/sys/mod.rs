@@ -31,6 +31,8 @@ use crate::{BackendKind, RawFd};
 mod auto;
 #[cfg(has_epoll)]
 mod epoll;
+#[cfg(any(unix, windows))]
+mod indices;
 #[cfg(has_kqueue)]
 mod kqueue;
 #[cfg(unix)]
@@ -39,8 +41,6 @@ mod kqueue_plan;
 mod poll;
 #[cfg(unix)]
 mod select;
-#[cfg(any(unix, windows))]
-mod slots;
 mod table;
 #[cfg(windows)]
 mod winsock;
@@ -67,14 +67,15 @@ pub use winsock_select::{FD_SETSIZE, Select};
 pub use wsapoll::Poll;
 
 mod sealed {
-    /// A value only this crate can make: a trait method that takes one can
-    /// be called from this crate only, even through a public trait.
-    #[derive(Debug, Clone, Copy)]
-    pub struct Token;
-
     /// Private to the crate: what the adapter's `Selector` needs of a
     /// backend beyond the core's `Backend` trait.
-    pub trait Sealed {
+    pub trait Sealed: Sized {
+        /// Opens the mechanism, sized for a key table of `capacity` keys.
+        /// Only the crate's selectors call it: a backend is reached through
+        /// a [`Selector`](crate::Selector), which validates what the
+        /// backend is given.
+        fn open(capacity: usize) -> std::io::Result<Self>;
+
         /// Whether a wait since the last call met reports that belong to no
         /// key, after which the backend dropped them (epoll's rebuild): a
         /// `select` that found nothing then waits again for the time left.
@@ -97,18 +98,12 @@ mod sealed {
         }
     }
 }
-pub(crate) use sealed::{Sealed, Token};
+pub(crate) use sealed::Sealed;
 
 /// A readiness mechanism of the operating system that a
 /// [`Selector`](crate::Selector) can be built on. Sealed: implemented by
 /// the types of this module only.
 pub trait OsBackend: Backend<Error = io::Error> + Sealed + Sized {
-    /// Opens the mechanism, sized for a key table of `capacity` keys.
-    /// Only the crate's selectors call it (the `Token` says so): a backend
-    /// is reached through a [`Selector`](crate::Selector), which validates
-    /// what the backend is given.
-    #[doc(hidden)]
-    fn open(capacity: usize, _: Token) -> io::Result<Self>;
     /// Which mechanism this is.
     fn kind(&self) -> BackendKind;
     /// The mechanism's own fd (epoll and kqueue), as Python's `fileno()`;
@@ -164,7 +159,7 @@ mod tests {
     /// an error, never a panic. Outside this crate only a `Selector` can
     /// open one (`OsBackend::open` takes a crate-private `Token`).
     fn refuses_without_panicking<B: OsBackend>() {
-        let mut b = B::open(4, Token).unwrap();
+        let mut b = B::open(4).unwrap();
         let kind = b.kind();
         for fd in [-1, -2, i32::MIN, 1024, 5000, i32::MAX] {
             // poll takes any number (it ignores negative ones); the others
@@ -205,7 +200,7 @@ mod tests {
         use std::os::fd::AsRawFd;
         use std::os::unix::net::UnixStream;
 
-        let mut b = B::open(64, Token).unwrap();
+        let mut b = B::open(64).unwrap();
         let pairs: Vec<_> = (0..8).map(|_| UnixStream::pair().unwrap()).collect();
         for (i, (a, peer)) in pairs.iter().enumerate() {
             (&*peer).write_all(b"x").unwrap();

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use selectors2_core::{Backend, BackendSlot, Events, Readiness, Tag};
 
-use super::slots::SlotPool;
-use super::{OsBackend, Sealed, Token};
+use super::indices::IndexPool;
+use super::{OsBackend, Sealed};
 use crate::timeout::to_millis;
 use crate::{BackendKind, RawFd};
 
@@ -24,7 +24,7 @@ pub struct Poll {
     /// Indexed by slot; an unregistered slot is a [`HOLE`] until reused.
     fds: Vec<libc::pollfd>,
     tags: Vec<Tag>,
-    slots: SlotPool,
+    indices: IndexPool,
 }
 
 const HOLE: libc::pollfd = libc::pollfd {
@@ -94,25 +94,25 @@ const SAME_BITS: bool = libc::POLLIN as u8 == Readiness::READABLE.bits()
 const _: () = assert!(SAME_BITS, "poll's bits here are Readiness's");
 
 impl Sealed for Poll {
+    fn open(capacity: usize) -> io::Result<Self> {
+        let capacity = capacity.max(1);
+        Ok(Poll {
+            fds: Vec::with_capacity(capacity),
+            tags: Vec::with_capacity(capacity),
+            indices: IndexPool::new(capacity),
+        })
+    }
+
     /// Room for `capacity` slots: the arrays and the slot pool grow, and
     /// every slot handed out so far keeps its number.
     fn reserve_keys(&mut self, capacity: usize) {
         self.fds.reserve(capacity.saturating_sub(self.fds.len()));
         self.tags.reserve(capacity.saturating_sub(self.tags.len()));
-        self.slots.grow(capacity);
+        self.indices.grow(capacity);
     }
 }
 
 impl OsBackend for Poll {
-    fn open(capacity: usize, _: Token) -> io::Result<Self> {
-        let capacity = capacity.max(1);
-        Ok(Poll {
-            fds: Vec::with_capacity(capacity),
-            tags: Vec::with_capacity(capacity),
-            slots: SlotPool::new(capacity),
-        })
-    }
-
     fn kind(&self) -> BackendKind {
         BackendKind::Poll
     }
@@ -146,7 +146,7 @@ impl Backend for Poll {
             events: poll_events(interest),
             revents: 0,
         };
-        let slot = self.slots.take()?;
+        let slot = self.indices.take()?;
         let i = slot as usize;
         if i < self.fds.len() {
             // A hole left by an unregister.
@@ -177,7 +177,7 @@ impl Backend for Poll {
     #[inline]
     fn unregister(&mut self, fd: RawFd, slot: BackendSlot, _: Events) -> io::Result<()> {
         *self.slot(fd, slot)? = HOLE;
-        if self.slots.give_back(slot.get()) {
+        if self.indices.give_back(slot.get()) {
             // Every slot is free: start over, so `poll` scans nothing.
             self.fds.clear();
             self.tags.clear();
@@ -271,7 +271,7 @@ mod tests {
 
     #[test]
     fn slots_are_stable_and_reused() {
-        let mut p = Poll::open(4, Token).unwrap();
+        let mut p = Poll::open(4).unwrap();
         let a = p.register(10, Events::READ, Tag::from_bits(1)).unwrap();
         let b = p.register(11, Events::READ, Tag::from_bits(2)).unwrap();
         let c = p.register(12, Events::WRITE, Tag::from_bits(3)).unwrap();
@@ -292,7 +292,7 @@ mod tests {
         for (fd, slot) in [(10, a), (12, c), (13, d)] {
             p.unregister(fd, slot, Events::READ).unwrap();
         }
-        assert!(p.fds.is_empty() && p.slots.is_empty());
+        assert!(p.fds.is_empty() && p.indices.is_empty());
         assert!(p.fds.capacity() >= 4);
     }
 }

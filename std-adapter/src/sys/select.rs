@@ -12,7 +12,7 @@ use rustix::event::{
 };
 use selectors2_core::{Backend, BackendSlot, Events, Readiness, Tag};
 
-use super::{OsBackend, Sealed, Token, with_fd};
+use super::{OsBackend, Sealed, with_fd};
 use crate::timeout::to_micros_timespec;
 use crate::{BackendKind, RawFd};
 
@@ -38,10 +38,8 @@ impl std::fmt::Debug for Select {
     }
 }
 
-impl Sealed for Select {}
-
-impl OsBackend for Select {
-    fn open(_capacity: usize, _: Token) -> io::Result<Self> {
+impl Sealed for Select {
+    fn open(_capacity: usize) -> io::Result<Self> {
         let words = fd_set_num_elements(FD_SETSIZE as usize, FD_SETSIZE);
         let set = || vec![FdSetElement::default(); words].into_boxed_slice();
         Ok(Select {
@@ -53,7 +51,9 @@ impl OsBackend for Select {
             nfds: 0,
         })
     }
+}
 
+impl OsBackend for Select {
     fn kind(&self) -> BackendKind {
         BackendKind::Select
     }
@@ -255,7 +255,7 @@ mod tests {
 
     #[test]
     fn nfds_tracks_the_highest_fd() {
-        let mut s = Select::open(8, Token).unwrap();
+        let mut s = Select::open(8).unwrap();
         s.register(3, Events::READ, Tag::from_bits(1)).unwrap();
         s.register(700, Events::WRITE, Tag::from_bits(2)).unwrap();
         s.register(64, Events::all(), Tag::from_bits(3)).unwrap();

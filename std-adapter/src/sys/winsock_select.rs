@@ -29,9 +29,9 @@ use windows_sys::Win32::Networking::WinSock::{
     FD_SET, SOCKET, SOCKET_ERROR, TIMEVAL, WSAENOTSOCK, WSAGetLastError,
 };
 
-use super::slots::SlotPool;
+use super::indices::IndexPool;
 use super::winsock::{check_socket, is_socket, sleep, socket_of_fd, startup};
-use super::{OsBackend, Sealed, Token};
+use super::{OsBackend, Sealed};
 use crate::timeout::to_timeval;
 use crate::{BackendKind, RawFd};
 
@@ -169,7 +169,7 @@ pub struct Select {
     /// other two: a failed connect is reported only here.
     except: Side,
     regs: Box<[Reg; SETSIZE]>,
-    slots: SlotPool,
+    indices: IndexPool,
 }
 
 impl std::fmt::Debug for Select {
@@ -181,10 +181,8 @@ impl std::fmt::Debug for Select {
     }
 }
 
-impl Sealed for Select {}
-
-impl OsBackend for Select {
-    fn open(_capacity: usize, _: Token) -> io::Result<Self> {
+impl Sealed for Select {
+    fn open(_capacity: usize) -> io::Result<Self> {
         startup()?;
         Ok(Select {
             read: Side::new(),
@@ -197,10 +195,12 @@ impl OsBackend for Select {
                     write: NONE,
                 }; SETSIZE],
             ),
-            slots: SlotPool::new(SETSIZE),
+            indices: IndexPool::new(SETSIZE),
         })
     }
+}
 
+impl OsBackend for Select {
     fn kind(&self) -> BackendKind {
         BackendKind::Select
     }
@@ -341,7 +341,7 @@ impl Backend for Select {
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
         }
         let socket = check_socket(fd)?;
-        let slot = self.slots.take()?;
+        let slot = self.indices.take()?;
         self.regs[slot as usize] = Reg {
             tag,
             read: NONE,
@@ -372,7 +372,7 @@ impl Backend for Select {
         let slot = slot.get();
         self.check(fd, slot)?;
         self.set(socket_of_fd(fd), slot, Events::empty());
-        self.slots.give_back(slot);
+        self.indices.give_back(slot);
         Ok(())
     }
 
@@ -463,7 +463,7 @@ mod tests {
 
     #[test]
     fn sets_stay_dense_and_slots_stable() {
-        let mut s = Select::open(8, Token).unwrap();
+        let mut s = Select::open(8).unwrap();
         let (_sockets, fds) = super::super::winsock::test_sockets(4);
         let [f0, f1, f2, f3] = fds[..] else {
             unreachable!()
@@ -495,7 +495,7 @@ mod tests {
             s.unregister(fd, slot, Events::READ).unwrap();
         }
         assert_eq!((s.read.set.count, s.write.set.count), (0, 0));
-        assert_eq!(s.slots.high_water(), 0);
+        assert_eq!(s.indices.high_water(), 0);
         assert_eq!(s.key_limit(), Some(512));
         assert_eq!(size_of::<FdSet>(), 8 + 8 * SETSIZE, "FD_SET's layout");
     }

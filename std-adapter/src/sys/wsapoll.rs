@@ -27,9 +27,9 @@ use windows_sys::Win32::Networking::WinSock::{
     WSAGetLastError, WSAPOLLFD,
 };
 
-use super::slots::SlotPool;
+use super::indices::IndexPool;
 use super::winsock::{check_socket, is_socket, sleep, socket_of_fd, startup};
-use super::{OsBackend, Sealed, Token};
+use super::{OsBackend, Sealed};
 use crate::timeout::to_millis;
 use crate::{BackendKind, RawFd};
 
@@ -44,7 +44,7 @@ pub struct Poll {
     /// `pos[slot]`: where that slot's entry is in `fds`.
     pos: Box<[u32]>,
     /// Slots not in use, reused first.
-    slots: SlotPool,
+    indices: IndexPool,
 }
 
 impl std::fmt::Debug for Poll {
@@ -87,6 +87,18 @@ pub(crate) fn readiness(revents: i16) -> Readiness {
 }
 
 impl Sealed for Poll {
+    fn open(capacity: usize) -> io::Result<Self> {
+        startup()?;
+        let capacity = capacity.max(1);
+        Ok(Poll {
+            fds: Vec::with_capacity(capacity),
+            tags: Vec::with_capacity(capacity),
+            owner: Vec::with_capacity(capacity),
+            pos: vec![0; capacity].into_boxed_slice(),
+            indices: IndexPool::new(capacity),
+        })
+    }
+
     /// Room for `capacity` slots: the arrays, the slot-to-index table and
     /// the slot pool grow; every slot handed out so far keeps its number
     /// and its place.
@@ -100,23 +112,11 @@ impl Sealed for Poll {
             pos.resize(capacity, 0);
             self.pos = pos.into_boxed_slice();
         }
-        self.slots.grow(capacity);
+        self.indices.grow(capacity);
     }
 }
 
 impl OsBackend for Poll {
-    fn open(capacity: usize, _: Token) -> io::Result<Self> {
-        startup()?;
-        let capacity = capacity.max(1);
-        Ok(Poll {
-            fds: Vec::with_capacity(capacity),
-            tags: Vec::with_capacity(capacity),
-            owner: Vec::with_capacity(capacity),
-            pos: vec![0; capacity].into_boxed_slice(),
-            slots: SlotPool::new(capacity),
-        })
-    }
-
     fn kind(&self) -> BackendKind {
         BackendKind::Poll
     }
@@ -154,7 +154,7 @@ impl Backend for Poll {
     #[inline]
     fn register(&mut self, fd: RawFd, interest: Events, tag: Tag) -> io::Result<BackendSlot> {
         let socket = check_socket(fd)?;
-        let slot = self.slots.take()?;
+        let slot = self.indices.take()?;
         self.pos[slot as usize] = self.fds.len() as u32;
         self.fds.push(WSAPOLLFD {
             fd: socket,
@@ -192,7 +192,7 @@ impl Backend for Poll {
         if let Some(&moved) = self.owner.get(i) {
             self.pos[moved as usize] = i as u32;
         }
-        self.slots.give_back(slot);
+        self.indices.give_back(slot);
         Ok(())
     }
 
@@ -307,7 +307,7 @@ mod tests {
 
     #[test]
     fn slots_are_stable_and_the_array_dense() {
-        let mut p = Poll::open(4, Token).unwrap();
+        let mut p = Poll::open(4).unwrap();
         let (_sockets, fds) = super::super::winsock::test_sockets(4);
         let [f0, f1, f2, f3] = fds[..] else {
             unreachable!()
@@ -336,18 +336,18 @@ mod tests {
         for (fd, slot) in [(f0, a), (f2, c), (f3, d)] {
             p.unregister(fd, slot, Events::READ).unwrap();
         }
-        assert!(p.fds.is_empty() && p.slots.is_empty() && p.slots.high_water() == 0);
+        assert!(p.fds.is_empty() && p.indices.is_empty() && p.indices.high_water() == 0);
         assert!(p.fds.capacity() >= 4);
     }
 
     /// A handle that is not a socket is refused, and nothing changes.
     #[test]
     fn register_refuses_what_is_not_a_socket() {
-        let mut p = Poll::open(4, Token).unwrap();
+        let mut p = Poll::open(4).unwrap();
         let err = p
             .register(0x7fff_fff0, Events::READ, Tag::from_bits(1))
             .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(WSAENOTSOCK), "{err}");
-        assert!(p.fds.is_empty() && p.slots.high_water() == 0);
+        assert!(p.fds.is_empty() && p.indices.high_water() == 0);
     }
 }

@@ -1,7 +1,8 @@
-//! Slot numbers for the backends that keep their registrations in arrays
-//! of their own (poll, WSAPoll, Winsock select): the number a registration
-//! gets is its [`BackendSlot`](selectors2_core::BackendSlot), handed back
-//! by the selector to `modify` and `unregister`.
+//! Indices into the arrays of the backends that keep their registrations
+//! in arrays of their own (poll, WSAPoll, Winsock select): the index a
+//! registration gets is its [`BackendSlot`](selectors2_core::BackendSlot),
+//! handed back by the selector to `modify` and `unregister`. (Not to be
+//! confused with the key table's slots, which are the core's.)
 
 use std::io;
 
@@ -11,7 +12,7 @@ use std::io;
 /// a backend can empty its arrays and scan nothing once everything is
 /// unregistered.
 #[derive(Debug)]
-pub(crate) struct SlotPool {
+pub(crate) struct IndexPool {
     /// Freed slots below `next`, reused last-in first-out. Reserved for
     /// `limit` entries at construction: pushing never allocates.
     free: Vec<u32>,
@@ -21,11 +22,11 @@ pub(crate) struct SlotPool {
     in_use: u32,
 }
 
-impl SlotPool {
+impl IndexPool {
     /// A pool of `limit` slots (at least 1, at most `u32::MAX`).
     pub(crate) fn new(limit: usize) -> Self {
         let limit = u32::try_from(limit.max(1)).unwrap_or(u32::MAX);
-        SlotPool {
+        IndexPool {
             free: Vec::with_capacity(limit as usize),
             next: 0,
             limit,
@@ -96,7 +97,7 @@ mod tests {
 
     #[test]
     fn reuses_the_last_freed_slot_and_starts_over_when_empty() {
-        let mut pool = SlotPool::new(3);
+        let mut pool = IndexPool::new(3);
         assert!(pool.is_empty());
         let taken: Vec<u32> = (0..3).map(|_| pool.take().unwrap()).collect();
         assert_eq!(taken, [0, 1, 2]);
@@ -117,7 +118,7 @@ mod tests {
 
     #[test]
     fn grow_raises_the_limit_and_keeps_slots_in_use() {
-        let mut pool = SlotPool::new(2);
+        let mut pool = IndexPool::new(2);
         assert_eq!((pool.take().unwrap(), pool.take().unwrap()), (0, 1));
         assert!(pool.take().is_err());
         pool.grow(1); // smaller: nothing changes
@@ -135,7 +136,7 @@ mod tests {
 
     #[test]
     fn a_zero_limit_still_holds_one() {
-        let mut pool = SlotPool::new(0);
+        let mut pool = IndexPool::new(0);
         assert_eq!(pool.take().unwrap(), 0);
         assert!(pool.take().is_err());
     }
