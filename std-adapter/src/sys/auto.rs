@@ -15,10 +15,10 @@ use crate::{BackendKind, RawFd};
 
 /// The run-time choice behind [`DefaultSelector`](crate::DefaultSelector).
 ///
-/// [`OsBackend::open`] tries the mechanisms in CPython's order (kqueue,
-/// epoll, poll, select; see [`BackendKind::available`]): it creates each and
-/// waits on it once with a zero timeout, and falls back to the next when
-/// that fails because the mechanism is missing or forbidden here (`ENOSYS`
+/// Opening it (every constructor of a `DefaultSelector`) tries the
+/// mechanisms in CPython's order (kqueue, epoll, poll, select; see
+/// [`BackendKind::available`]): it creates each and waits on it once with
+/// a zero timeout, and falls back to the next when that fails because the mechanism is missing or forbidden here (`ENOSYS`
 /// or `EPERM` in a sandbox, say). An error that says the process or the
 /// system is out of a resource (`EMFILE`, `ENFILE`, `ENOMEM`, `ENOBUFS`)
 /// is returned instead: the next mechanism would work, but it would be
