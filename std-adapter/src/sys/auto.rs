@@ -15,19 +15,19 @@ use crate::{BackendKind, RawFd};
 
 /// The run-time choice behind [`DefaultSelector`](crate::DefaultSelector).
 ///
-/// Opening it (every constructor of a `DefaultSelector`) tries the
-/// mechanisms in CPython's order (kqueue, epoll, poll, select; see
-/// [`BackendKind::available`]): it creates each and waits on it once with a
-/// zero timeout, and falls back to the next when that fails because the
-/// mechanism is missing or forbidden here (`ENOSYS` or `EPERM` in a sandbox,
-/// say). An error that says the process or the system is out of a resource
-/// (`EMFILE`, `ENFILE`, `ENOMEM`, `ENOBUFS`) is returned instead: the next
-/// mechanism would work, but it would be the slower choice for the
-/// selector's whole life, picked by a passing shortage (Python's
-/// `DefaultSelector` raises that `OSError` too). On Windows, opening WSAPoll
-/// or select is initialising Winsock (`WSAStartup`), and the wait of an
-/// empty selector sleeps without calling either: WSAPoll exists on every
-/// Windows we support, so it is chosen unless Winsock fails.
+/// Opening it (what `DefaultSelector::new` does) tries the mechanisms in CPython's order (kqueue,
+/// epoll, poll, select; see [`BackendKind::available`]): it creates each and
+/// waits on it once with a zero timeout, and falls back to the next when
+/// that fails because the mechanism is missing or forbidden here (`ENOSYS`
+/// or `EPERM` in a sandbox, say). An error that says the process or the
+/// system is out of a resource (`EMFILE`, `ENFILE`, `ENOMEM`, `ENOBUFS`)
+/// is returned instead: the next mechanism would work, but it would be
+/// the slower choice for the selector's whole life, picked by a passing
+/// shortage (Python's `DefaultSelector` raises that `OSError` too). On
+/// Windows, opening
+/// WSAPoll or select is initialising Winsock (`WSAStartup`), and the wait
+/// of an empty selector sleeps without calling either: WSAPoll exists on
+/// every Windows we support, so it is chosen unless Winsock fails.
 ///
 /// Which one was chosen: [`OsBackend::kind`].
 #[derive(Debug)]

@@ -157,7 +157,7 @@ mod tests {
     /// A backend handed an fd the selector would have
     /// refused (negative, beyond `FD_SETSIZE`) or a wrong slot answers with
     /// an error, never a panic. Outside this crate only a `Selector` can
-    /// open one (`OsBackend::open` takes a crate-private `Token`).
+    /// open one (opening is in the crate-private `Sealed` trait).
     fn refuses_without_panicking<B: OsBackend>() {
         let mut b = B::open(4).unwrap();
         let kind = b.kind();
