@@ -355,11 +355,19 @@ include!(concat!(env!("OUT_DIR"), "/suite_cases.rs"));
 /// Windows). Most cases share the fd numbers ([`low_fds`]); those whose
 /// docs say "Runs alone" (they hold thousands of fds, or free a registered
 /// fd number another test could take) run alone ([`many_fds_alone`]).
+/// Those whose docs say "Needs the selector's fd" are ignored (the harness
+/// counts them) in a suite marked `without_fd`, for a backend that has no
+/// fd of its own (poll, select).
 #[macro_export]
 macro_rules! suite {
     ($name:ident, $backend:ty) => {
         mod $name {
-            $crate::__suite_cases!($backend);
+            $crate::__suite_cases!(with_fd, $backend);
+        }
+    };
+    ($name:ident, $backend:ty, without_fd) => {
+        mod $name {
+            $crate::__suite_cases!(without_fd, $backend);
         }
     };
 }

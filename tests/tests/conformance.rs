@@ -5,8 +5,8 @@
 selectors2_tests::suite!(epoll, selectors2::sys::Epoll);
 #[cfg(has_kqueue)]
 selectors2_tests::suite!(kqueue, selectors2::sys::Kqueue);
-selectors2_tests::suite!(poll, selectors2::sys::Poll);
-selectors2_tests::suite!(select, selectors2::sys::Select);
+selectors2_tests::suite!(poll, selectors2::sys::Poll, without_fd);
+selectors2_tests::suite!(select, selectors2::sys::Select, without_fd);
 selectors2_tests::suite!(default, selectors2::sys::Auto);
 
 /// `DefaultSelector` picks the first mechanism that works and can be told
