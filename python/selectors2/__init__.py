@@ -91,6 +91,7 @@ selectors do.
 import errno
 import os
 import select as _select
+import sys as _sys
 from abc import ABCMeta, abstractmethod
 from collections import namedtuple
 from collections.abc import Mapping
@@ -158,21 +159,33 @@ class _KeyView(Mapping):
     def __iter__(self):
         return iter(self._owner._fd_to_key)
 
-    def __getitem__(self, fileobj):
-        # As the standard library's: any KeyError of the lookup (a
-        # fileno() that raises one) means "not registered".
-        try:
-            fd = self._owner._fileobj_lookup(fileobj)
-            return self._owner._fd_to_key[fd]
-        except KeyError:
-            raise KeyError("{!r} is not registered".format(fileobj)) from None
+    # A KeyError of the lookup itself (a fileno() that raises one) as the
+    # standard library of this Python treats it: "not registered" before
+    # 3.13, passed on from 3.13.
+    if _sys.version_info >= (3, 13):
+        def __getitem__(self, fileobj):
+            key = self.get(fileobj)
+            if key is None:
+                raise KeyError("{!r} is not registered".format(fileobj))
+            return key
 
-    def get(self, fileobj, default=None):
-        try:
+        def get(self, fileobj, default=None):
             fd = self._owner._fileobj_lookup(fileobj)
-            return self._owner._fd_to_key[fd]
-        except KeyError:
-            return default
+            return self._owner._fd_to_key.get(fd, default)
+    else:
+        def __getitem__(self, fileobj):
+            try:
+                fd = self._owner._fileobj_lookup(fileobj)
+                return self._owner._fd_to_key[fd]
+            except KeyError:
+                raise KeyError("{!r} is not registered".format(fileobj)) from None
+
+        def get(self, fileobj, default=None):
+            try:
+                fd = self._owner._fileobj_lookup(fileobj)
+                return self._owner._fd_to_key[fd]
+            except KeyError:
+                return default
 
 
 class BaseSelector(metaclass=ABCMeta):

@@ -225,7 +225,16 @@ impl Handoff {
         let mut s = lock(&self.state);
         let holder = match s.waiting {
             Some(h) if h.process == FORKS.load(Ordering::Relaxed) && h.thread != this_thread() => h,
-            _ => return Err(busy()),
+            Some(_) => return Err(busy()),
+            None => {
+                // No `select` waits: another thread's call holds the
+                // selector for a moment (and gave the GIL up meanwhile),
+                // or a `select` has just let go. Let it run, then look
+                // again.
+                drop(s);
+                gil::detach(py, || std::thread::sleep(BRIEF));
+                return Ok(Turn::Brief);
+            }
         };
         let until = match ask {
             Ask::Wake if !holder.wakeable => return Err(busy()),
@@ -266,8 +275,21 @@ impl Handoff {
 /// GIL back to let go).
 pub(crate) const SLICE: Duration = Duration::from_millis(20);
 
+/// How long a caller lets another thread's short hold on the selector
+/// run before it looks again ([`Turn::Brief`]).
+const BRIEF: Duration = Duration::from_micros(50);
+
+/// How long a caller looks again for a selector held by short calls (no
+/// `select` waiting) before it gives up with `busy()`: a hold that lasts
+/// is this very thread's (Python code run inside a method, which never
+/// gives it up while the caller waits).
+const BRIEF_TOTAL: Duration = Duration::from_millis(100);
+
 /// How a wait for a turn ended.
 pub(crate) enum Turn {
+    /// No `select` held the selector: a short call of another thread
+    /// did, or a `select` had just let go; try again.
+    Brief,
     /// The `select` let go: try again.
     Released,
     /// A [`SLICE`] passed: handle signals, then wait again.
@@ -331,11 +353,19 @@ pub(crate) fn acquire<T>(
     let py = slf.py();
     let ask = ask();
     let mut request = None;
+    let mut brief_since: Option<Instant> = None;
     loop {
         match handoff.wait_turn(py, ask, &mut request)? {
             Turn::TimedOut => return Ok(None),
-            Turn::Released => {}
+            Turn::Brief => {
+                let since = *brief_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > BRIEF_TOTAL {
+                    return Err(busy());
+                }
+            }
+            Turn::Released => brief_since = None,
             Turn::Slice => {
+                brief_since = None;
                 py.check_signals()?;
                 if finalizing(py) {
                     return Err(busy());
