@@ -18,8 +18,9 @@
  * the unwind tables, whichever comes first), jumps back here and runs the
  * handler, which parks the thread for good, as CPython 3.14 does with such
  * threads. The frames it left are CPython's own C frames, below this one;
- * the Rust frames above this one are never touched. musl and the BSDs run
- * the handler from pthread_exit too.
+ * the Rust frames above this one are never touched. musl, macOS and
+ * FreeBSD call cleanup handlers from pthread_exit too, so the thread parks
+ * there as well (only glibc is tried by CI).
  */
 #include <pthread.h>
 #include <unistd.h>
