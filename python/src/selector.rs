@@ -521,14 +521,16 @@ impl NativeSelector {
         let py = slf.py();
         let fd = lookup_registered(slf, fileobj)?;
         let data = data.unwrap_or_else(|| py.None()).into_bound(py);
-        let (old, before) = {
+        let found = {
             let this = borrow(slf)?;
-            let found = this.current_key(py, fd).and_then(|(_, key)| {
+            this.current_key(py, fd).and_then(|(_, key)| {
                 let events = this.events_of_fd(fd)?;
                 Ok((key, events))
-            });
-            found.map_err(|f| f.into_py(fileobj))?
+            })
         };
+        // Described with the selector free: the file object's `repr()` is
+        // the caller's code, which may give the GIL to another thread.
+        let (old, before) = found.map_err(|f| f.into_py(fileobj))?;
         let old = old.into_bound(py).cast_into::<PyTuple>()?;
         // In the standard library's order: events compared, then (when
         // they differ) checked and the OS asked, then data compared. The

@@ -249,6 +249,40 @@ class BusyTests(Case):
         sel.close()
         t.join()
 
+    @each_class
+    def test_python_code_of_an_error_runs_with_the_selector_free(self, name):
+        """``modify`` of a file object that is not registered describes it
+        with its ``repr()``: the caller's code, which may give the GIL to
+        another thread (here: a sleep); that thread's calls must not find
+        the selector held."""
+        sel = self.new(name)
+        a, b = self.pair()
+        c, d = self.pair()
+
+        class Slow:
+            def fileno(self):
+                return a.fileno()  # never registered
+
+            def __repr__(self):
+                time.sleep(0.3)
+                return "<Slow>"
+
+        out = {}
+
+        def other():
+            time.sleep(0.1)
+            t0 = time.monotonic()
+            out["register"] = outcome(lambda: sel.register(c, selectors2.EVENT_READ).fd)
+            out["took"] = time.monotonic() - t0
+
+        t = threading.Thread(target=other)
+        t.start()
+        with self.assertRaisesRegex(KeyError, "<Slow> is not registered"):
+            sel.modify(Slow(), selectors2.EVENT_READ)
+        t.join()
+        self.assertEqual(out["register"], ("ok", c.fileno()))
+        self.assertLess(out["took"], 0.15)
+
     def test_chaos(self):
         """4 threads of random calls, closes without unregister included,
         on one selector of each class at once: no ``RuntimeError`` the
