@@ -358,7 +358,7 @@ impl NativeSelector {
                 Err(Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => {
                     return Ok(Round::Signal);
                 }
-                Err(Error::Io(e)) => return Err(os_error(py, e)),
+                Err(Error::Io(e)) => return Ok(Round::Failed(e)),
                 Err(other) => return Err(PyOSError::new_err(other.to_string())),
             }
             let mut woken = false;
@@ -375,8 +375,10 @@ impl NativeSelector {
             if woken {
                 // Drained before the callers run, so that a wake-up for
                 // the next one is not lost.
-                if let Some(waker) = waker {
-                    waker.drain().map_err(|e| os_error(py, e))?;
+                if let Some(waker) = waker
+                    && let Err(e) = waker.drain()
+                {
+                    return Ok(Round::Failed(e));
                 }
                 if found.is_empty() {
                     return Ok(Round::Handoff);
@@ -389,6 +391,9 @@ impl NativeSelector {
 
 /// How one wait of `select` ended.
 pub(crate) enum Round {
+    /// The OS refused: raised once the selector is free (the exception's
+    /// text comes from Python's `os.strerror`, Python code).
+    Failed(io::Error),
     /// With the keys ready and their events (none when the time is up).
     Done(Vec<(Py<PyAny>, u8)>),
     /// A signal: its handlers run, then the wait goes on (PEP 475).
@@ -637,6 +642,10 @@ impl NativeSelector {
             }
             let round = this.select_round(py, wait);
             drop(this);
+            let round = match round {
+                Ok(Round::Failed(e)) => Err(os_error(py, e)),
+                other => other,
+            };
             if matches!(round, Ok(Round::Handoff)) {
                 // Woken for a call: not a wake-up for nothing.
                 attempt = 0;
