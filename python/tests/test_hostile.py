@@ -151,7 +151,7 @@ class StarvationTests(Case):
     selector at once, as with the stdlib's."""
 
     SECONDS = 2.0
-    # Every call within this (the issue's bound: 10 ms); on a loaded
+    # Every call within this (10 ms); on a loaded
     # 2-core machine a few calls may wait for the GIL's switch interval
     # (5 ms) or a descheduled thread: the median must be within it, and
     # none may take 10 times as long.
