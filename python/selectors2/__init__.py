@@ -20,7 +20,10 @@ Deliberate differences from the standard library:
   place on every class, so the key keeps the file object that was
   registered (the stdlib's ``SelectSelector`` unregisters and registers
   again: its key takes the object passed to ``modify``, and a file object
-  closed meanwhile is dropped with ``ValueError``).
+  closed meanwhile is dropped with ``ValueError``). As the stdlib's
+  epoll selector, ``modify`` compares the events first and, when they
+  compare unequal, asks the OS (even for the same bits), then compares
+  the data: on every class, ``SelectSelector`` too.
 * ``KqueueSelector`` reports one ``(key, events)`` entry per file object,
   with read and write merged, as the other selectors do (the stdlib's can
   return two entries for one file object).
@@ -32,12 +35,17 @@ Deliberate differences from the standard library:
 * After ``close()``, ``register``, ``select`` and ``get_key`` raise
   ``RuntimeError('Selector is closed')`` on every class (``unregister``
   and ``modify`` raise ``KeyError``, as the stdlib's do; ``close`` may be
-  called again). The stdlib is inconsistent here (gh-91433).
+  called again). The stdlib is inconsistent here (gh-91433). ``select``
+  converts its timeout first, as the stdlib's class of the same name does
+  (the same ``TypeError`` for an odd one).
 * ``SelectSelector.register`` refuses an fd >= ``FD_SETSIZE`` with
   ``ValueError`` at once, instead of failing in ``select()`` later.
 * ``SelectSelector.select`` reports a registered file object that was
   closed (ready, beside the others), as ``PollSelector`` does, instead of
-  raising ``OSError(EBADF)`` for the whole call.
+  raising ``OSError(EBADF)`` for the whole call. A registered number
+  above the process's file table (never opened) is not reported: Linux's
+  ``select()`` ignores such numbers (the stdlib reads the bit it leaves
+  set as "ready").
 * Other threads may call a selector while its ``select`` waits, as with
   the stdlib's: each call wakes the wait (through a wake-up fd of the
   selector's own, never reported), runs, and the wait goes on for the time
@@ -49,17 +57,25 @@ Deliberate differences from the standard library:
   method runs (``fileno()``, ``__repr__``, ``&`` on the events, ``==`` on
   the data, a destructor, a finalizer run by the garbage collector), may
   call the selector. ``RuntimeError`` is left for what cannot take turns:
-  after ``fork()``, a selector whose ``select`` was waiting in another
-  thread of the parent (the stdlib's copy works: make a new one in the
-  child), and at interpreter exit, one whose ``select`` waits in a daemon
-  thread.
-* An infinite or huge timeout waits as long as the OS can, instead of
-  raising ``OverflowError``.
+  after ``fork()`` (Python's, or C's that skips Python's at-fork hooks),
+  a selector whose ``select`` was waiting in another thread of the
+  parent (the stdlib's copy works: make a new one in the child; ``close()``
+  works), and at interpreter exit, one whose ``select`` waits in a daemon
+  thread. A thread whose ``select`` returns at once in a loop (something
+  is always ready) lets the calls of other threads in between two
+  ``select`` calls.
+* Python code that calls the selector again, recursively (a ``fileno()``
+  that calls it), gets ``RecursionError`` when the thread's stack runs
+  short, where the stdlib's gets it at the recursion limit.
+* An infinite or huge timeout (an int beyond any float too) waits as long
+  as the OS can, instead of raising ``OverflowError``; a negative int
+  beyond any float polls, as with the stdlib.
 * ``DefaultSelector`` picks the best mechanism that works at import time
   (kqueue or epoll, else poll, else select), probing each by opening it.
 
-Under gevent or eventlet (``select.select`` monkey-patched, before or after
-this module is imported), ``select`` with a timeout other than zero waits
+Under gevent or eventlet (``select.select`` monkey-patched by either,
+before or after this module is imported; any other replacement, a test's
+``mock.patch`` say, is not theirs and changes nothing), ``select`` with a timeout other than zero waits
 through the patched ``select.select``, so other greenlets run meanwhile,
 and polls the selector after each wake-up; a call from another greenlet
 (``register``, ``close``...) wakes it, as a call from another thread
@@ -75,6 +91,7 @@ selectors do.
 import errno
 import os
 import select as _select
+import sys as _sys
 from abc import ABCMeta, abstractmethod
 from collections import namedtuple
 from collections.abc import Mapping
@@ -142,15 +159,33 @@ class _KeyView(Mapping):
     def __iter__(self):
         return iter(self._owner._fd_to_key)
 
-    def __getitem__(self, fileobj):
-        key = self.get(fileobj)
-        if key is None:
-            raise KeyError("{!r} is not registered".format(fileobj))
-        return key
+    # A KeyError of the lookup itself (a fileno() that raises one) as the
+    # standard library of this Python treats it: "not registered" before
+    # 3.13, passed on from 3.13.
+    if _sys.version_info >= (3, 13):
+        def __getitem__(self, fileobj):
+            key = self.get(fileobj)
+            if key is None:
+                raise KeyError("{!r} is not registered".format(fileobj))
+            return key
 
-    def get(self, fileobj, default=None):
-        fd = self._owner._fileobj_lookup(fileobj)
-        return self._owner._fd_to_key.get(fd, default)
+        def get(self, fileobj, default=None):
+            fd = self._owner._fileobj_lookup(fileobj)
+            return self._owner._fd_to_key.get(fd, default)
+    else:
+        def __getitem__(self, fileobj):
+            try:
+                fd = self._owner._fileobj_lookup(fileobj)
+                return self._owner._fd_to_key[fd]
+            except KeyError:
+                raise KeyError("{!r} is not registered".format(fileobj)) from None
+
+        def get(self, fileobj, default=None):
+            try:
+                fd = self._owner._fileobj_lookup(fileobj)
+                return self._owner._fd_to_key[fd]
+            except KeyError:
+                return default
 
 
 class BaseSelector(metaclass=ABCMeta):
@@ -319,6 +354,7 @@ class _NativeBase(_selectors2._Selector, BaseSelector):
         ``get_map()`` is ``None``, ``register``, ``select`` and ``get_key``
         raise ``RuntimeError``, and ``close`` again does nothing."""
         self._close()
+        self._fd_to_key.clear()  # already, but in a forked child (see _close)
         self._map = None
 
     def get_map(self):

@@ -138,8 +138,9 @@ pub(crate) fn events_of(events: &Bound<'_, PyAny>) -> PyResult<Events> {
     Events::from_bits(bits as u8).ok_or_else(|| invalid_events(events))
 }
 
-/// Python's `select(timeout)`: `None` blocks, `<= 0` polls, a positive
-/// number of seconds waits (too large: as long as the OS can). An int or a
+/// Python's `select(timeout)`: `None` blocks, `<= 0` polls (an int below
+/// any float too), a positive number of seconds waits (too large, or an
+/// int beyond any float: as long as the OS can). An int or a
 /// float (or a subclass) takes the short way; any other object is
 /// converted as the standard library's selector of the same `kind`
 /// converts it ([`unusual_timeout`]).
@@ -154,7 +155,19 @@ pub(crate) fn timeout_of(
     if !t.is_instance_of::<PyFloat>() && !t.is_instance_of::<PyInt>() {
         return unusual_timeout(t, kind);
     }
-    let secs: f64 = t.extract()?;
+    let secs: f64 = match t.extract() {
+        Ok(secs) => secs,
+        // An int beyond a float: its sign says poll or wait as long as the
+        // OS can, as for any other number past those bounds.
+        Err(_) if t.is_instance_of::<PyInt>() => {
+            return Ok(Some(if t.lt(0)? {
+                Duration::ZERO
+            } else {
+                Duration::MAX
+            }));
+        }
+        Err(e) => return Err(e),
+    };
     if secs.is_nan() {
         return Err(PyValueError::new_err("Invalid value NaN (not a number)"));
     }

@@ -20,21 +20,42 @@ pub(crate) fn wake_green(this: &NativeSelector) {
     }
 }
 
-/// Whether `select.select` is no longer the interpreter's own: gevent's
-/// and eventlet's monkey-patching replace it with a Python function that
-/// waits cooperatively, switching to other greenlets. A wait in this
-/// module's system calls would block every greenlet of the thread (the
-/// hub too), so under such a patch `select` polls and waits through the
-/// patched function instead (`_green_wait` in `selectors2/__init__.py`).
-/// Asked once per `select` that may wait (never for a poll); a `select`
-/// module that cannot be imported counts as unpatched.
+/// Whether `select.select` is gevent's or eventlet's: their
+/// monkey-patching replaces it with a Python function that waits
+/// cooperatively, switching to other greenlets. A wait in this module's
+/// system calls would block every greenlet of the thread (the hub too),
+/// so under such a patch `select` polls and waits through the patched
+/// function instead (`_green_wait` in `selectors2/__init__.py`). Any other
+/// replacement (a test's `mock.patch`, a wrapper that counts calls) is
+/// not a green framework: the selector waits in its own system call, as
+/// the standard library's do. Told by the module that defined the
+/// function. Asked once per `select` that may wait (never for a poll); a
+/// `select` module that cannot be imported counts as unpatched.
 pub(crate) fn select_is_patched(py: Python<'_>) -> bool {
     static SELECT: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
     let Ok(module) = SELECT.get_or_try_init(py, || py.import("select").map(Bound::unbind)) else {
         return false;
     };
-    match module.bind(py).getattr(intern!(py, "select")) {
-        Ok(f) => !f.is_instance_of::<PyCFunction>(),
-        Err(_) => false,
+    let Ok(f) = module.bind(py).getattr(intern!(py, "select")) else {
+        return false;
+    };
+    if f.is_instance_of::<PyCFunction>() {
+        return false;
     }
+    let Ok(owner) = f.getattr(intern!(py, "__module__")) else {
+        return false;
+    };
+    let Ok(owner) = owner.extract::<std::borrow::Cow<'_, str>>() else {
+        return false;
+    };
+    is_green_module(&owner)
+}
+
+/// Whether `name` is a module of gevent or eventlet (`gevent.select`,
+/// `eventlet.green.select`...).
+fn is_green_module(name: &str) -> bool {
+    ["gevent", "eventlet"].iter().any(|top| {
+        name.strip_prefix(top)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    })
 }

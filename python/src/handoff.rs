@@ -23,10 +23,12 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// How many times this process is a child of `os.fork()` (counted by an
-/// `os.register_at_fork` hook, [`forked`]): which process a `select`
-/// holding a selector runs in, without a `getpid` system call per
-/// `select`. (A fork that bypasses Python's hooks is not counted.)
+/// How many times this process is a child of `fork()` (counted by a
+/// `pthread_atfork` hook, [`install_fork_hook`], which C's `fork()` runs
+/// even when Python's at-fork hooks do not, and by an
+/// `os.register_at_fork` hook, [`forked`], where there is no
+/// `pthread_atfork`): which process a `select` holding a selector runs
+/// in, without a `getpid` system call per `select`.
 pub(crate) static FORKS: AtomicU64 = AtomicU64::new(0);
 
 /// `os.register_at_fork(after_in_child=...)`: see [`FORKS`].
@@ -34,6 +36,28 @@ pub(crate) static FORKS: AtomicU64 = AtomicU64::new(0);
 pub(crate) fn forked() {
     FORKS.fetch_add(1, Ordering::Relaxed);
 }
+
+/// Counts every `fork()` in [`FORKS`], from the child, Python's or not
+/// (a C library's, `ctypes`): once per process.
+#[cfg(unix)]
+pub(crate) fn install_fork_hook() {
+    #![allow(unsafe_code)]
+    extern "C" fn child() {
+        // Async-signal-safe: one atomic add.
+        FORKS.fetch_add(1, Ordering::Relaxed);
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `child` is a plain function that lives as long as the
+        // process (this module is never unloaded: CPython does not unload
+        // extension modules) and only does an atomic add.
+        // Failure (ENOMEM) leaves Python's own hook, `forked`.
+        let _ = unsafe { libc::pthread_atfork(None, None, Some(child)) };
+    });
+}
+
+#[cfg(not(unix))]
+pub(crate) fn install_fork_hook() {}
 
 /// Every open selector's [`Handoff`], by the address of its Python
 /// object: what a caller that finds the selector held (so cannot read its
@@ -137,20 +161,22 @@ impl Handoff {
     }
 
     /// `select` has given the selector up (its borrow is dropped): lets
-    /// the callers waiting for a turn in. With `wait`, when the `select`
-    /// will take the selector back, it also waits (GIL released) until the
-    /// ones counted have had their turn, for one [`SLICE`] at most (more
-    /// keep coming when threads hammer the selector; each wakes the wait
-    /// again). A `select` about to return does not wait: its callers run
-    /// as soon as it gives the GIL up, as with the standard library's.
-    pub(crate) fn let_go(&self, py: Python<'_>, wait: bool) {
+    /// the callers waiting for a turn in, and waits (GIL released) until
+    /// the ones counted have had their turn, for one [`SLICE`] at most
+    /// (more keep coming when threads hammer the selector; each wakes the
+    /// wait again). Also when the `select` is about to return: its thread
+    /// keeps the GIL on returning, and a loop that calls `select` again
+    /// at once (a busy server: something is always ready) would take the
+    /// selector back before a woken caller gets the GIL, every time, and
+    /// starve it.
+    pub(crate) fn let_go(&self, py: Python<'_>) {
         let mut s = lock(&self.state);
         s.waiting = None;
         s.released = s.released.wrapping_add(1);
         if s.sleepers > 0 {
             self.turn.notify_all();
         }
-        if !wait || s.requests == 0 {
+        if s.requests == 0 {
             return;
         }
         drop(s);
@@ -199,7 +225,16 @@ impl Handoff {
         let mut s = lock(&self.state);
         let holder = match s.waiting {
             Some(h) if h.process == FORKS.load(Ordering::Relaxed) && h.thread != this_thread() => h,
-            _ => return Err(busy()),
+            Some(_) => return Err(busy()),
+            None => {
+                // No `select` waits: another thread's call holds the
+                // selector for a moment (and gave the GIL up meanwhile),
+                // or a `select` has just let go. Let it run, then look
+                // again.
+                drop(s);
+                gil::detach(py, || std::thread::sleep(BRIEF));
+                return Ok(Turn::Brief);
+            }
         };
         let until = match ask {
             Ask::Wake if !holder.wakeable => return Err(busy()),
@@ -240,8 +275,21 @@ impl Handoff {
 /// GIL back to let go).
 pub(crate) const SLICE: Duration = Duration::from_millis(20);
 
+/// How long a caller lets another thread's short hold on the selector
+/// run before it looks again ([`Turn::Brief`]).
+const BRIEF: Duration = Duration::from_micros(50);
+
+/// How long a caller looks again for a selector held by short calls (no
+/// `select` waiting) before it gives up with `busy()`: a hold that lasts
+/// is this very thread's (Python code run inside a method, which never
+/// gives it up while the caller waits).
+const BRIEF_TOTAL: Duration = Duration::from_millis(100);
+
 /// How a wait for a turn ended.
 pub(crate) enum Turn {
+    /// No `select` held the selector: a short call of another thread
+    /// did, or a `select` had just let go; try again.
+    Brief,
     /// The `select` let go: try again.
     Released,
     /// A [`SLICE`] passed: handle signals, then wait again.
@@ -275,6 +323,17 @@ pub(crate) fn handoff_of(slf: &Bound<'_, NativeSelector>) -> Option<Arc<Handoff>
     lock(&HANDOFFS).get(&(slf.as_ptr() as usize)).cloned()
 }
 
+/// Whether the selector `slf` is held by a `select` of the parent of
+/// this forked process (so never let go here).
+#[cold]
+pub(crate) fn held_in_parent(slf: &Bound<'_, NativeSelector>) -> bool {
+    handoff_of(slf).is_some_and(|h| {
+        lock(&h.state)
+            .waiting
+            .is_some_and(|w| w.process != FORKS.load(Ordering::Relaxed))
+    })
+}
+
 /// `take()`'s result once it succeeds, waiting for a turn while a
 /// `select` of another thread holds the selector (see [`Handoff`]);
 /// `None` when `ask`'s deadline passes first. Between slices of the wait
@@ -294,11 +353,19 @@ pub(crate) fn acquire<T>(
     let py = slf.py();
     let ask = ask();
     let mut request = None;
+    let mut brief_since: Option<Instant> = None;
     loop {
         match handoff.wait_turn(py, ask, &mut request)? {
             Turn::TimedOut => return Ok(None),
-            Turn::Released => {}
+            Turn::Brief => {
+                let since = *brief_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > BRIEF_TOTAL {
+                    return Err(busy());
+                }
+            }
+            Turn::Released => brief_since = None,
             Turn::Slice => {
+                brief_since = None;
                 py.check_signals()?;
                 if finalizing(py) {
                     return Err(busy());

@@ -18,7 +18,8 @@
 //! threads, and `fork()`), `gil.rs` (releasing the GIL and taking it back
 //! safely at interpreter exit), `errors.rs` (the exceptions), `convert.rs`
 //! (arguments, as the standard library converts them), `green.rs` (gevent
-//! and eventlet). This file only wires the module.
+//! and eventlet), `stack.rs` (`RecursionError` before the C stack runs
+//! out). This file only wires the module.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule};
@@ -30,6 +31,7 @@ mod gil;
 mod green;
 mod handoff;
 mod selector;
+mod stack;
 mod table;
 
 use crate::handoff::forked;
@@ -49,7 +51,9 @@ fn available() -> Vec<String> {
 fn _selectors2(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeSelector>()?;
     m.add_function(wrap_pyfunction!(available, m)?)?;
-    // Where there is `fork()`.
+    handoff::install_fork_hook();
+    // Where there is `fork()` (and counted twice where `pthread_atfork`
+    // counts it too: any change tells a child).
     if let Ok(register_at_fork) = m.py().import("os")?.getattr("register_at_fork") {
         let kwargs = PyDict::new(m.py());
         kwargs.set_item("after_in_child", wrap_pyfunction!(forked, m)?)?;

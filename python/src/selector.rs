@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyInt, PyList, PyTuple};
 use pyo3::{PyTraverseError, intern};
 use selectors2::{BackendKind, Error, Events, Waker};
 
@@ -21,7 +21,7 @@ use crate::errors::{Failure, busy, closed, not_registered, os_error};
 use crate::gil;
 use crate::green::select_is_patched;
 use crate::handoff::{
-    Ask, HANDOFFS, Handoff, acquire, borrow, borrow_mut, handoff_of, lock, waker_fd,
+    Ask, HANDOFFS, Handoff, acquire, borrow, borrow_mut, handoff_of, held_in_parent, lock, waker_fd,
 };
 use crate::table::{Table, WAKER_SLOT, with_ready};
 
@@ -135,7 +135,12 @@ pub(crate) type KeyMaker = (Py<PyAny>, Option<Py<PyAny>>);
 pub(crate) fn new_key<'py>(
     py: Python<'py>,
     (key_cls, tuple_new): &KeyMaker,
-    fields: (Bound<'py, PyAny>, i64, Bound<'py, PyAny>, Bound<'py, PyAny>),
+    fields: (
+        Bound<'py, PyAny>,
+        Bound<'py, PyAny>,
+        Bound<'py, PyAny>,
+        Bound<'py, PyAny>,
+    ),
 ) -> PyResult<Bound<'py, PyAny>> {
     match tuple_new {
         Some(new) => new.bind(py).call1((key_cls, fields)),
@@ -165,7 +170,7 @@ impl NativeSelector {
     pub(crate) fn register_impl(
         &mut self,
         py: Python<'_>,
-        fd: i64,
+        (fd, fd_obj): (i64, &Bound<'_, PyAny>),
         mask: Events,
         key: &Bound<'_, PyAny>,
     ) -> Result<(), Failure> {
@@ -184,7 +189,7 @@ impl NativeSelector {
             return Err(e);
         }
         *self.slot_mut(slot)? = Some(key.clone().unbind());
-        self.map(py)?.set_item(fd, key)?;
+        self.map(py)?.set_item(fd_obj, key)?;
         Ok(())
     }
 
@@ -221,46 +226,100 @@ impl NativeSelector {
         Ok((slot, self.key_of(py, slot)?))
     }
 
-    /// Replaces `old`, the key of `fd` in `slot`, by `key` (with new
-    /// events, `mask`, if they changed); `false` when `old` is no longer
-    /// the key (the caller's Python code changed it meanwhile). A failed
-    /// modify changes nothing.
-    pub(crate) fn modify_impl(
+    /// The events the table holds for `fd` (a registered one).
+    pub(crate) fn events_of_fd(&self, fd: i64) -> Result<Events, Failure> {
+        let raw = i32::try_from(fd).map_err(|_| Failure::NotRegistered)?;
+        let table = self.table.as_ref().ok_or(Failure::NotRegistered)?;
+        match table.sel.get_key(raw) {
+            Some(k) if k.data != WAKER_SLOT => Ok(k.events),
+            _ => Err(Failure::NotRegistered),
+        }
+    }
+
+    /// Asks the OS to watch `fd` (a registered one) for `mask`; returns
+    /// the events it had. With `force`, the OS is asked even for the
+    /// events it has (`modify` with events that compare unequal to the
+    /// key's but have the same bits: the standard library asks the OS,
+    /// which fails for a file closed or replaced since); the table only
+    /// asks the OS for a change, so this goes through the other events
+    /// and back.
+    pub(crate) fn rearm(&mut self, fd: i64, mask: Events, force: bool) -> Result<Events, Failure> {
+        let (slot, before) = {
+            let (slot, _) = self.slot_and_events(fd)?;
+            (slot, self.events_of_fd(fd)?)
+        };
+        let raw = i32::try_from(fd).map_err(|_| Failure::NotRegistered)?;
+        let table = self.table.as_mut().ok_or(Failure::NotRegistered)?;
+        if before == mask && force {
+            let other = if mask == Events::READ {
+                Events::WRITE
+            } else {
+                Events::READ
+            };
+            table.modify(raw, other, slot).map_err(Failure::Sel)?;
+            if let Err(e) = table.modify(raw, mask, slot) {
+                // Back as it was, as far as the OS lets.
+                let _ = table.modify(raw, before, slot);
+                return Err(Failure::Sel(e));
+            }
+        } else if before != mask {
+            table.modify(raw, mask, slot).map_err(Failure::Sel)?;
+        }
+        Ok(before)
+    }
+
+    /// The slot and events of a registered `fd`.
+    fn slot_and_events(&self, fd: i64) -> Result<(u32, Events), Failure> {
+        let raw = i32::try_from(fd).map_err(|_| Failure::NotRegistered)?;
+        let table = self.table.as_ref().ok_or(Failure::NotRegistered)?;
+        match table.sel.get_key(raw) {
+            Some(k) if k.data != WAKER_SLOT => Ok((k.data, k.events)),
+            _ => Err(Failure::NotRegistered),
+        }
+    }
+
+    /// Makes `key` the key of `fd` (a registered one), whose OS
+    /// registration is for `mask` (asked again if Python code changed it
+    /// meanwhile).
+    pub(crate) fn replace_key(
         &mut self,
         py: Python<'_>,
         fd: i64,
-        (slot, old): (u32, &Bound<'_, PyTuple>),
-        mask: Option<Events>,
+        mask: Events,
         key: &Bound<'_, PyAny>,
-    ) -> Result<bool, Failure> {
-        let (now, current) = self.current_key(py, fd)?;
-        if now != slot || !current.bind(py).is(old) {
-            return Ok(false);
-        }
-        let Ok(raw) = i32::try_from(fd) else {
-            return Err(Failure::NotRegistered);
-        };
-        if let Some(mask) = mask {
-            let table = self.table.as_mut().ok_or_else(closed)?;
-            table.modify(raw, mask, slot).map_err(Failure::Sel)?;
-        }
+        fd_obj: &Bound<'_, PyAny>,
+    ) -> Result<(), Failure> {
+        let (slot, _) = self.slot_and_events(fd)?;
+        self.rearm(fd, mask, false)?;
         *self.slot_mut(slot)? = Some(key.clone().unbind());
-        self.map(py)?.set_item(fd, key)?;
-        Ok(true)
+        self.map(py)?.set_item(fd_obj, key)?;
+        Ok(())
     }
 
     /// Registers the wake-up fd that lets other threads interrupt a wait
-    /// (see [`Handoff`]), once. Without one (out of fds, or its number
-    /// beyond `SelectSelector`'s `FD_SETSIZE`), a call from another thread
-    /// during a wait gets `busy()`, as before there was one.
+    /// (see [`Handoff`]), once. Its number may be one the table still
+    /// holds: a registered file closed without `unregister` (its number
+    /// free for the next open). Then that wake-up fd is kept open (so the
+    /// number stays taken) while another is made, with another number;
+    /// a few times at most. Without one (out of fds, or its number beyond
+    /// `SelectSelector`'s `FD_SETSIZE`), a call from another thread during
+    /// a wait gets `busy()`.
     #[cold]
     pub(crate) fn add_waker(&mut self) {
-        let Ok(waker) = Waker::new() else { return };
-        let Some(fd) = waker_fd(&waker) else { return };
-        if self.register_growing(fd, Events::READ, WAKER_SLOT).is_ok() {
-            let waker = Arc::new(waker);
-            lock(&self.handoff.state).waker = Some(Arc::clone(&waker));
-            self.waker = Some(waker);
+        let mut taken = Vec::new();
+        for _ in 0..8 {
+            let Ok(waker) = Waker::new() else { return };
+            let Some(fd) = waker_fd(&waker) else { return };
+            match self.register_growing(fd, Events::READ, WAKER_SLOT) {
+                Ok(()) => {
+                    let waker = Arc::new(waker);
+                    lock(&self.handoff.state).waker = Some(Arc::clone(&waker));
+                    self.waker = Some(waker);
+                    return;
+                }
+                Err(Failure::Sel(Error::AlreadyRegistered(_))) => taken.push(waker),
+                Err(_) => return,
+            }
         }
     }
 
@@ -299,7 +358,7 @@ impl NativeSelector {
                 Err(Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => {
                     return Ok(Round::Signal);
                 }
-                Err(Error::Io(e)) => return Err(os_error(py, e)),
+                Err(Error::Io(e)) => return Ok(Round::Failed(e)),
                 Err(other) => return Err(PyOSError::new_err(other.to_string())),
             }
             let mut woken = false;
@@ -316,8 +375,10 @@ impl NativeSelector {
             if woken {
                 // Drained before the callers run, so that a wake-up for
                 // the next one is not lost.
-                if let Some(waker) = waker {
-                    waker.drain().map_err(|e| os_error(py, e))?;
+                if let Some(waker) = waker
+                    && let Err(e) = waker.drain()
+                {
+                    return Ok(Round::Failed(e));
                 }
                 if found.is_empty() {
                     return Ok(Round::Handoff);
@@ -330,6 +391,9 @@ impl NativeSelector {
 
 /// How one wait of `select` ended.
 pub(crate) enum Round {
+    /// The OS refused: raised once the selector is free (the exception's
+    /// text comes from Python's `os.strerror`, Python code).
+    Failed(io::Error),
     /// With the keys ready and their events (none when the time is up).
     Done(Vec<(Py<PyAny>, u8)>),
     /// A signal: its handlers run, then the wait goes on (PEP 475).
@@ -380,13 +444,28 @@ impl NativeSelector {
         let table = Table::open(kind).map_err(|e| os_error(py, e))?;
         let tuple_new = py.get_type::<PyTuple>().getattr("__new__")?.unbind();
         let mut this = borrow_mut(slf)?;
-        this.table = Some(table);
+        // Opened again (`__init__` called twice): a fresh start, as the
+        // standard library's; the old table goes, with its wake-up fd
+        // (the next `select` that may block makes one in the new table).
+        let old = (
+            this.table.replace(table),
+            std::mem::take(&mut this.keys),
+            this.waker.take(),
+        );
+        this.free.clear();
         this.tuple_new = Some(tuple_new);
         this.key_cls = Some(key_cls);
         this.map = Some(fd_to_key);
-        this.handoff = Handoff::new(kind);
+        if this.id == 0 || this.handoff.kind != kind {
+            this.handoff = Handoff::new(kind);
+        }
+        lock(&this.handoff.state).waker = None;
         this.id = slf.as_ptr() as usize;
         lock(&HANDOFFS).insert(this.id, Arc::clone(&this.handoff));
+        drop(this);
+        // With the selector free: the old keys' destructors may run
+        // Python code.
+        drop(old);
         Ok(())
     }
 
@@ -398,6 +477,7 @@ impl NativeSelector {
         events: &Bound<'_, PyAny>,
         data: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
+        crate::stack::check()?;
         let py = slf.py();
         // The caller's code (events' `&`, `fileno()`) first, with the
         // selector free.
@@ -405,8 +485,20 @@ impl NativeSelector {
         let fd = lookup(slf, fileobj)?;
         let data = data.unwrap_or_else(|| py.None()).into_bound(py);
         let maker = borrow(slf)?.key_maker(py)?;
-        let key = new_key(py, &maker, (fileobj.clone(), fd, events.clone(), data))?;
-        let done = borrow_mut(slf)?.register_impl(py, fd, mask, &key);
+        // An int file object is its own fd, an int subclass (an `IntEnum`)
+        // included: the key and the map have it, as the standard
+        // library's.
+        let fd_obj = if fileobj.is_instance_of::<PyInt>() {
+            fileobj.clone()
+        } else {
+            fd.into_pyobject(py)?.into_any()
+        };
+        let key = new_key(
+            py,
+            &maker,
+            (fileobj.clone(), fd_obj.clone(), events.clone(), data),
+        )?;
+        let done = borrow_mut(slf)?.register_impl(py, (fd, &fd_obj), mask, &key);
         done.map_err(|f| f.into_py(fileobj))?;
         Ok(key.unbind())
     }
@@ -414,6 +506,7 @@ impl NativeSelector {
     /// Unregister a file object (registered, or closed since: it is found
     /// by identity); returns its `SelectorKey`.
     fn unregister(slf: &Bound<'_, Self>, fileobj: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        crate::stack::check()?;
         let fd = lookup_registered(slf, fileobj)?;
         let done = borrow_mut(slf)?.unregister_impl(slf.py(), fd);
         done.map_err(|f| f.into_py(fileobj))
@@ -429,43 +522,67 @@ impl NativeSelector {
         events: &Bound<'_, PyAny>,
         data: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
+        crate::stack::check()?;
         let py = slf.py();
         let fd = lookup_registered(slf, fileobj)?;
         let data = data.unwrap_or_else(|| py.None()).into_bound(py);
-        // The comparisons and the events check run the caller's code, with
-        // the selector free; if that code changed this key meanwhile, look
-        // again (a few times: code that changes it on every comparison
-        // gets an error rather than a loop).
-        for _ in 0..8 {
-            let current = borrow(slf)?.current_key(py, fd);
-            let (slot, old) = current.map_err(|f| f.into_py(fileobj))?;
-            let old = old.into_bound(py).cast_into::<PyTuple>()?;
-            let new_events = events.ne(old.get_item(2)?)?;
-            let new_data = data.ne(old.get_item(3)?)?;
-            if !new_events && !new_data {
-                return Ok(old.into_any().unbind());
+        let found = {
+            let this = borrow(slf)?;
+            this.current_key(py, fd).and_then(|(_, key)| {
+                let events = this.events_of_fd(fd)?;
+                Ok((key, events))
+            })
+        };
+        // Described with the selector free: the file object's `repr()` is
+        // the caller's code, which may give the GIL to another thread.
+        let (old, before) = found.map_err(|f| f.into_py(fileobj))?;
+        let old = old.into_bound(py).cast_into::<PyTuple>()?;
+        // In the standard library's order: events compared, then (when
+        // they differ) checked and the OS asked, then data compared. The
+        // comparisons and the check run the caller's code, with the
+        // selector free; a failure after the OS was asked puts the old
+        // events back (a failed modify changes nothing).
+        let new_events = events.ne(old.get_item(2)?)?;
+        let mask = if new_events {
+            let mask = events_of(events)?;
+            let rearmed = borrow_mut(slf)?.rearm(fd, mask, true);
+            rearmed.map_err(|f| f.into_py(fileobj))?;
+            mask
+        } else {
+            before
+        };
+        let undo = |e: PyErr| {
+            if new_events && let Ok(mut this) = borrow_mut(slf) {
+                let _ = this.rearm(fd, before, false);
             }
-            let mask = if new_events {
-                Some(events_of(events)?)
-            } else {
-                None
-            };
-            let maker = borrow(slf)?.key_maker(py)?;
-            let key = new_key(
-                py,
-                &maker,
-                (old.get_item(0)?, fd, events.clone(), data.clone()),
-            )?;
-            let done = borrow_mut(slf)?.modify_impl(py, fd, (slot, &old), mask, &key);
-            match done {
-                Ok(true) => return Ok(key.unbind()),
-                Ok(false) => continue,
-                Err(f) => return Err(f.into_py(fileobj)),
-            }
+            e
+        };
+        let new_data = data.ne(old.get_item(3)?).map_err(undo)?;
+        if !new_events && !new_data {
+            return Ok(old.into_any().unbind());
         }
-        Err(PyRuntimeError::new_err(
-            "selectors2: the key changed during every attempt to modify it",
-        ))
+        let fd_obj = old.get_item(1)?;
+        let key = borrow(slf)
+            .and_then(|this| this.key_maker(py))
+            .and_then(|maker| {
+                new_key(
+                    py,
+                    &maker,
+                    (
+                        old.get_item(0)?,
+                        fd_obj.clone(),
+                        events.clone(),
+                        data.clone(),
+                    ),
+                )
+            })
+            .map_err(undo)?;
+        // Python code run meanwhile may have changed the key, even
+        // unregistered and registered the file again: the last change
+        // wins, as in the standard library, with the OS told.
+        let done = borrow_mut(slf)?.replace_key(py, fd, mask, &key, &fd_obj);
+        done.map_err(|f| f.into_py(fileobj))?;
+        Ok(key.unbind())
     }
 
     /// Wait until some registered file objects are ready or `timeout`
@@ -478,21 +595,20 @@ impl NativeSelector {
         slf: &Bound<'py, Self>,
         timeout: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        crate::stack::check()?;
         let py = slf.py();
         // Converted with the selector free (`__float__`, `__le__`... are
         // the caller's code); the kind only says how.
-        // (Closed: converted all the same, as before the closed error.)
-        let (kind, handoff) = match slf.try_borrow() {
-            Ok(this) => (
-                this.table.as_ref().map(|t| t.backend_kind()),
-                Arc::clone(&this.handoff),
-            ),
+        // (Closed: converted all the same, as the mechanism it had would,
+        // before the closed error.)
+        let handoff = match slf.try_borrow() {
+            Ok(this) => Arc::clone(&this.handoff),
             Err(_) => match handoff_of(slf) {
-                Some(h) => (Some(h.kind), h),
+                Some(h) => h,
                 None => return Err(busy()),
             },
         };
-        let timeout = timeout_of(timeout, kind.unwrap_or(BackendKind::Select))?;
+        let timeout = timeout_of(timeout, handoff.kind)?;
         // Under gevent or eventlet every wait goes through their `select`
         // (see `select_is_patched`), and the selector only polls.
         let green = timeout != Some(Duration::ZERO) && select_is_patched(py);
@@ -526,6 +642,10 @@ impl NativeSelector {
             }
             let round = this.select_round(py, wait);
             drop(this);
+            let round = match round {
+                Ok(Round::Failed(e)) => Err(os_error(py, e)),
+                other => other,
+            };
             if matches!(round, Ok(Round::Handoff)) {
                 // Woken for a call: not a wake-up for nothing.
                 attempt = 0;
@@ -535,7 +655,7 @@ impl NativeSelector {
                 Ok(_) => false,
                 Err(_) => true,
             };
-            handoff.let_go(py, !done);
+            handoff.let_go(py);
             if let Round::Done(found) = round?
                 && done
             {
@@ -588,6 +708,7 @@ impl NativeSelector {
 
     /// The `SelectorKey` of a registered file object.
     fn get_key(slf: &Bound<'_, Self>, fileobj: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        crate::stack::check()?;
         if borrow(slf)?.table.is_none() {
             return Err(closed());
         }
@@ -612,7 +733,20 @@ impl NativeSelector {
     fn _close(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let (keys, map) = {
-            let mut this = borrow_mut(slf)?;
+            let mut this = match borrow_mut(slf) {
+                Ok(this) => this,
+                Err(_) if held_in_parent(slf) => {
+                    // Forked while a thread of the parent selected: that
+                    // thread's hold on the selector never ends here, and
+                    // its state stays as it was (its fds are this
+                    // process's copies, closed at exit or `exec`). Closing
+                    // succeeds, as the standard library's does in a child;
+                    // any later call says the selector is busy.
+                    lock(&HANDOFFS).remove(&(slf.as_ptr() as usize));
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
             this.table = None;
             this.free.clear();
             this.waker = None;

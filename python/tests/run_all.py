@@ -4,7 +4,7 @@
 
 Each PYTHON is an interpreter (a venv's) with selectors2 installed. For
 each one: CPython's test_selectors with our module injected as `selectors`
-(with the cpu resource), our own tests (test_ours.py; test_green.py,
+(with the cpu resource), our own tests (test_ours.py, test_hostile.py; test_green.py,
 under gevent and eventlet), random operation
 sequences against the stdlib's selectors (test_differential.py), and the selectors2
 backport's own suite when SELECTORS2_BACKPORT_SDIST names its archive
@@ -126,6 +126,10 @@ def main(pythons):
         proc = subprocess.run([python, "-m", "unittest", "test_ours"], cwd=HERE,
                               capture_output=True, text=True, timeout=TIMEOUT)
         check("test_ours on %s" % v, proc.returncode == 0, proc.stderr[-4000:])
+        # Hostile input and busy threads, beside the stdlib (about 30 s).
+        proc = subprocess.run([python, "-m", "unittest", "test_hostile"], cwd=HERE,
+                              capture_output=True, text=True, timeout=TIMEOUT)
+        check("test_hostile on %s" % v, proc.returncode == 0, proc.stderr[-4000:])
         # Under gevent's and eventlet's monkey-patching (both installed by
         # .ci/python: a missing one fails here instead of skipping).
         proc = subprocess.run([python, "-m", "unittest", "test_green"], cwd=HERE,
