@@ -26,7 +26,11 @@ Deliberate differences from the standard library:
   the data: on every class, ``SelectSelector`` too.
 * ``KqueueSelector`` reports one ``(key, events)`` entry per file object,
   with read and write merged, as the other selectors do (the stdlib's can
-  return two entries for one file object).
+  return two entries for one file object). End of file is per direction,
+  as on epoll: a peer's shutdown is ``EVENT_READ``, our own
+  ``EVENT_WRITE`` (the stdlib's reports what the kernel's filter says). A
+  ``KqueueSelector`` inherited by ``fork()`` acts closed in the child, as
+  CPython's does since 3.12.1.
 * A selector holds as many file objects as the OS lets the process open,
   as the stdlib's does. Its table starts with room for 64 and doubles as
   it fills, keeping every registration. One ``select`` returns up to
@@ -59,8 +63,8 @@ Deliberate differences from the standard library:
   call the selector. ``RuntimeError`` is left for what cannot take turns:
   after ``fork()`` (Python's, or C's that skips Python's at-fork hooks),
   a selector whose ``select`` was waiting in another thread of the
-  parent (the stdlib's copy works: make a new one in the child; ``close()``
-  works), and at interpreter exit, one whose ``select`` waits in a daemon
+  parent (the stdlib's ``EpollSelector`` and ``PollSelector`` copies work;
+  make a new one in the child; ``close()`` works), and at interpreter exit, one whose ``select`` waits in a daemon
   thread. A thread whose ``select`` returns at once in a loop (something
   is always ready) lets the calls of other threads in between two
   ``select`` calls.

@@ -126,6 +126,10 @@ def main(pythons):
         proc = subprocess.run([python, "-m", "unittest", "test_ours"], cwd=HERE,
                               capture_output=True, text=True, timeout=TIMEOUT)
         check("test_ours on %s" % v, proc.returncode == 0, proc.stderr[-4000:])
+        # CPython's test_kqueue.test_fork on KqueueSelector (skips without kqueue).
+        proc = subprocess.run([python, "-m", "unittest", "test_kqueue_fork"], cwd=HERE,
+                              capture_output=True, text=True, timeout=TIMEOUT)
+        check("test_kqueue_fork on %s" % v, proc.returncode == 0, proc.stderr[-4000:])
         # Hostile input and busy threads, beside the stdlib (about 30 s).
         proc = subprocess.run([python, "-m", "unittest", "test_hostile"], cwd=HERE,
                               capture_output=True, text=True, timeout=TIMEOUT)
