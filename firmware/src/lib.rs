@@ -432,6 +432,81 @@ pub fn exit(ok: bool) -> ! {
     }
 }
 
+/// End of a UART's input.
+pub const EOT: u8 = 0x04;
+
+/// One UART's echo, the same in every echo program (with the selector
+/// and without): bytes received and not yet sent back, until [`EOT`].
+pub struct Echo {
+    buf: [u8; 16],
+    head: usize,
+    len: usize,
+    /// Bytes sent back so far.
+    pub echoed: u32,
+    eot: bool,
+}
+
+impl Echo {
+    pub const fn new() -> Echo {
+        Echo {
+            buf: [0; 16],
+            head: 0,
+            len: 0,
+            echoed: 0,
+            eot: false,
+        }
+    }
+
+    pub fn receive(&mut self, uart: Uart) {
+        while self.len < self.buf.len() && uart.rx_ready() {
+            let byte = uart.read();
+            if let Some(slot) = self.buf.get_mut((self.head + self.len) % 16) {
+                *slot = byte;
+            }
+            self.len += 1;
+            self.eot |= byte == EOT;
+        }
+    }
+
+    pub fn send(&mut self, uart: Uart) {
+        while self.len > 0 && uart.tx_ready() {
+            uart.write(self.buf.get(self.head).copied().unwrap_or(0));
+            self.head = (self.head + 1) % 16;
+            self.len -= 1;
+            self.echoed += 1;
+        }
+    }
+
+    /// Finished: EOT received and everything sent back.
+    pub fn done(&self) -> bool {
+        self.eot && self.len == 0
+    }
+
+    /// Room to receive, until EOT.
+    pub fn wants_read(&self) -> bool {
+        !self.eot && self.len < self.buf.len()
+    }
+
+    /// Bytes to send back.
+    pub fn wants_write(&self) -> bool {
+        self.len > 0
+    }
+
+    /// What to wait for next, as a selector's interest.
+    pub fn interest(&self) -> selectors2_core::Events {
+        let mut events = selectors2_core::Events::empty();
+        events.set(selectors2_core::EVENT_READ, self.wants_read());
+        events.set(selectors2_core::EVENT_WRITE, self.wants_write());
+        events
+    }
+}
+
+impl Default for Echo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     // `.ci/firmware` checks that no program links this: nothing panics.

@@ -20,7 +20,7 @@ use cortex_m_rt::entry;
 use selectors2_core::{
     EVENT_READ, EVENT_WRITE, Events, Fixed, RawFd, Readiness, Ready, Selector, Sources,
 };
-use selectors2_firmware::{self as board, Console, Uart};
+use selectors2_firmware::{self as board, Console, Echo, Uart};
 
 /// The sources' "fds": UART 0, 1 and 2 are 0, 1 and 2.
 const UARTS: usize = 3;
@@ -30,8 +30,6 @@ const SOURCES: usize = 4;
 
 /// No byte for this long ends the program with a failure.
 const IDLE_MS: u32 = 2000;
-/// End of a UART's input.
-const EOT: u8 = 0x04;
 
 /// The board: the three UARTs' flags, the idle timer, the clock.
 struct Board {
@@ -81,60 +79,6 @@ impl Sources for Board {
         // time against its deadline.
         board::sleep_until_interrupt();
         Ok(())
-    }
-}
-
-/// One UART's echo: bytes received and not yet sent back.
-struct Echo {
-    buf: [u8; 16],
-    head: usize,
-    len: usize,
-    echoed: u32,
-    eot: bool,
-}
-
-impl Echo {
-    const fn new() -> Echo {
-        Echo {
-            buf: [0; 16],
-            head: 0,
-            len: 0,
-            echoed: 0,
-            eot: false,
-        }
-    }
-
-    fn receive(&mut self, uart: Uart) {
-        while self.len < self.buf.len() && uart.rx_ready() {
-            let byte = uart.read();
-            if let Some(slot) = self.buf.get_mut((self.head + self.len) % 16) {
-                *slot = byte;
-            }
-            self.len += 1;
-            self.eot |= byte == EOT;
-        }
-    }
-
-    fn send(&mut self, uart: Uart) {
-        while self.len > 0 && uart.tx_ready() {
-            uart.write(self.buf.get(self.head).copied().unwrap_or(0));
-            self.head = (self.head + 1) % 16;
-            self.len -= 1;
-            self.echoed += 1;
-        }
-    }
-
-    /// Finished: EOT received and everything sent back.
-    fn done(&self) -> bool {
-        self.eot && self.len == 0
-    }
-
-    /// What to wait for next: room to receive (until EOT), bytes to send.
-    fn interest(&self) -> Events {
-        let mut events = Events::empty();
-        events.set(EVENT_READ, !self.eot && self.len < self.buf.len());
-        events.set(EVENT_WRITE, self.len > 0);
-        events
     }
 }
 

@@ -6,62 +6,9 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use selectors2_firmware::{self as board, Console, Uart};
+use selectors2_firmware::{self as board, Console, Echo, Uart};
 
 const IDLE_MS: u32 = 2000;
-const EOT: u8 = 0x04;
-
-struct Echo {
-    buf: [u8; 16],
-    head: usize,
-    len: usize,
-    echoed: u32,
-    eot: bool,
-}
-
-impl Echo {
-    const fn new() -> Echo {
-        Echo {
-            buf: [0; 16],
-            head: 0,
-            len: 0,
-            echoed: 0,
-            eot: false,
-        }
-    }
-
-    fn receive(&mut self, uart: Uart) {
-        while self.len < self.buf.len() && uart.rx_ready() {
-            let byte = uart.read();
-            if let Some(slot) = self.buf.get_mut((self.head + self.len) % 16) {
-                *slot = byte;
-            }
-            self.len += 1;
-            self.eot |= byte == EOT;
-        }
-    }
-
-    fn send(&mut self, uart: Uart) {
-        while self.len > 0 && uart.tx_ready() {
-            uart.write(self.buf.get(self.head).copied().unwrap_or(0));
-            self.head = (self.head + 1) % 16;
-            self.len -= 1;
-            self.echoed += 1;
-        }
-    }
-
-    fn done(&self) -> bool {
-        self.eot && self.len == 0
-    }
-
-    fn wants_read(&self) -> bool {
-        !self.eot && self.len < self.buf.len()
-    }
-
-    fn wants_write(&self) -> bool {
-        self.len > 0
-    }
-}
 
 #[entry]
 fn main() -> ! {

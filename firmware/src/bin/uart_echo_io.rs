@@ -12,16 +12,14 @@ use core::time::Duration;
 
 use cortex_m_rt::entry;
 use selectors2_core::embedded_io::{Clock, Devices, IoBackend};
-use selectors2_core::{EVENT_READ, EVENT_WRITE, Events, RawFd, Ready, Selector};
-use selectors2_firmware::{self as board, Console, Uart};
+use selectors2_core::{EVENT_READ, EVENT_WRITE, RawFd, Ready, Selector};
+use selectors2_firmware::{self as board, Console, Echo, Uart};
 
 /// The devices' "fds": UART 0, 1 and 2 are 0, 1 and 2.
 const UARTS: usize = 3;
 
 /// Nothing for this long ends the program with a failure.
 const IDLE: Duration = Duration::from_secs(2);
-/// End of a UART's input.
-const EOT: u8 = 0x04;
 
 /// The board's clock: the 1 ms SysTick count as a `Duration`
 /// (`board::uptime`), and the sleep that loses no interrupt
@@ -39,60 +37,6 @@ impl Clock for Ticks {
         // A `read_ready` or `write_ready` that said "no" armed its UART's
         // interrupt; the 1 ms SysTick ends the sleep at the latest.
         board::sleep_until_interrupt();
-    }
-}
-
-/// One UART's echo: bytes received and not yet sent back.
-struct Echo {
-    buf: [u8; 16],
-    head: usize,
-    len: usize,
-    echoed: u32,
-    eot: bool,
-}
-
-impl Echo {
-    const fn new() -> Echo {
-        Echo {
-            buf: [0; 16],
-            head: 0,
-            len: 0,
-            echoed: 0,
-            eot: false,
-        }
-    }
-
-    fn receive(&mut self, uart: Uart) {
-        while self.len < self.buf.len() && uart.rx_ready() {
-            let byte = uart.read();
-            if let Some(slot) = self.buf.get_mut((self.head + self.len) % 16) {
-                *slot = byte;
-            }
-            self.len += 1;
-            self.eot |= byte == EOT;
-        }
-    }
-
-    fn send(&mut self, uart: Uart) {
-        while self.len > 0 && uart.tx_ready() {
-            uart.write(self.buf.get(self.head).copied().unwrap_or(0));
-            self.head = (self.head + 1) % 16;
-            self.len -= 1;
-            self.echoed += 1;
-        }
-    }
-
-    /// Finished: EOT received and everything sent back.
-    fn done(&self) -> bool {
-        self.eot && self.len == 0
-    }
-
-    /// What to wait for next: room to receive (until EOT), bytes to send.
-    fn interest(&self) -> Events {
-        let mut events = Events::empty();
-        events.set(EVENT_READ, !self.eot && self.len < self.buf.len());
-        events.set(EVENT_WRITE, self.len > 0);
-        events
     }
 }
 
