@@ -501,6 +501,19 @@ impl Echo {
     }
 }
 
+/// The end of every echo program: how many bytes each UART had echoed,
+/// then a successful exit.
+pub fn echoed_then_exit(console: &mut Console, echo: &[Echo]) -> ! {
+    for (i, e) in echo.iter().enumerate() {
+        console.print(b"uart");
+        console.print_u32(i as u32);
+        console.print(b": echoed ");
+        console.print_u32(e.echoed);
+        console.print(b" bytes\n");
+    }
+    exit(true)
+}
+
 impl Default for Echo {
     fn default() -> Self {
         Self::new()

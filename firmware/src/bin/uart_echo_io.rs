@@ -99,12 +99,5 @@ fn main() -> ! {
             break;
         }
     }
-    for (i, e) in echo.iter().enumerate() {
-        console.print(b"uart");
-        console.print_u32(i as u32);
-        console.print(b": echoed ");
-        console.print_u32(e.echoed);
-        console.print(b" bytes\n");
-    }
-    board::exit(true);
+    board::echoed_then_exit(&mut console, &echo);
 }
