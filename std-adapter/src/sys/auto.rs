@@ -16,10 +16,11 @@ use crate::{BackendKind, RawFd};
 /// The run-time choice behind [`DefaultSelector`](crate::DefaultSelector).
 ///
 /// Opening it (what `DefaultSelector::new` does) tries the mechanisms in CPython's order (kqueue,
-/// epoll, poll, select; see [`BackendKind::available`]): it creates each and
-/// waits on it once with a zero timeout, and falls back to the next when
-/// that fails because the mechanism is missing or forbidden here (`ENOSYS`
-/// or `EPERM` in a sandbox, say). An error that says the process or the
+/// epoll, poll, select; see [`BackendKind::available`]): it creates each,
+/// waits on it once with a zero timeout while another mechanism remains to
+/// fall back to, and falls back to the next when that fails because the
+/// mechanism is missing or forbidden here (`ENOSYS` or `EPERM` in a
+/// sandbox, say). An error that says the process or the
 /// system is out of a resource (`EMFILE`, `ENFILE`, `ENOMEM`, `ENOBUFS`)
 /// is returned instead: the next mechanism would work, but it would be
 /// the slower choice for the selector's whole life, picked by a passing
@@ -61,15 +62,22 @@ macro_rules! each {
 }
 
 impl Auto {
-    /// Opens the first of `order` that works: created, then waited on once
-    /// with a zero timeout. Kinds this platform lacks are skipped. Fails
-    /// with the last error if none works.
+    /// Opens the first of `order` that works: created, then, if a kind
+    /// this platform has comes after it, waited on once with a zero
+    /// timeout. Kinds this platform lacks are skipped. Fails with the last
+    /// error if none works.
     pub(crate) fn open_first(order: &[BackendKind], capacity: usize) -> io::Result<Auto> {
-        probe(order, |kind| open_kind(kind, capacity))
+        probe(order, |kind, fallback| open_kind(kind, capacity, fallback))
     }
 }
 
-fn open_kind(kind: BackendKind, capacity: usize) -> io::Result<Auto> {
+/// Opens `kind`; with `try_wait`, waits on it once with a zero timeout, so
+/// that a mechanism whose creation works but whose wait is forbidden (a
+/// seccomp filter) fails here, while the next kind can still be chosen.
+/// The last kind to try is not waited on: nothing would replace it, and
+/// its first `select` reports such an error as any other (the standard
+/// library's selectors do not wait at creation either).
+fn open_kind(kind: BackendKind, capacity: usize, try_wait: bool) -> io::Result<Auto> {
     let mut b = match kind {
         #[cfg(has_epoll)]
         BackendKind::Epoll => Auto(Chosen::Epoll(Epoll::open(capacity)?)),
@@ -80,7 +88,9 @@ fn open_kind(kind: BackendKind, capacity: usize) -> io::Result<Auto> {
         #[allow(unreachable_patterns)]
         _ => return Err(lacking(kind)),
     };
-    b.wait(1, Some(Duration::ZERO), |_, _, _| {})?;
+    if try_wait {
+        b.wait(1, Some(Duration::ZERO), |_, _, _| {})?;
+    }
     Ok(b)
 }
 
@@ -99,16 +109,21 @@ fn is_lacking(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::Unsupported && e.raw_os_error().is_none()
 }
 
-/// The probing loop, with the opener injectable for tests. The error of a
-/// mechanism that failed here wins over a kind this platform lacks, so that
-/// `[Epoll, Kqueue]` on a Linux whose epoll is forbidden says why.
+/// The probing loop, with the opener injectable for tests: it is given
+/// each kind and whether a kind this platform has comes after it (a
+/// fallback). The error of a mechanism that failed here wins over a kind
+/// this platform lacks, so that `[Epoll, Kqueue]` on a Linux whose epoll is
+/// forbidden says why.
 fn probe(
     order: &[BackendKind],
-    mut open: impl FnMut(BackendKind) -> io::Result<Auto>,
+    mut open: impl FnMut(BackendKind, bool) -> io::Result<Auto>,
 ) -> io::Result<Auto> {
     let mut last: Option<io::Error> = None;
-    for &kind in order {
-        match open(kind) {
+    for (i, &kind) in order.iter().enumerate() {
+        let fallback = order[i + 1..]
+            .iter()
+            .any(|k| BackendKind::available().contains(k));
+        match open(kind, fallback) {
             Ok(b) => return Ok(b),
             Err(e) if out_of_resources(&e) => return Err(e),
             Err(e) if is_lacking(&e) && last.is_some() => {}
@@ -240,12 +255,12 @@ mod tests {
                 BackendKind::Poll,
                 BackendKind::Select,
             ],
-            |k| {
+            |k, _| {
                 tried.push(k);
                 match k {
                     BackendKind::Kqueue | BackendKind::Epoll => Err(enosys()),
                     BackendKind::Poll => Err(io::Error::from_raw_os_error(libc::EPERM)),
-                    BackendKind::Select => open_kind(k, 4),
+                    BackendKind::Select => open_kind(k, 4, true),
                 }
             },
         )
@@ -268,20 +283,20 @@ mod tests {
     fn a_shortage_is_returned_not_a_reason_to_fall_back() {
         for code in [libc::EMFILE, libc::ENFILE, libc::ENOMEM, libc::ENOBUFS] {
             let mut tried = Vec::new();
-            let e = probe(&[BackendKind::Epoll, BackendKind::Poll], |k| {
+            let e = probe(&[BackendKind::Epoll, BackendKind::Poll], |k, _| {
                 tried.push(k);
                 match k {
                     BackendKind::Epoll => Err(io::Error::from_raw_os_error(code)),
-                    _ => open_kind(k, 4),
+                    _ => open_kind(k, 4, true),
                 }
             })
             .unwrap_err();
             assert_eq!(e.raw_os_error(), Some(code));
             assert_eq!(tried, [BackendKind::Epoll], "no fallback after {e}");
         }
-        let oom = probe(&[BackendKind::Epoll, BackendKind::Poll], |k| match k {
+        let oom = probe(&[BackendKind::Epoll, BackendKind::Poll], |k, _| match k {
             BackendKind::Epoll => Err(io::Error::from(io::ErrorKind::OutOfMemory)),
-            _ => open_kind(k, 4),
+            _ => open_kind(k, 4, true),
         });
         assert_eq!(oom.unwrap_err().kind(), io::ErrorKind::OutOfMemory);
     }
@@ -298,11 +313,11 @@ mod tests {
         } else {
             return;
         };
-        let e = probe(&[have, lack], |k| {
+        let e = probe(&[have, lack], |k, _| {
             if k == have {
                 Err(io::Error::from_raw_os_error(libc::EPERM))
             } else {
-                open_kind(k, 4)
+                open_kind(k, 4, true)
             }
         })
         .unwrap_err();
@@ -315,11 +330,53 @@ mod tests {
         );
     }
 
+    /// The zero-timeout wait at opening is there to fall back on; the last
+    /// kind this platform has is opened without it (it cost a selector's
+    /// creation a third more than the standard library's).
+    #[test]
+    fn waits_at_opening_only_while_a_fallback_remains() {
+        let have = BackendKind::available();
+        let lack = [BackendKind::Epoll, BackendKind::Kqueue]
+            .into_iter()
+            .find(|k| !have.contains(k));
+        let mut order: Vec<BackendKind> = lack.into_iter().collect();
+        order.extend_from_slice(have);
+        if let Some(lack) = lack {
+            order.push(lack);
+        }
+        let mut asked = Vec::new();
+        let e = probe(&order, |k, fallback| {
+            asked.push((k, fallback));
+            Err(enosys())
+        })
+        .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSYS));
+        // Every kind but the last this platform has may fall back.
+        let last_had = order.iter().rposition(|k| have.contains(k)).unwrap();
+        let expected: Vec<_> = order
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| (k, i < last_had))
+            .collect();
+        assert_eq!(asked, expected);
+        // Alone, a kind is opened without a wait, and works.
+        let mut alone = Vec::new();
+        let b = probe(&have[..1], |k, fallback| {
+            alone.push(fallback);
+            open_kind(k, 4, fallback)
+        })
+        .unwrap();
+        assert_eq!((b.kind(), alone), (have[0], vec![false]));
+    }
+
     #[test]
     fn reports_the_last_error_when_nothing_works() {
-        let e = probe(&[BackendKind::Poll, BackendKind::Select], |_| Err(enosys())).unwrap_err();
+        let e = probe(&[BackendKind::Poll, BackendKind::Select], |_, _| {
+            Err(enosys())
+        })
+        .unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ENOSYS));
-        let e = probe(&[], |_| Err(enosys())).unwrap_err();
+        let e = probe(&[], |_, _| Err(enosys())).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::Unsupported);
     }
 
