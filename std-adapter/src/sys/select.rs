@@ -123,14 +123,31 @@ impl Select {
         n.map_err(io::Error::from)
     }
 
-    /// Reports what the output sets hold.
+    /// Reports the first `ready` bits of the output sets, in fd order: the
+    /// `ready` bits the kernel set. Linux cuts `nfds` down to the size of
+    /// the process's fd table and leaves the sets' words above it as they
+    /// were, so a registered number beyond the table (never opened) keeps
+    /// the interest bit copied in; every such number is above every fd
+    /// the kernel looked at, so counting in fd order stops before them.
     #[inline]
-    fn report_ready(&self, words: usize, report: &mut impl FnMut(RawFd, Tag, Readiness)) {
-        for fd in FdSetIter::new(&self.read_out[..words]) {
-            report(fd, self.tags[fd as usize], Readiness::READABLE);
-        }
-        for fd in FdSetIter::new(&self.write_out[..words]) {
-            report(fd, self.tags[fd as usize], Readiness::WRITABLE);
+    fn report_ready(
+        &self,
+        words: usize,
+        ready: usize,
+        report: &mut impl FnMut(RawFd, Tag, Readiness),
+    ) {
+        let mut reads = FdSetIter::new(&self.read_out[..words]).peekable();
+        let mut writes = FdSetIter::new(&self.write_out[..words]).peekable();
+        for _ in 0..ready {
+            let (fd, readiness) = match (reads.peek().copied(), writes.peek().copied()) {
+                (Some(r), Some(w)) if w < r => (writes.next(), Readiness::WRITABLE),
+                (Some(_), _) => (reads.next(), Readiness::READABLE),
+                (None, Some(_)) => (writes.next(), Readiness::WRITABLE),
+                (None, None) => return,
+            };
+            if let Some(fd) = fd {
+                report(fd, self.tags[fd as usize], readiness);
+            }
         }
     }
 
@@ -166,9 +183,7 @@ impl Select {
             }
             match self.select(words, Some(Duration::ZERO)) {
                 Ok(n) => {
-                    if n > 0 {
-                        self.report_ready(words, report);
-                    }
+                    self.report_ready(words, usize::try_from(n).unwrap_or(0), report);
                     return Ok(());
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EBADF) && tries < 3 => tries += 1,
@@ -236,9 +251,7 @@ impl Backend for Select {
         self.write_out[..words].copy_from_slice(&self.write[..words]);
         match self.select(words, timeout) {
             Ok(n) => {
-                if n > 0 {
-                    self.report_ready(words, &mut report);
-                }
+                self.report_ready(words, usize::try_from(n).unwrap_or(0), &mut report);
                 Ok(())
             }
             Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
