@@ -210,7 +210,7 @@ impl<B: OsBackend, D> Selector<B, D> {
             return Err(Error::Full { capacity });
         };
         let table = sys::zeroed_table(slots, false)?;
-        self.inner.backend_mut().reserve_keys(slots);
+        self.inner.backend_mut().reserve_keys(slots)?;
         match self.inner.replace_table(table) {
             Ok(_old) => Ok(()),
             // Cannot happen: the new table is bigger than the old.

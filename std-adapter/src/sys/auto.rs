@@ -161,7 +161,7 @@ impl Sealed for Auto {
         each!(&mut self.0, b => b.take_spurious_wakeup())
     }
 
-    fn reserve_keys(&mut self, capacity: usize) {
+    fn reserve_keys(&mut self, capacity: usize) -> io::Result<()> {
         each!(&mut self.0, b => b.reserve_keys(capacity))
     }
 }

@@ -143,7 +143,7 @@ impl Sealed for Epoll {
         Ok(Epoll {
             epfd,
             nest: None,
-            events: EventBuffer(Box::new_uninit_slice(capacity.max(1))),
+            events: EventBuffer(super::uninit_slice(capacity.max(1))?),
             spurious: false,
         })
     }
@@ -155,10 +155,11 @@ impl Sealed for Epoll {
 
     /// A wait returns at most one event per key: the buffer grows to the
     /// new capacity (the old one held nothing between waits).
-    fn reserve_keys(&mut self, capacity: usize) {
+    fn reserve_keys(&mut self, capacity: usize) -> io::Result<()> {
         if capacity > self.events.0.len() {
-            self.events = EventBuffer(Box::new_uninit_slice(capacity));
+            self.events = EventBuffer(super::uninit_slice(capacity)?);
         }
+        Ok(())
     }
 }
 

@@ -23,26 +23,28 @@ pub(crate) struct IndexPool {
 }
 
 impl IndexPool {
-    /// A pool of `limit` slots (at least 1, at most `u32::MAX`).
-    pub(crate) fn new(limit: usize) -> Self {
+    /// A pool of `limit` slots (at least 1, at most `u32::MAX`), or
+    /// `OutOfMemory`.
+    pub(crate) fn new(limit: usize) -> io::Result<Self> {
         let limit = u32::try_from(limit.max(1)).unwrap_or(u32::MAX);
-        IndexPool {
-            free: Vec::with_capacity(limit as usize),
+        Ok(IndexPool {
+            free: super::vec_with_capacity(limit as usize)?,
             next: 0,
             limit,
             in_use: 0,
-        }
+        })
     }
 
     /// Raises the limit to `limit` slots (a smaller one changes nothing),
-    /// reserving room to free them all.
-    pub(crate) fn grow(&mut self, limit: usize) {
+    /// reserving room to free them all; `OutOfMemory`, changing nothing,
+    /// if that allocation fails.
+    pub(crate) fn grow(&mut self, limit: usize) -> io::Result<()> {
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
         if limit > self.limit {
+            super::reserve_total(&mut self.free, limit as usize)?;
             self.limit = limit;
-            self.free
-                .reserve((limit as usize).saturating_sub(self.free.len()));
         }
+        Ok(())
     }
 
     /// A free slot, or `QuotaExceeded` when all `limit` are in use (the
@@ -97,7 +99,7 @@ mod tests {
 
     #[test]
     fn reuses_the_last_freed_slot_and_starts_over_when_empty() {
-        let mut pool = IndexPool::new(3);
+        let mut pool = IndexPool::new(3).unwrap();
         assert!(pool.is_empty());
         let taken: Vec<u32> = (0..3).map(|_| pool.take().unwrap()).collect();
         assert_eq!(taken, [0, 1, 2]);
@@ -118,12 +120,12 @@ mod tests {
 
     #[test]
     fn grow_raises_the_limit_and_keeps_slots_in_use() {
-        let mut pool = IndexPool::new(2);
+        let mut pool = IndexPool::new(2).unwrap();
         assert_eq!((pool.take().unwrap(), pool.take().unwrap()), (0, 1));
         assert!(pool.take().is_err());
-        pool.grow(1); // smaller: nothing changes
+        pool.grow(1).unwrap(); // smaller: nothing changes
         assert!(pool.take().is_err());
-        pool.grow(4);
+        pool.grow(4).unwrap();
         assert!(
             pool.free.capacity() >= 4,
             "freeing every slot never allocates"
@@ -136,7 +138,7 @@ mod tests {
 
     #[test]
     fn a_zero_limit_still_holds_one() {
-        let mut pool = IndexPool::new(0);
+        let mut pool = IndexPool::new(0).unwrap();
         assert_eq!(pool.take().unwrap(), 0);
         assert!(pool.take().is_err());
     }

@@ -86,8 +86,8 @@ impl std::fmt::Debug for Kqueue {
 struct EventBuffer(Box<[MaybeUninit<libc::kevent>]>);
 
 impl EventBuffer {
-    fn new(len: usize) -> EventBuffer {
-        EventBuffer(Box::new_uninit_slice(len))
+    fn new(len: usize) -> io::Result<EventBuffer> {
+        Ok(EventBuffer(super::uninit_slice(len)?))
     }
 
     fn len(&self) -> usize {
@@ -350,8 +350,8 @@ impl Sealed for Kqueue {
         fcntl_setfd(&kq, FdFlags::CLOEXEC)?;
         Ok(Kqueue {
             kq: ProcessFd::new(kq),
-            events: EventBuffer::new(kf::buffer_len(capacity)),
-            ledger: Ledger::with_capacity(capacity),
+            events: EventBuffer::new(kf::buffer_len(capacity))?,
+            ledger: Ledger::with_capacity(capacity)?,
         })
     }
 
@@ -364,12 +364,12 @@ impl Sealed for Kqueue {
 
     /// The event buffer holds a wait's reports (see `buffer_len`) and
     /// the ledger one entry per key: both grow to the new capacity.
-    fn reserve_keys(&mut self, capacity: usize) {
+    fn reserve_keys(&mut self, capacity: usize) -> io::Result<()> {
         let len = kf::buffer_len(capacity);
         if len > self.events.len() {
-            self.events = EventBuffer::new(len);
+            self.events = EventBuffer::new(len)?;
         }
-        self.ledger.reserve(capacity);
+        self.ledger.reserve(capacity)
     }
 }
 

@@ -393,19 +393,20 @@ pub(crate) struct Ledger {
 
 impl Ledger {
     /// A ledger with room for `capacity` keys' entries.
-    pub(crate) fn with_capacity(capacity: usize) -> Ledger {
-        Ledger {
+    pub(crate) fn with_capacity(capacity: usize) -> std::io::Result<Ledger> {
+        Ok(Ledger {
             keys: 0,
-            own: Vec::with_capacity(capacity.max(1)),
+            own: super::vec_with_capacity(capacity.max(1))?,
             cursor: 0,
             turn: false,
             dropped: false,
-        }
+        })
     }
 
-    /// Makes room for a key table of `capacity` keys (allocates).
-    pub(crate) fn reserve(&mut self, capacity: usize) {
-        self.own.reserve(capacity.saturating_sub(self.own.len()));
+    /// Makes room for a key table of `capacity` keys (allocates;
+    /// `OutOfMemory` if that fails).
+    pub(crate) fn reserve(&mut self, capacity: usize) -> std::io::Result<()> {
+        super::reserve_total(&mut self.own, capacity)
     }
 
     /// Whether the backend has fds to report itself: then a wait must not
@@ -919,7 +920,7 @@ mod tests {
     #[test]
     fn kqueue_ledger_tracks_broken_pipes_and_keys() {
         use Receipt::*;
-        let mut l = Ledger::with_capacity(4);
+        let mut l = Ledger::with_capacity(4).unwrap();
         l.registered(3, TAG, &[ADD_R, ADD_W], &[Applied, Applied]);
         assert_eq!((l.keys(), l.own_len()), (1, 0));
         // A write add refused as a broken pipe: reported by the backend.
@@ -955,7 +956,7 @@ mod tests {
     #[test]
     fn kqueue_a_one_shot_report_is_kept() {
         use Receipt::*;
-        let mut l = Ledger::with_capacity(4);
+        let mut l = Ledger::with_capacity(4).unwrap();
         l.registered(5, TAG, &[ADD_W], &[Applied]);
         let last = Returned {
             eof: true,
@@ -1117,7 +1118,7 @@ mod tests {
             kernel.set_split_reports(true);
             Model {
                 kernel,
-                ledger: Ledger::with_capacity(capacity),
+                ledger: Ledger::with_capacity(capacity).unwrap(),
                 buffer_len: buffer_len(capacity),
                 broken_pipes: Vec::new(),
             }

@@ -91,10 +91,12 @@ mod sealed {
         /// backend was opened for, keeping every registration: what a
         /// [`Selector`](crate::Selector) that grows its table needs of a backend
         /// whose buffers are sized from the capacity (epoll's and kqueue's
-        /// event buffers, poll's arrays). Allocates.
+        /// event buffers, poll's arrays). Allocates; an allocation that
+        /// fails is `OutOfMemory`, leaving every registration as it was.
         #[inline]
-        fn reserve_keys(&mut self, capacity: usize) {
+        fn reserve_keys(&mut self, capacity: usize) -> std::io::Result<()> {
             let _ = capacity;
+            Ok(())
         }
     }
 }
@@ -144,6 +146,36 @@ pub(crate) fn with_fd<R>(
 #[cold]
 fn bad_fd() -> io::Error {
     io::Error::from_raw_os_error(libc::EBADF)
+}
+
+/// The error of an allocation that failed: `OutOfMemory`, what the
+/// selectors return where the standard library would abort the process.
+#[cold]
+pub(crate) fn out_of_memory(_: std::collections::TryReserveError) -> io::Error {
+    io::Error::from(io::ErrorKind::OutOfMemory)
+}
+
+/// An empty `Vec` with room for `capacity` elements, or `OutOfMemory`.
+pub(crate) fn vec_with_capacity<T>(capacity: usize) -> io::Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(capacity).map_err(out_of_memory)?;
+    Ok(v)
+}
+
+/// Room in `v` for `capacity` elements in all, or `OutOfMemory` (`v`
+/// unchanged).
+pub(crate) fn reserve_total<T>(v: &mut Vec<T>, capacity: usize) -> io::Result<()> {
+    v.try_reserve_exact(capacity.saturating_sub(v.len()))
+        .map_err(out_of_memory)
+}
+
+/// `len` uninitialised elements (a buffer the kernel writes into), or
+/// `OutOfMemory`.
+#[cfg(any(has_epoll, has_kqueue))]
+pub(crate) fn uninit_slice<T>(len: usize) -> io::Result<Box<[std::mem::MaybeUninit<T>]>> {
+    let mut v = vec_with_capacity(len)?;
+    v.resize_with(len, std::mem::MaybeUninit::uninit);
+    Ok(v.into_boxed_slice())
 }
 
 #[cfg(test)]

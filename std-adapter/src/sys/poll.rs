@@ -97,18 +97,18 @@ impl Sealed for Poll {
     fn open(capacity: usize) -> io::Result<Self> {
         let capacity = capacity.max(1);
         Ok(Poll {
-            fds: Vec::with_capacity(capacity),
-            tags: Vec::with_capacity(capacity),
-            indices: IndexPool::new(capacity),
+            fds: super::vec_with_capacity(capacity)?,
+            tags: super::vec_with_capacity(capacity)?,
+            indices: IndexPool::new(capacity)?,
         })
     }
 
     /// Room for `capacity` slots: the arrays and the slot pool grow, and
     /// every slot handed out so far keeps its number.
-    fn reserve_keys(&mut self, capacity: usize) {
-        self.fds.reserve(capacity.saturating_sub(self.fds.len()));
-        self.tags.reserve(capacity.saturating_sub(self.tags.len()));
-        self.indices.grow(capacity);
+    fn reserve_keys(&mut self, capacity: usize) -> io::Result<()> {
+        super::reserve_total(&mut self.fds, capacity)?;
+        super::reserve_total(&mut self.tags, capacity)?;
+        self.indices.grow(capacity)
     }
 }
 

@@ -195,7 +195,7 @@ impl Sealed for Select {
                     write: NONE,
                 }; SETSIZE],
             ),
-            indices: IndexPool::new(SETSIZE),
+            indices: IndexPool::new(SETSIZE)?,
         })
     }
 }

@@ -90,29 +90,31 @@ impl Sealed for Poll {
     fn open(capacity: usize) -> io::Result<Self> {
         startup()?;
         let capacity = capacity.max(1);
+        let mut pos = super::vec_with_capacity(capacity)?;
+        pos.resize(capacity, 0);
         Ok(Poll {
-            fds: Vec::with_capacity(capacity),
-            tags: Vec::with_capacity(capacity),
-            owner: Vec::with_capacity(capacity),
-            pos: vec![0; capacity].into_boxed_slice(),
-            indices: IndexPool::new(capacity),
+            fds: super::vec_with_capacity(capacity)?,
+            tags: super::vec_with_capacity(capacity)?,
+            owner: super::vec_with_capacity(capacity)?,
+            pos: pos.into_boxed_slice(),
+            indices: IndexPool::new(capacity)?,
         })
     }
 
     /// Room for `capacity` slots: the arrays, the slot-to-index table and
     /// the slot pool grow; every slot handed out so far keeps its number
     /// and its place.
-    fn reserve_keys(&mut self, capacity: usize) {
-        self.fds.reserve(capacity.saturating_sub(self.fds.len()));
-        self.tags.reserve(capacity.saturating_sub(self.tags.len()));
-        self.owner
-            .reserve(capacity.saturating_sub(self.owner.len()));
+    fn reserve_keys(&mut self, capacity: usize) -> io::Result<()> {
+        super::reserve_total(&mut self.fds, capacity)?;
+        super::reserve_total(&mut self.tags, capacity)?;
+        super::reserve_total(&mut self.owner, capacity)?;
         if capacity > self.pos.len() {
-            let mut pos = std::mem::take(&mut self.pos).into_vec();
+            let mut pos = super::vec_with_capacity(capacity)?;
+            pos.extend_from_slice(&self.pos);
             pos.resize(capacity, 0);
             self.pos = pos.into_boxed_slice();
         }
-        self.indices.grow(capacity);
+        self.indices.grow(capacity)
     }
 }
 
