@@ -137,7 +137,7 @@ use crate::{Events, RawFd, Readiness};
 ///         }
 ///         // Nothing usable: sleep until an interrupt or the timeout. (A real
 ///         // board blocks with `None`; this simulation has no interrupts.)
-///         self.slept += timeout.unwrap_or(Duration::MAX);
+///         self.slept = self.slept.saturating_add(timeout.unwrap_or(Duration::MAX));
 ///         self.report_ready(&mut report);
 ///         Ok(())
 ///     }

@@ -89,7 +89,9 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::Full { capacity } => {
                 write!(f, "selector is full (capacity {capacity})")
             }
-            Error::Backend(e) => write!(f, "backend error: {e}"),
+            // Transparent: the backend's own message, and its source
+            // below (an error reporter walking the chain says it once).
+            Error::Backend(e) => e.fmt(f),
         }
     }
 }
@@ -97,7 +99,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
 impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
-            Error::Backend(e) => Some(e),
+            Error::Backend(e) => e.source(),
             _ => None,
         }
     }

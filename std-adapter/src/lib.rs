@@ -214,7 +214,7 @@ pub enum Error {
     /// The key table is full (or, on Windows' select backend, its
     /// `FD_SETSIZE` sockets are in use: then `capacity` is `FD_SETSIZE`).
     Full {
-        /// Its capacity, `N`.
+        /// How many keys it holds: its capacity, or the mechanism's limit.
         capacity: usize,
     },
     /// The operating system refused.
@@ -265,7 +265,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io(e) => Some(e),
+            // Transparent, as its message is the OS error's own: a reporter
+            // walking the chain says it once.
+            Error::Io(e) => e.source(),
             _ => None,
         }
     }

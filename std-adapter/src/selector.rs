@@ -21,9 +21,10 @@ use crate::{
 ///
 /// **Capacity.** [`new`](Self::new) reserves room for [`DEFAULT_CAPACITY`]
 /// keys and [`with_capacity`](Self::with_capacity) for as many as you say;
-/// a [`register`](Self::register) beyond that grows the table (one
-/// allocation, doubling, no system call: `fileno()`, every key and every
-/// OS registration stay), as Python's selectors, mio and polling never
+/// a [`register`](Self::register) beyond that grows the table (doubling:
+/// a new table, and bigger buffers for the mechanism that sizes them from
+/// it, epoll's events or poll's arrays; no system call: `fileno()`, every
+/// key and every OS registration stay), as Python's selectors, mio and polling never
 /// refuse a registration for want of room. Nothing allocates while
 /// [`len`](Self::len) is below [`capacity`](Self::capacity) (given data
 /// whose `Clone` does not). [`with_fixed_capacity`](Self::with_fixed_capacity)
@@ -175,7 +176,9 @@ impl<B: OsBackend, D> Selector<B, D> {
     /// else grows the table (and the mechanism's buffers) to the next power
     /// of two that holds them, keeping every key and OS registration. A
     /// selector of fixed capacity fails with [`Error::Full`] instead; an
-    /// allocation that fails is [`Error::Io`] (`OutOfMemory`).
+    /// allocation that fails is [`Error::Io`] (`OutOfMemory`), and more
+    /// than 2^31 keys in all is [`Error::Io`] (`InvalidInput`), as
+    /// [`with_capacity`](Self::with_capacity) says.
     ///
     /// ```
     /// use selectors2::DefaultSelector;
@@ -187,53 +190,66 @@ impl<B: OsBackend, D> Selector<B, D> {
     /// ```
     pub fn reserve(&mut self, additional: usize) -> Result<(), Error> {
         let capacity = self.capacity();
-        let Some(needed) = self.len().checked_add(additional) else {
-            return Err(Error::Full { capacity });
-        };
+        let needed = self.len().saturating_add(additional);
         if needed <= capacity {
             return Ok(());
         }
         if self.fixed {
             return Err(Error::Full { capacity });
         }
-        self.grow_to(needed)
+        self.grow_to(needed).map(drop)
     }
 
     /// Moves the keys into a table for `keys` keys (more than now), after
-    /// growing the mechanism's buffers to match. On failure nothing has
-    /// changed but, perhaps, bigger buffers.
+    /// growing the mechanism's buffers to match, and returns the old table
+    /// (empty). On failure nothing has changed but, perhaps, bigger
+    /// buffers. More than the largest table is `InvalidInput`.
     #[cold]
     #[inline(never)]
-    fn grow_to(&mut self, keys: usize) -> Result<(), Error> {
-        let capacity = self.capacity();
+    fn grow_to(&mut self, keys: usize) -> Result<Box<KeyMap<D>>, Error> {
         let Some(slots) = sys::slots_for(keys) else {
-            return Err(Error::Full { capacity });
+            return Err(Error::Io(bad_capacity(keys)));
         };
         let table = sys::zeroed_table(slots, false)?;
         self.inner.backend_mut().reserve_keys(slots)?;
-        match self.inner.replace_table(table) {
-            Ok(_old) => Ok(()),
-            // Cannot happen: the new table is bigger than the old.
-            Err(_) => Err(Error::Full { capacity }),
-        }
+        // Cannot fail: the new table is empty and bigger than the old.
+        self.inner.replace_table(table).map_err(|_| Error::Full {
+            capacity: self.capacity(),
+        })
     }
 
-    /// The table is full: grow it when the register would otherwise
-    /// succeed up to the room check. Anything else the register reports
-    /// itself, in Python's order (a fixed selector's `Full` among them).
+    /// `register` on a full table: grows it when the register would
+    /// otherwise succeed up to the room check (anything else the register
+    /// reports itself, in Python's order, a fixed selector's `Full` among
+    /// them), registers, and if the OS refuses the fd, moves the keys back
+    /// into the table they came from: a failed register changes nothing.
     #[cold]
     #[inline(never)]
-    fn make_room(&mut self, fd: RawFd, events: Events) -> Result<(), Error> {
-        if self.fixed {
-            return Ok(());
-        }
-        match self.inner.check_register(fd, events) {
-            // The table's own limit, not the mechanism's (Windows select).
-            Err(core_::Error::Full { capacity }) if capacity == self.capacity() => {
-                self.grow_to(capacity.saturating_mul(2))
+    fn register_growing(
+        &mut self,
+        fd: RawFd,
+        events: Events,
+        data: D,
+    ) -> Result<&SelectorKey<D>, Error> {
+        let mut old = None;
+        if !self.fixed {
+            match self.inner.check_register(fd, events) {
+                // The table's own limit, not the mechanism's (Windows select).
+                Err(core_::Error::Full { capacity }) if capacity == self.capacity() => {
+                    old = Some(self.grow_to(capacity.saturating_mul(2))?);
+                }
+                _ => {}
             }
-            _ => Ok(()),
         }
+        if let Err(e) = self.inner.register(fd, events, data) {
+            if let Some(old) = old {
+                // Cannot fail: the old table is empty and held these keys.
+                let _ = self.inner.replace_table(old);
+            }
+            return Err(Error::from(e));
+        }
+        // Cannot miss: the key was just registered.
+        self.inner.get_key(fd).ok_or(Error::NotRegistered(fd))
     }
 
     /// Starts watching `f` for `events` (`EVENT_READ`, `EVENT_WRITE` or
@@ -272,7 +288,7 @@ impl<B: OsBackend, D> Selector<B, D> {
     ) -> Result<&SelectorKey<D>, Error> {
         let fd = f.raw_fd();
         if self.inner.len() >= self.inner.capacity() {
-            self.make_room(fd, events)?;
+            return self.register_growing(fd, events, data);
         }
         self.inner.register(fd, events, data).map_err(Error::from)
     }
@@ -420,8 +436,9 @@ impl<B: OsBackend, D> Selector<B, D> {
     /// If `on_eintr` returns `Ok(())`, the wait resumes with the time left
     /// until the one deadline computed before the first wait that may block
     /// (PEP 475), as `select` does. (A positive timeout first polls with a
-    /// zero one, which reads no clock: see `timeout.rs`.) If it returns an error, `select_with_eintr` returns
-    /// it as [`Error::Io`] at once, with `ready` empty. `select` is this
+    /// zero one, which reads no clock.) If it returns an error,
+    /// `select_with_eintr` returns it as [`Error::Io`] at once, with
+    /// `ready` empty. `select` is this
     /// with a hook that always resumes.
     ///
     /// ```
@@ -679,6 +696,47 @@ impl<B: OsBackend, D: fmt::Debug> fmt::Debug for Selector<B, D> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fresh user's finding: an error reporter walking `source()` said
+    /// the OS's message twice (the wrapper printed it and returned it as
+    /// its source). Both wrappers are transparent now.
+    #[test]
+    fn an_error_chain_says_the_os_message_once() {
+        use std::error::Error as _;
+        fn chain(e: &dyn std::error::Error) -> Vec<String> {
+            let mut out = vec![e.to_string()];
+            let mut next = e.source();
+            while let Some(s) = next {
+                out.push(s.to_string());
+                next = s.source();
+            }
+            out
+        }
+        let os = || io::Error::other("the OS said no");
+        assert_eq!(chain(&Error::Io(os())), ["the OS said no"]);
+        let core: core_::Error<io::Error> = core_::Error::Backend(os());
+        assert_eq!(chain(&core), ["the OS said no"]);
+        assert!(Error::from(core).source().is_none());
+    }
+
+    /// A fresh user's finding: `reserve` past the largest table said
+    /// `Full` with the current capacity, which only a fixed selector may.
+    #[test]
+    fn reserve_past_the_largest_table_is_invalid_input() {
+        let mut sel = crate::PollSelector::<u32>::with_capacity(4).unwrap();
+        for n in [usize::MAX, (1 << 31) + 1] {
+            match sel.reserve(n) {
+                Err(Error::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}"),
+                other => panic!("reserve({n}): {other:?}"),
+            }
+        }
+        assert_eq!(sel.capacity(), 4);
+        let mut fixed = crate::PollSelector::<u32>::with_fixed_capacity(4).unwrap();
+        assert!(matches!(
+            fixed.reserve(usize::MAX),
+            Err(Error::Full { capacity: 4 })
+        ));
+    }
 
     /// A failed wait: `EINTR` goes to the hook (whose error becomes the
     /// select's), any other OS error passes through unchanged.

@@ -382,6 +382,47 @@ mod tests {
         assert_eq!(seen, all);
     }
 
+    /// A fresh user's finding: a register on a full table that the OS
+    /// refused (epoll refuses regular files with `EPERM`) left the table
+    /// grown. A failed register changes nothing, capacity included, and
+    /// the keys it moved are back where they were.
+    #[test]
+    fn a_register_the_os_refuses_does_not_grow_the_table() {
+        use crate::{EVENT_READ, EpollSelector, Error, Ready};
+        use std::io::Write;
+        use std::os::unix::net::UnixStream;
+
+        let (a, mut a_peer) = UnixStream::pair().unwrap();
+        let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+        for fixed in [false, true] {
+            let mut sel = if fixed {
+                EpollSelector::<u32>::with_fixed_capacity(1).unwrap()
+            } else {
+                EpollSelector::<u32>::with_capacity(1).unwrap()
+            };
+            sel.register(&a, EVENT_READ, 1).unwrap();
+            let refused = sel.register(&file, EVENT_READ, 2);
+            match refused {
+                Err(Error::Io(e)) if !fixed => assert_eq!(e.raw_os_error(), Some(libc::EPERM)),
+                Err(Error::Full { capacity: 1 }) if fixed => {}
+                other => panic!("{other:?}"),
+            }
+            assert_eq!((sel.len(), sel.capacity()), (1, 1));
+            let keys: Vec<_> = sel.get_map().iter().map(|k| (k.fd, k.data)).collect();
+            assert_eq!(keys, [(a.as_raw_fd(), 1)]);
+            a_peer.write_all(b"x").unwrap();
+            let mut ready: Ready<u32, 4> = Ready::new();
+            assert_eq!(sel.select(&mut ready, Some(Duration::ZERO)).unwrap(), 1);
+            std::io::Read::read_exact(&mut &a, &mut [0]).unwrap();
+            // The next register that the OS accepts grows it as ever.
+            let (b, _b_peer) = UnixStream::pair().unwrap();
+            if !fixed {
+                sel.register(&b, EVENT_READ, 3).unwrap();
+                assert_eq!((sel.len(), sel.capacity()), (2, 2));
+            }
+        }
+    }
+
     /// Found by the Python module's differential test against CPython's
     /// selectors: a rebuild re-registered a key's fd number after another
     /// file had taken it, so the selector began to report a file nobody
