@@ -24,6 +24,10 @@ Deliberate differences from the standard library:
   epoll selector, ``modify`` compares the events first and, when they
   compare unequal, asks the OS (even for the same bits), then compares
   the data: on every class, ``SelectSelector`` too.
+* A report that belongs to an earlier registration of the same fd number
+  never reaches the new key (epoll keeps a registration while another fd
+  of the same file is open: a ``dup``, a forked child's copy); the stdlib's
+  ``EpollSelector`` returns the new key with events ``0`` for it.
 * ``KqueueSelector`` reports one ``(key, events)`` entry per file object,
   with read and write merged, as the other selectors do (the stdlib's can
   return two entries for one file object). End of file is per direction,
@@ -64,8 +68,9 @@ Deliberate differences from the standard library:
   after ``fork()`` (Python's, or C's that skips Python's at-fork hooks),
   a selector whose ``select`` was waiting in another thread of the
   parent (the stdlib's ``EpollSelector`` and ``PollSelector`` copies work;
-  make a new one in the child; ``close()`` works), and at interpreter exit, one whose ``select`` waits in a daemon
-  thread. A thread whose ``select`` returns at once in a loop (something
+  make a new one in the child; ``close()`` closes the child's copies of
+  its fds, and may be called again), and at interpreter exit, one whose
+  ``select`` waits in a daemon thread. A thread whose ``select`` returns at once in a loop (something
   is always ready) lets the calls of other threads in between two
   ``select`` calls.
 * Python code that calls the selector again, recursively (a ``fileno()``

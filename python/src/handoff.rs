@@ -96,6 +96,13 @@ pub(crate) struct HandoffState {
     pub(crate) sleepers: usize,
     /// The selector's wake-up fd (the one in its table).
     pub(crate) waker: Option<Arc<Waker>>,
+    /// The mechanism's own fd where a forked child has a copy of it
+    /// (epoll's; a child gets no kqueue), for [`close_in_child`].
+    pub(crate) table_fd: Option<i32>,
+    /// [`close_in_child`] closed the fds of the selector in this forked
+    /// process by number: whatever still owns them (the `Table` and the
+    /// `Waker` the parent's `select` holds) must never close them again.
+    pub(crate) closed_in_child: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -145,6 +152,8 @@ impl Handoff {
                 released: 0,
                 sleepers: 0,
                 waker: None,
+                table_fd: None,
+                closed_in_child: false,
             }),
             turn: Condvar::new(),
             kind,
@@ -333,6 +342,44 @@ pub(crate) fn held_in_parent(slf: &Bound<'_, NativeSelector>) -> bool {
             .is_some_and(|w| w.process != FORKS.load(Ordering::Relaxed))
     })
 }
+
+/// `close()` in a forked child of a selector that a `select` of the
+/// parent holds (see [`held_in_parent`]): the selector's fields cannot be
+/// reached (the thread that holds them does not exist here), so the fds
+/// this process has copies of (epoll's, and the wake-up fd's readable end:
+/// an `eventfd` on Linux, a pipe's read end elsewhere, whose write end
+/// stays until exit or `exec`) are closed by number, once, as the
+/// standard library's `close()` closes its copy in a child. The selector's
+/// destructor then forgets what held them ([`HandoffState::closed_in_child`]).
+#[cold]
+pub(crate) fn close_in_child(slf: &Bound<'_, NativeSelector>) {
+    let Some(handoff) = handoff_of(slf) else {
+        return;
+    };
+    let mut s = lock(&handoff.state);
+    if s.closed_in_child {
+        return;
+    }
+    s.closed_in_child = true;
+    let waker = s.waker.as_deref().and_then(waker_fd);
+    for fd in [s.table_fd, waker].into_iter().flatten() {
+        close_number(fd);
+    }
+}
+
+/// Closes fd `fd` of this process, ignoring errors.
+#[cfg(unix)]
+fn close_number(fd: i32) {
+    #![allow(unsafe_code)]
+    // SAFETY: `fd` is this forked process's copy of an fd that the
+    // selector's unreachable `Table` or `Waker` owns; those owners are
+    // never dropped here without being forgotten (`closed_in_child`), so
+    // no one else closes or uses this number's old file again.
+    let _ = unsafe { libc::close(fd) };
+}
+
+#[cfg(not(unix))]
+fn close_number(_: i32) {}
 
 /// `take()`'s result once it succeeds, waiting for a turn while a
 /// `select` of another thread holds the selector (see [`Handoff`]);

@@ -21,7 +21,8 @@ use crate::errors::{Failure, busy, closed, not_registered, os_error};
 use crate::gil;
 use crate::green::select_is_patched;
 use crate::handoff::{
-    Ask, HANDOFFS, Handoff, acquire, borrow, borrow_mut, handoff_of, held_in_parent, lock, waker_fd,
+    Ask, HANDOFFS, Handoff, acquire, borrow, borrow_mut, close_in_child, handoff_of,
+    held_in_parent, lock, waker_fd,
 };
 use crate::table::{Table, WAKER_SLOT, with_ready};
 
@@ -58,6 +59,7 @@ pub(crate) struct NativeSelector {
 
 impl Drop for NativeSelector {
     fn drop(&mut self) {
+        self.forget_if_closed_in_child();
         if self.id != 0 {
             lock(&HANDOFFS).remove(&self.id);
         }
@@ -65,6 +67,20 @@ impl Drop for NativeSelector {
 }
 
 impl NativeSelector {
+    /// In a forked child where `close()` closed this selector's fds by
+    /// number ([`close_in_child`]): forgets the table and the wake-up fd
+    /// instead of closing those numbers again (another file may have them
+    /// by now). What they hold stays allocated until the process ends.
+    fn forget_if_closed_in_child(&mut self) {
+        let mut state = lock(&self.handoff.state);
+        if state.closed_in_child {
+            std::mem::forget(state.waker.take());
+            drop(state);
+            std::mem::forget(self.table.take());
+            std::mem::forget(self.waker.take());
+        }
+    }
+
     #[inline]
     pub(crate) fn map<'py>(&self, py: Python<'py>) -> PyResult<&Bound<'py, PyDict>> {
         match &self.map {
@@ -459,7 +475,16 @@ impl NativeSelector {
         if this.id == 0 || this.handoff.kind != kind {
             this.handoff = Handoff::new(kind);
         }
-        lock(&this.handoff.state).waker = None;
+        {
+            // A child has a copy of epoll's fd, not of a kqueue.
+            let table_fd = match kind {
+                BackendKind::Epoll => this.table.as_ref().and_then(Table::fileno),
+                _ => None,
+            };
+            let mut state = lock(&this.handoff.state);
+            state.waker = None;
+            state.table_fd = table_fd;
+        }
         this.id = slf.as_ptr() as usize;
         lock(&HANDOFFS).insert(this.id, Arc::clone(&this.handoff));
         drop(this);
@@ -737,12 +762,11 @@ impl NativeSelector {
                 Ok(this) => this,
                 Err(_) if held_in_parent(slf) => {
                     // Forked while a thread of the parent selected: that
-                    // thread's hold on the selector never ends here, and
-                    // its state stays as it was (its fds are this
-                    // process's copies, closed at exit or `exec`). Closing
-                    // succeeds, as the standard library's does in a child;
-                    // any later call says the selector is busy.
-                    lock(&HANDOFFS).remove(&(slf.as_ptr() as usize));
+                    // thread's hold on the selector never ends here. Its
+                    // fds are closed by number; closing succeeds, again
+                    // too, as the standard library's does in a child; any
+                    // other call says the selector is busy.
+                    close_in_child(slf);
                     return Ok(());
                 }
                 Err(e) => return Err(e),
@@ -781,6 +805,7 @@ impl NativeSelector {
     }
 
     fn __clear__(&mut self) {
+        self.forget_if_closed_in_child();
         // Garbage now: close it too, so that no key points at a lost slot.
         self.table = None;
         self.waker = None;

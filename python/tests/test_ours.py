@@ -530,6 +530,46 @@ class ExitAndForkTests(SelectorTestCase):
             join()
             self.assertEqual(os.waitstatus_to_exitcode(status), 0, cls.__name__)
 
+    @unittest.skipUnless(hasattr(os, "fork") and os.path.isdir("/proc/self/fd"),
+                         "needs fork() and /proc/self/fd")
+    def test_close_in_a_forked_child_closes_its_copies_again_and_again(self):
+        """A fresh user's finding: in a child forked while a select() of
+        the parent waited, close() left the child's copies of the
+        selector's fds open (epoll's and the wake-up fd), and a second
+        close() (a `with` block that closes inside, say) raised "selector
+        is busy". The stdlib's close() closes its copy there and may be
+        called again. Now ours closes epoll's fd and the wake-up fd by
+        number, leaves every other fd alone, and may be called again."""
+        for cls in CLASSES:
+            sel = self.new(cls)
+            rd, wr = self.pair()
+            sel.register(rd, selectors2.EVENT_READ)
+            # Asked before the select waits: a call during the wait would
+            # take a turn, and the fork could come while it has the turn.
+            expected = 2 if sel._kind() == "epoll" else 1
+            join = self.in_select(sel, 10)
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    before = set(os.listdir("/proc/self/fd"))
+                    with sel:
+                        sel.close()
+                    sel.close()
+                    gone = before - set(os.listdir("/proc/self/fd"))
+                    os.fstat(rd.fileno())
+                    os.fstat(wr.fileno())
+                    code = 0 if len(gone) == expected else 10 + len(gone)
+                except BaseException:
+                    import traceback
+                    traceback.print_exc()
+                    code = 2
+                os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            wr.send(b"x")
+            join()
+            self.assertEqual(os.waitstatus_to_exitcode(status), 0, cls.__name__)
+
     def test_exit_with_daemon_threads_in_select(self):
         """A process that ends while daemon threads loop on select(timeout)
         (a background event loop, a watchdog) exits cleanly, as with the
