@@ -504,6 +504,27 @@ class ExitAndForkTests(SelectorTestCase):
         self.assertEqual(status, 0, err[-2000:])
         self.assertIn("selector is busy", err)
 
+    def fork_while_selecting(self, sel, wr, child):
+        """Forks while ``sel.select(10)`` waits in another thread, runs
+        ``child()`` in the child (its return value is the child's exit
+        status; an exception is status 2), then wakes the select through
+        ``wr`` and returns the child's exit status."""
+        join = self.in_select(sel, 10)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = child()
+            except BaseException:
+                import traceback
+                traceback.print_exc()
+                code = 2
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        wr.send(b"x")
+        join()
+        return os.waitstatus_to_exitcode(status)
+
     @unittest.skipUnless(hasattr(os, "fork"), "needs fork()")
     def test_a_select_held_in_the_parent_is_busy_in_a_forked_child(self):
         """After fork(), a selector whose select() was waiting in another
@@ -514,21 +535,15 @@ class ExitAndForkTests(SelectorTestCase):
             sel = self.new(cls)
             rd, wr = self.pair()
             sel.register(rd, selectors2.EVENT_READ)
-            join = self.in_select(sel, 10)
-            pid = os.fork()
-            if pid == 0:
-                code = 1
+
+            def child():
                 try:
                     sel.get_key(rd)
                 except RuntimeError as e:
-                    code = 0 if "busy" in str(e) else 2
-                except BaseException:
-                    code = 3
-                os._exit(code)
-            _, status = os.waitpid(pid, 0)
-            wr.send(b"x")
-            join()
-            self.assertEqual(os.waitstatus_to_exitcode(status), 0, cls.__name__)
+                    return 0 if "busy" in str(e) else 3
+                return 4
+
+            self.assertEqual(self.fork_while_selecting(sel, wr, child), 0, cls.__name__)
 
     @unittest.skipUnless(hasattr(os, "fork") and os.path.isdir("/proc/self/fd"),
                          "needs fork() and /proc/self/fd")
@@ -547,28 +562,18 @@ class ExitAndForkTests(SelectorTestCase):
             # Asked before the select waits: a call during the wait would
             # take a turn, and the fork could come while it has the turn.
             expected = 2 if sel._kind() == "epoll" else 1
-            join = self.in_select(sel, 10)
-            pid = os.fork()
-            if pid == 0:
-                code = 1
-                try:
-                    before = set(os.listdir("/proc/self/fd"))
-                    with sel:
-                        sel.close()
+
+            def child():
+                before = set(os.listdir("/proc/self/fd"))
+                with sel:
                     sel.close()
-                    gone = before - set(os.listdir("/proc/self/fd"))
-                    os.fstat(rd.fileno())
-                    os.fstat(wr.fileno())
-                    code = 0 if len(gone) == expected else 10 + len(gone)
-                except BaseException:
-                    import traceback
-                    traceback.print_exc()
-                    code = 2
-                os._exit(code)
-            _, status = os.waitpid(pid, 0)
-            wr.send(b"x")
-            join()
-            self.assertEqual(os.waitstatus_to_exitcode(status), 0, cls.__name__)
+                sel.close()
+                gone = before - set(os.listdir("/proc/self/fd"))
+                os.fstat(rd.fileno())
+                os.fstat(wr.fileno())
+                return 0 if len(gone) == expected else 10 + len(gone)
+
+            self.assertEqual(self.fork_while_selecting(sel, wr, child), 0, cls.__name__)
 
     def test_exit_with_daemon_threads_in_select(self):
         """A process that ends while daemon threads loop on select(timeout)

@@ -24,8 +24,8 @@ use crate::{
 /// a [`register`](Self::register) beyond that grows the table (doubling:
 /// a new table, and bigger buffers for the mechanism that sizes them from
 /// it, epoll's events or poll's arrays; no system call: `fileno()`, every
-/// key and every OS registration stay), as Python's selectors, mio and polling never
-/// refuse a registration for want of room. Nothing allocates while
+/// key and every OS registration stay), as Python's selectors, mio and
+/// polling never refuse a registration for want of room. Nothing allocates while
 /// [`len`](Self::len) is below [`capacity`](Self::capacity) (given data
 /// whose `Clone` does not). [`with_fixed_capacity`](Self::with_fixed_capacity)
 /// never grows: the register past it fails with [`Error::Full`], changing
@@ -438,8 +438,7 @@ impl<B: OsBackend, D> Selector<B, D> {
     /// (PEP 475), as `select` does. (A positive timeout first polls with a
     /// zero one, which reads no clock.) If it returns an error,
     /// `select_with_eintr` returns it as [`Error::Io`] at once, with
-    /// `ready` empty. `select` is this
-    /// with a hook that always resumes.
+    /// `ready` empty. `select` is this with a hook that always resumes.
     ///
     /// ```
     /// use selectors2::{DefaultSelector, Error, Ready};

@@ -15,18 +15,17 @@ use crate::{BackendKind, RawFd};
 
 /// The run-time choice behind [`DefaultSelector`](crate::DefaultSelector).
 ///
-/// Opening it (what `DefaultSelector::new` does) tries the mechanisms in CPython's order (kqueue,
-/// epoll, poll, select; see [`BackendKind::available`]): it creates each,
-/// waits on it once with a zero timeout while another mechanism remains to
-/// fall back to, and falls back to the next when that fails because the
-/// mechanism is missing or forbidden here (`ENOSYS` or `EPERM` in a
-/// sandbox, say). An error that says the process or the
-/// system is out of a resource (`EMFILE`, `ENFILE`, `ENOMEM`, `ENOBUFS`)
-/// is returned instead: the next mechanism would work, but it would be
-/// the slower choice for the selector's whole life, picked by a passing
-/// shortage (Python's `DefaultSelector` raises that `OSError` too). On
-/// Windows, opening
-/// WSAPoll or select is initialising Winsock (`WSAStartup`), and the wait
+/// Opening it (what `DefaultSelector::new` does) tries the mechanisms in
+/// CPython's order (kqueue, epoll, poll, select; see
+/// [`BackendKind::available`]): it creates each, waits on it once with a
+/// zero timeout while another mechanism remains to fall back to, and falls
+/// back to the next when that fails because the mechanism is missing or
+/// forbidden here (`ENOSYS` or `EPERM` in a sandbox, say). An error that
+/// says the process or the system is out of a resource (`EMFILE`,
+/// `ENFILE`, `ENOMEM`, `ENOBUFS`) is returned instead: the next mechanism
+/// would work, but it would be the slower choice for the selector's whole
+/// life, picked by a passing shortage (Python's `DefaultSelector` raises
+/// that `OSError` too). On Windows, opening WSAPoll or select is initialising Winsock (`WSAStartup`), and the wait
 /// of an empty selector sleeps without calling either: WSAPoll exists on
 /// every Windows we support, so it is chosen unless Winsock fails.
 ///
@@ -331,8 +330,8 @@ mod tests {
     }
 
     /// The zero-timeout wait at opening is there to fall back on; the last
-    /// kind this platform has is opened without it (it cost a selector's
-    /// creation a third more than the standard library's).
+    /// kind this platform has is opened without it (a system call every
+    /// selector's creation paid for nothing; CHANGELOG, "Opening").
     #[test]
     fn waits_at_opening_only_while_a_fallback_remains() {
         let have = BackendKind::available();
